@@ -1,0 +1,1 @@
+"""Brain LDM study core package."""

@@ -1,0 +1,165 @@
+"""Noise floors and linear decoders: what any model must beat.
+
+Noise floors use no fMRI: uniform noise, constant images, the training-mean image, and -- as a
+labelled *reference*, not a decoder, because it reads the test labels -- the mean training image of
+the correct digit. Linear decoders map z-scored fMRI to pixels with scikit-learn's ridge regression
+and PLS; their hyperparameter (ridge alpha, number of PLS components) is chosen by K-fold
+cross-validation inside the training trials only, then the model is refit on all training trials.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.cross_decomposition import PLSRegression
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV, KFold
+
+__all__ = ["noise_floors", "LinearDecoder", "fit_ridge", "fit_pls", "DEFAULT_ALPHAS", "DEFAULT_PLS_COMPONENTS"]
+
+DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(0, 6, 13))
+DEFAULT_PLS_COMPONENTS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 40, 50)
+
+
+# ----------------------------------------------------------------------------- noise floors
+
+
+def noise_floors(
+    images_train: np.ndarray,
+    labels_train: np.ndarray,
+    labels_test: np.ndarray,
+    *,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Reconstructions that use no fMRI, one (N_test, S, S) float32 array per name.
+
+    Parameters
+    ----------
+    images_train : ndarray of shape (N_train, S, S), float in [0, 1]
+    labels_train : ndarray of shape (N_train,)
+    labels_test : ndarray of shape (N_test,)
+        Used only by the ``class_mean_reference`` entry, which is a labelled reference, not a decoder.
+    seed : int
+        Seed of the uniform noise.
+
+    Returns
+    -------
+    floors : dict
+        ``uniform_noise``, ``constant_0.5``, ``constant_0``, ``train_mean`` and ``class_mean_reference``.
+    """
+    images_train = np.asarray(images_train, dtype=np.float32)
+    labels_train = np.asarray(labels_train).reshape(-1)
+    labels_test = np.asarray(labels_test).reshape(-1)
+    N, S = len(labels_test), images_train.shape[1]
+    rng = np.random.default_rng(seed)
+    mean = images_train.mean(axis=0)
+    missing = sorted(set(labels_test.tolist()) - set(labels_train.tolist()))
+    if missing:
+        raise ValueError(f"test labels {missing} have no training images to average for the class-mean reference")
+    class_means = {c: images_train[labels_train == c].mean(axis=0) for c in np.unique(labels_train)}
+    return {
+        "uniform_noise": rng.random((N, S, S)).astype(np.float32),
+        "constant_0.5": np.full((N, S, S), 0.5, dtype=np.float32),
+        "constant_0": np.zeros((N, S, S), dtype=np.float32),
+        "train_mean": np.repeat(mean[None], N, axis=0).astype(np.float32),
+        "class_mean_reference": np.stack([class_means[c] for c in labels_test]).astype(np.float32),
+    }
+
+
+# ----------------------------------------------------------------------------- linear decoders
+
+
+@dataclass
+class LinearDecoder:
+    """A fitted fMRI -> pixels linear decoder.
+
+    Attributes
+    ----------
+    name : str
+        "ridge" or "pls".
+    estimator : sklearn estimator
+        Refit on all training trials with the selected hyperparameter.
+    param_name : str
+        The selected hyperparameter ("alpha" or "n_components").
+    best_param : float
+    cv_scores : dict
+        Hyperparameter value -> mean CV score (negative pixel MSE; higher is better).
+    image_size : int
+    """
+
+    name: str
+    estimator: object
+    param_name: str
+    best_param: float
+    cv_scores: dict
+    image_size: int
+
+    def predict(self, fmri: np.ndarray) -> np.ndarray:
+        """fmri : (N, V) z-scored with training statistics -> images (N, S, S) float32 clipped to [0, 1]."""
+        pred = np.asarray(self.estimator.predict(np.asarray(fmri, dtype=np.float64)))
+        S = self.image_size
+        return np.clip(pred.reshape(len(pred), S, S), 0.0, 1.0).astype(np.float32)
+
+
+def _fit_cv(name, estimator, grid_name, grid, fmri_train, images_train, *, n_folds, seed) -> LinearDecoder:
+    fmri_train = np.asarray(fmri_train, dtype=np.float64)
+    images_train = np.asarray(images_train, dtype=np.float64)
+    if fmri_train.ndim != 2 or images_train.ndim != 3 or len(fmri_train) != len(images_train):
+        raise ValueError(
+            f"expected fmri (N, V) and images (N, S, S) with the same N; got {fmri_train.shape} and {images_train.shape}"
+        )
+    N, S = len(images_train), images_train.shape[1]
+    if n_folds < 2 or n_folds > N:
+        raise ValueError(f"n_folds must be in [2, {N}] (number of training trials); got {n_folds}")
+    Y = images_train.reshape(N, -1)
+    search = GridSearchCV(
+        estimator,
+        {grid_name: list(grid)},
+        scoring="neg_mean_squared_error",
+        cv=KFold(n_splits=n_folds, shuffle=True, random_state=seed),
+        refit=True,
+    )
+    search.fit(fmri_train, Y)
+    scores = {float(p): float(s) for p, s in zip(search.cv_results_[f"param_{grid_name}"], search.cv_results_["mean_test_score"])}
+    return LinearDecoder(name, search.best_estimator_, grid_name, float(search.best_params_[grid_name]), scores, S)
+
+
+def fit_ridge(
+    fmri_train: np.ndarray,
+    images_train: np.ndarray,
+    *,
+    alphas: tuple[float, ...] = DEFAULT_ALPHAS,
+    n_folds: int = 5,
+    seed: int = 0,
+) -> LinearDecoder:
+    """Ridge fMRI -> pixels; alpha chosen by K-fold CV (pixel MSE) inside the training trials.
+
+    Parameters
+    ----------
+    fmri_train : ndarray of shape (N, V), z-scored with training statistics
+    images_train : ndarray of shape (N, S, S), float in [0, 1]
+    alphas : tuple of float
+        Candidate regularisation strengths.
+    """
+    return _fit_cv("ridge", Ridge(), "alpha", alphas, fmri_train, images_train, n_folds=n_folds, seed=seed)
+
+
+def fit_pls(
+    fmri_train: np.ndarray,
+    images_train: np.ndarray,
+    *,
+    n_components: tuple[int, ...] = DEFAULT_PLS_COMPONENTS,
+    n_folds: int = 5,
+    seed: int = 0,
+) -> LinearDecoder:
+    """PLS regression fMRI -> pixels; number of components chosen by K-fold CV inside the training trials.
+
+    Candidates larger than the smallest CV training fold are dropped (PLS cannot extract more components
+    than samples).
+    """
+    N = len(fmri_train)
+    max_comp = N - int(np.ceil(N / n_folds)) - 1
+    grid = tuple(c for c in n_components if 1 <= c <= max_comp)
+    if not grid:
+        raise ValueError(f"no PLS component count in {n_components} fits {N} trials with {n_folds} folds (max {max_comp})")
+    return _fit_cv("pls", PLSRegression(scale=False), "n_components", grid, fmri_train, images_train, n_folds=n_folds, seed=seed)

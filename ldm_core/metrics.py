@@ -1,0 +1,293 @@
+"""Reconstruction metrics, defined once and used by every chapter.
+
+All functions take images as arrays of shape (N, S, S), float in [0, 1] (reconstructions first, targets
+second) and return per-image values; :func:`evaluate` adds means, bootstrap 95% CIs over images and
+permutation p-values for identification.
+
+Definitions
+-----------
+- MSE: mean over pixels of (recon - target)^2.
+- PSNR (dB): 10 log10(1 / MSE), data range 1. A perfect reconstruction (MSE 0) has PSNR = +inf.
+- SSIM: scikit-image ``structural_similarity`` with ``data_range=1``, ``gaussian_weights=True``,
+  ``sigma=1.5``, ``use_sample_covariance=False`` (11x11 Gaussian window, K1 0.01, K2 0.03) -- the
+  convention of the MindEye and Brain-Diffuser evaluation code.
+- Pixel r: Pearson correlation between the flattened recon and target, per image. A constant image
+  (zero variance) has no defined r; we set r = 0 (no linear relation can be expressed) and report how
+  many images were constant, rather than propagating NaN into means.
+- 2-way identification: for reconstruction i, the fraction of other targets j != i with
+  r(recon_i, target_i) > r(recon_i, target_j); a tie counts one half (so a constant reconstruction
+  scores chance, 0.5). Within-class: distractors j restricted to targets of the same digit.
+- n-way top-1: the fraction of draws of n-1 distractors in which recon_i correlates more with its own
+  target than with every distractor (all N-1 distractors when n = N: exact, no draws).
+- Permutation test: shuffle the pairing of reconstructions and targets (within digit class for the
+  within-class statistic) and recompute the identification mean; p = (1 + #{null >= observed}) /
+  (1 + n_perm).
+
+PSNR, MSE and r are a few lines of numpy (scikit-image's versions return one value per call and
+would not treat the zero-variance case explicitly); SSIM is scikit-image's.
+"""
+from __future__ import annotations
+
+import numpy as np
+from skimage.metrics import structural_similarity
+
+__all__ = [
+    "SSIM_SETTINGS",
+    "mse",
+    "psnr",
+    "ssim",
+    "pixel_corr",
+    "corr_matrix",
+    "identification",
+    "n_way_top1",
+    "permutation_pvalue",
+    "bootstrap_ci",
+    "evaluate",
+    "METRIC_NAMES",
+]
+
+SSIM_SETTINGS = dict(data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+METRIC_NAMES = ("psnr", "ssim", "pixel_r", "mse", "id2", "id2_within", "id10")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _check_pair(recons: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    recons = np.asarray(recons, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.float64)
+    if recons.ndim == 2 and targets.ndim == 2:  # one image each -> (1, S, S)
+        recons, targets = recons[None], targets[None]
+    if recons.shape != targets.shape or recons.ndim != 3:
+        raise ValueError(
+            f"reconstructions and targets must both have shape (N, S, S); got {recons.shape} and {targets.shape}"
+        )
+    if not (np.all(np.isfinite(recons)) and np.all(np.isfinite(targets))):
+        raise ValueError("reconstructions or targets contain NaN or infinite values")
+    return recons, targets
+
+
+def _flat_standardised(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, S, S) -> z-scored rows (N, P) and a mask of constant rows (zero variance rows are all zero)."""
+    flat = x.reshape(len(x), -1)
+    centred = flat - flat.mean(axis=1, keepdims=True)
+    norm = np.sqrt((centred**2).sum(axis=1, keepdims=True))
+    constant = norm[:, 0] <= 1e-12
+    z = np.divide(centred, norm, out=np.zeros_like(centred), where=~constant[:, None])
+    return z, constant
+
+
+# ----------------------------------------------------------------------------- per-image metrics
+
+
+def mse(recons: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per-image mean squared error, shape (N,)."""
+    r, t = _check_pair(recons, targets)
+    return ((r - t) ** 2).mean(axis=(1, 2))
+
+
+def psnr(recons: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per-image PSNR in dB for data range 1, shape (N,); +inf where MSE is 0."""
+    m = mse(recons, targets)
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(1.0 / m)
+
+
+def ssim(recons: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per-image SSIM with :data:`SSIM_SETTINGS`, shape (N,)."""
+    r, t = _check_pair(recons, targets)
+    return np.array([structural_similarity(a, b, **SSIM_SETTINGS) for a, b in zip(r, t)])
+
+
+def corr_matrix(recons: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """C[i, j] = Pearson r(recon_i, target_j), shape (N, N); rows/columns of constant images are 0."""
+    r, t = _check_pair(recons, targets)
+    zr, _ = _flat_standardised(r)
+    zt, _ = _flat_standardised(t)
+    return zr @ zt.T
+
+
+def pixel_corr(recons: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per-image Pearson r between recon and its target, shape (N,); 0 for constant images."""
+    return np.diag(corr_matrix(recons, targets)).copy()
+
+
+# ----------------------------------------------------------------------------- identification
+
+
+def identification(
+    recons: np.ndarray, targets: np.ndarray, *, labels: np.ndarray | None = None, within_class: bool = False
+) -> np.ndarray:
+    """Per-image 2-way identification accuracy, shape (N,), in [0, 1].
+
+    Parameters
+    ----------
+    labels : ndarray of shape (N,), optional
+        Digit labels of the targets; required when ``within_class`` is True.
+    within_class : bool
+        Only distractors of the same digit. An image with no same-class distractor gets NaN.
+    """
+    C = corr_matrix(recons, targets)
+    return _identification_from_corr(C, labels=labels, within_class=within_class)
+
+
+def _identification_from_corr(C: np.ndarray, *, labels, within_class: bool) -> np.ndarray:
+    N = len(C)
+    if within_class:
+        if labels is None:
+            raise ValueError("within_class identification needs the target labels (labels=...)")
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != N:
+            raise ValueError(f"labels has {len(labels)} entries for {N} images")
+    own = np.diag(C)[:, None]
+    wins = (own > C).astype(float) + 0.5 * (own == C)
+    mask = ~np.eye(N, dtype=bool)
+    if within_class:
+        mask &= labels[:, None] == labels[None, :]
+    counts = mask.sum(axis=1)
+    out = np.full(N, np.nan)
+    ok = counts > 0
+    out[ok] = (wins * mask).sum(axis=1)[ok] / counts[ok]
+    return out
+
+
+def n_way_top1(
+    recons: np.ndarray, targets: np.ndarray, *, n: int = 10, n_draws: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """Per-image n-way top-1 identification, shape (N,).
+
+    Exact (all N-1 distractors, no sampling) when n == N; otherwise the mean over ``n_draws`` random
+    sets of n-1 distractors. Ties count as losses except a full tie, which scores 1/n.
+    """
+    C = corr_matrix(recons, targets)
+    N = len(C)
+    if not 2 <= n <= N:
+        raise ValueError(f"n-way identification needs 2 <= n <= number of images ({N}); got n={n}")
+    own = np.diag(C)
+    out = np.zeros(N)
+    rng = np.random.default_rng(seed)
+    for i in range(N):
+        others = np.delete(np.arange(N), i)
+        draws = [others] if n == N else [rng.choice(others, n - 1, replace=False) for _ in range(n_draws)]
+        score = 0.0
+        for d in draws:
+            if np.all(C[i, d] == own[i]):
+                score += 1.0 / n
+            else:
+                score += float(np.all(own[i] > C[i, d]))
+        out[i] = score / len(draws)
+    return out
+
+
+def permutation_pvalue(
+    recons: np.ndarray,
+    targets: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    within_class: bool = False,
+    n_perm: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float, np.ndarray]:
+    """Permutation test of mean 2-way identification against shuffled recon-target pairings.
+
+    Returns
+    -------
+    observed : float
+        Mean identification of the true pairing.
+    p_value : float
+        (1 + #{null >= observed}) / (1 + n_perm).
+    null : ndarray of shape (n_perm,)
+        Means under shuffled pairings (shuffled within class when ``within_class``).
+    """
+    C = corr_matrix(recons, targets)
+    observed = float(np.nanmean(_identification_from_corr(C, labels=labels, within_class=within_class)))
+    rng = np.random.default_rng(seed)
+    N = len(C)
+    null = np.empty(n_perm)
+    lab = None if labels is None else np.asarray(labels).reshape(-1)
+    for k in range(n_perm):
+        perm = np.arange(N)
+        if within_class:
+            for c in np.unique(lab):
+                idx = np.flatnonzero(lab == c)
+                perm[idx] = rng.permutation(idx)
+        else:
+            perm = rng.permutation(N)
+        # recon i is now paired with target perm[i]: permute the columns of C (labels follow targets)
+        Cp = C[:, perm]
+        null[k] = np.nanmean(
+            _identification_from_corr(Cp, labels=None if lab is None else lab[perm], within_class=within_class)
+        )
+    p = (1.0 + np.sum(null >= observed - 1e-12)) / (1.0 + n_perm)
+    return observed, float(p), null
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+def bootstrap_ci(values: np.ndarray, *, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean over images (NaN entries dropped; +inf kept)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
+    # "nearest" avoids interpolating between two +inf means (a perfect reconstruction has PSNR +inf)
+    lo, hi = np.percentile(means, [100 * (1 - ci) / 2, 100 * (1 + ci) / 2], method="nearest")
+    return float(lo), float(hi)
+
+
+def evaluate(
+    recons: np.ndarray,
+    targets: np.ndarray,
+    labels: np.ndarray,
+    *,
+    n_boot: int = 2000,
+    n_perm: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """Every metric for one set of reconstructions.
+
+    Parameters
+    ----------
+    recons, targets : ndarray of shape (N, S, S), float in [0, 1]
+    labels : ndarray of shape (N,)
+        Digit labels of the targets (for within-class identification).
+    n_boot, n_perm : int
+        Bootstrap resamples for CIs; permutations for identification p-values (0 skips the test).
+
+    Returns
+    -------
+    result : dict
+        ``{metric: {"mean", "ci_low", "ci_high", "per_image"}}`` for each of :data:`METRIC_NAMES`
+        (id10 is n-way top-1 with n = min(10, N)), plus ``"p_id2"``, ``"p_id2_within"``,
+        ``"n_constant"`` (constant reconstructions, whose r is set to 0) and ``"n_images"``.
+    """
+    r, t = _check_pair(recons, targets)
+    labels = np.asarray(labels).reshape(-1)
+    per_image = {
+        "psnr": psnr(r, t),
+        "ssim": ssim(r, t),
+        "pixel_r": pixel_corr(r, t),
+        "mse": mse(r, t),
+        "id2": identification(r, t),
+        "id2_within": identification(r, t, labels=labels, within_class=True),
+        "id10": n_way_top1(r, t, n=min(10, len(r)), seed=seed),
+    }
+    out: dict = {}
+    for name, v in per_image.items():
+        lo, hi = bootstrap_ci(v, n_boot=n_boot, seed=seed)
+        out[name] = {
+            "mean": float(np.nanmean(v)),
+            "ci_low": lo,
+            "ci_high": hi,
+            "per_image": [float(x) for x in v],
+        }
+    if n_perm > 0:
+        out["p_id2"] = permutation_pvalue(r, t, n_perm=n_perm, seed=seed)[1]
+        out["p_id2_within"] = permutation_pvalue(r, t, labels=labels, within_class=True, n_perm=n_perm, seed=seed)[1]
+    _, constant = _flat_standardised(r)
+    out["n_constant"] = int(constant.sum())
+    out["n_images"] = int(len(r))
+    return out

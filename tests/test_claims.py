@@ -1,0 +1,21 @@
+import math
+
+import pytest
+
+from ldm_core.claims import claim_row, verdict
+
+
+def test_verdicts():
+    assert verdict(10.0, 9.0, 11.0, low=9, high=11) == "confirmed"
+    assert verdict(5.0, 4.9, 5.1, low=9, high=11) == "refuted"
+    assert verdict(8.5, 8.0, 9.5, low=9, high=11) == "inconclusive"
+    assert verdict(21.0, 20.5, 21.5, low=20) == "confirmed"  # one-sided "> 20"
+    assert verdict(math.nan, math.nan, math.nan, low=0) .startswith("untestable")
+    with pytest.raises(ValueError, match="empty"):
+        verdict(1, 0, 2, low=3, high=2)
+
+
+def test_claim_row():
+    row = claim_row("3", "noise ~10 dB", {"mean": 5.0, "ci_low": 4.9, "ci_high": 5.1}, low=9, high=11, digits=1)
+    assert row["verdict"] == "refuted" and row["measured mean [95% CI]"] == "5.0 [4.9, 5.1]"
+    assert row["claimed range"] == "9 – 11"
