@@ -59,6 +59,7 @@ class LDMConfig:
     vae_norm: str = "none"  # normalisation in the VAE: "none" (the original), "group" or "batch"
     # denoiser
     unet: str = "original"  # "original": 5-conv stack ignoring t and cond; "unet": skip U-Net, res blocks
+    original_unet_uses_embedding: bool = False  # "original" U-Net only: True adds the t + fMRI embedding (repair)
     unet_channels: tuple[int, ...] = (64, 128)  # widths per resolution level of the "unet" (each divisible by 8)
     unet_attention: bool = True  # self-attention at the lowest resolution ("unet" only)
     conditioning: str = "add"  # fMRI into the "unet": "add" (to t embedding), "film", "cross_attn", "none"

@@ -155,7 +155,7 @@ def build_unet(cfg: LDMConfig, latent_shape: Sequence[int], cond_dim: int) -> nn
     """
     C = int(latent_shape[0])
     if cfg.unet == "original":
-        return OriginalUNet(in_channels=C, cond_dim=cond_dim)
+        return OriginalUNet(in_channels=C, cond_dim=cond_dim, use_embedding=cfg.original_unet_uses_embedding)
     if cfg.unet == "unet":
         return UNet(
             in_channels=C,

@@ -160,10 +160,14 @@ class OriginalUNet(nn.Module):
         4 * time_dim and back to time_dim.
     num_groups : int, default 8
         GroupNorm groups after each hidden convolution.
+    use_embedding : bool, default False
+        False reproduces the original. True is the minimal repair used by the
+        diagnostics chapter: the time + condition sum is projected to 64 channels
+        and added after the first convolution block (still no skip connections).
 
     Notes
     -----
-    Faithful defect: ``forward`` computes ``emb = time_mlp(t) + cond_proj(mean(cond))``
+    Faithful defect (``use_embedding=False``): ``forward`` computes ``emb = time_mlp(t) + cond_proj(mean(cond))``
     and never feeds ``emb`` into the convolutions. The output therefore has zero
     gradient with respect to ``cond`` and does not change with ``t``; the time and
     condition layers count as parameters but never receive gradients.
@@ -176,11 +180,13 @@ class OriginalUNet(nn.Module):
         cond_dim: int = 512,
         time_dim: int = 128,
         num_groups: int = 8,
+        use_embedding: bool = False,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.cond_dim = cond_dim
         self.time_dim = time_dim
+        self.use_embedding = use_embedding
         widths = (64, 128, 128, 64)
         layers: list[nn.Module] = []
         prev = in_channels
@@ -193,6 +199,8 @@ class OriginalUNet(nn.Module):
             nn.Linear(time_dim, 4 * time_dim), nn.SiLU(), nn.Linear(4 * time_dim, time_dim)
         )
         self.cond_proj = nn.Linear(cond_dim, time_dim)
+        if use_embedding:  # the minimal repair, for the diagnostics' defect-by-defect ablation
+            self.emb_to_features = nn.Linear(time_dim, widths[0])
 
     def forward(
         self,
@@ -237,9 +245,14 @@ class OriginalUNet(nn.Module):
         if cond is not None:
             _check_cond(cond, B, self.cond_dim)
             emb = emb + self.cond_proj(cond.mean(dim=1))  # (B, time_dim)
-        # FAITHFUL BUG: `emb` (time + condition) is never used below. The original
-        # model's output depends on x_t only: not on the timestep, not on the fMRI.
-        return self.net(x_t)
+        if not self.use_embedding:
+            # FAITHFUL BUG: `emb` (time + condition) is never used below. The original
+            # model's output depends on x_t only: not on the timestep, not on the fMRI.
+            return self.net(x_t)
+        # Repaired variant: the sum enters as a per-channel bias after the first block.
+        h = self.net[:3](x_t)  # (B, 64, h, w): conv, GroupNorm, SiLU
+        h = h + self.emb_to_features(emb)[:, :, None, None]
+        return self.net[3:](h)
 
 
 # U-Net building blocks

@@ -192,3 +192,19 @@ def test_bad_inputs_raise():
         net(x_t, t, cond, cond_drop_mask=torch.tensor([True]))
     with pytest.raises(ValueError, match="return_coarse=True needs a UNet built with multiscale=True"):
         net(x_t, t, cond, return_coarse=True)
+
+
+def test_original_unet_with_embedding_repair_uses_t_and_cond():
+    """The diagnostics' minimal repair: the t + fMRI sum enters the network, so gradients flow."""
+    from ldm_core.models.unet import OriginalUNet
+
+    torch.manual_seed(0)
+    net = OriginalUNet(in_channels=4, cond_dim=16, time_dim=32, use_embedding=True)
+    x = torch.randn(2, 4, 7, 7)
+    cond = torch.randn(2, 1, 16, requires_grad=True)
+    out = net(x, torch.tensor([5, 5]), cond)
+    out.sum().backward()
+    assert cond.grad is not None and cond.grad.abs().sum() > 0
+    assert not torch.allclose(out, net(x, torch.tensor([900, 900]), cond))
+    faithful = OriginalUNet(in_channels=4, cond_dim=16, time_dim=32)
+    assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in faithful.parameters()) + 32 * 64 + 64
