@@ -51,3 +51,34 @@ def claim_row(claim_id: str, text: str, metric_result: dict, *, low: float = -ma
         "measured mean [95% CI]": f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]",
         "verdict": verdict(m, lo, hi, low=low, high=high),
     }
+
+
+# ----------------------------------------------------------------------------- the report's expectations (quoted)
+
+# Quoted from the analysed report (shared/report, numbered in CLAIMS.md); these are claims to test, not results.
+REPORT_EXPECTATIONS = {
+    "original": {"claim": "1", "where": "metrics", "psnr": (5.49, 5.49), "ssim": (0.007, 0.007), "pixel_r": (0.020, 0.020)},
+    "phase1": {"claim": "8", "where": "expected trajectory, after phase 1", "psnr": (12, 15), "ssim": (0.2, 0.3), "pixel_r": (0.1, 0.2)},
+    "phase2": {"claim": "9", "where": "expected trajectory, after phase 2", "psnr": (18, 22), "ssim": (0.4, 0.6), "pixel_r": (0.3, 0.5)},
+    "phase3": {"claim": "10", "where": "expected trajectory, after phase 3", "psnr": (25, 30), "ssim": (0.7, 0.8), "pixel_r": (0.6, 0.7)},
+    "limit90": {"claim": "13", "where": "realistic expectations, best possible with 90 samples", "psnr": (15, 18), "ssim": (0.3, 0.4), "pixel_r": (0.2, 0.4)},
+}
+
+
+def expectation_rows(label: str, pooled: dict, *, phase: str) -> list[dict]:
+    """Rows comparing a model's measured PSNR / SSIM / pixel r with the report's expectation for ``phase``.
+
+    ``pooled`` maps metric -> {"mean", "ci_low", "ci_high"} (e.g. :meth:`VariantResult.pooled` or
+    :func:`ldm_core.metrics.evaluate`). The verdict is computed by :func:`verdict`.
+    """
+    if phase not in REPORT_EXPECTATIONS:
+        raise ValueError(f"unknown phase '{phase}'; allowed: {sorted(REPORT_EXPECTATIONS)}")
+    exp = REPORT_EXPECTATIONS[phase]
+    rows = []
+    for metric in ("psnr", "ssim", "pixel_r"):
+        lo, hi = exp[metric]
+        row = claim_row(exp["claim"], f"{exp['where']}: {metric}", pooled[metric], low=lo, high=hi,
+                        digits=2 if metric == "psnr" else 3)
+        row["model"] = label
+        rows.append(row)
+    return rows

@@ -196,16 +196,18 @@ def run_variant(
         For :func:`ldm_core.metrics.evaluate` of each run (the test permutation test, if wanted).
     cache_dir : path, optional
         Finished runs are stored here under a key of (data, configs, seed, sampling) and reused, so an
-        interrupted chapter resumes; a changed parameter gives a new key.
+        interrupted chapter resumes; a changed parameter gives a new key. Trained stage-1 VAEs are cached in
+        ``cache_dir/vae`` and shared by variants with the same VAE settings (bitwise the same result).
     """
     from .train import TrainConfig, fit
 
     sample_cfg = dict(steps=steps, guidance=guidance, n_samples=n_samples, sampler=sampler)
     runs = []
     for seed in seeds:
-        tcfg = TrainConfig.from_dict({**train_cfg, "seed": seed, "progress": progress})
+        extra = {"vae_cache_dir": str(Path(cache_dir) / "vae")} if cache_dir and "vae_cache_dir" not in train_cfg else {}
+        tcfg = TrainConfig.from_dict({**train_cfg, **extra, "seed": seed, "progress": progress})
         key = _cache_key({"data": data.fingerprint(), "ldm": dataclasses.asdict(ldm_cfg),
-                          "train": {k: v for k, v in dataclasses.asdict(tcfg).items() if k not in ("progress", "device")},
+                          "train": {k: v for k, v in dataclasses.asdict(tcfg).items() if k not in ("progress", "device", "vae_cache_dir", "checkpoint_dir")},
                           "sample": sample_cfg, "n_boot": n_boot, "n_perm": n_perm})
         path = Path(cache_dir) / f"{name}.seed{seed}.{key}" if cache_dir else None
         run = _load_run(path) if path else None

@@ -83,3 +83,52 @@ def metric_ci_plot(results: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_
     ax0.invert_yaxis()
     fig.tight_layout()
     return fig
+
+
+def training_curves(results: dict, *, stages: tuple[str, ...] | None = None):
+    """Train and validation loss per epoch for each variant (first seed), one panel per training stage.
+
+    ``results`` maps names to :class:`ldm_core.experiment.VariantResult`; their ``history`` holds aligned
+    per-epoch lists ``stage``, ``train_loss`` and ``val_loss``.
+    """
+    all_stages = []
+    for res in results.values():
+        for s in res.runs[0].history["stage"]:
+            if s not in all_stages:
+                all_stages.append(s)
+    stages = tuple(s for s in all_stages if stages is None or s in stages)
+    fig, axes = plt.subplots(1, len(stages), figsize=(4.2 * len(stages), 3.2), squeeze=False)
+    for ax, stage in zip(axes[0], stages):
+        for i, (name, res) in enumerate(results.items()):
+            h = res.runs[0].history
+            idx = [k for k, s in enumerate(h["stage"]) if s == stage]
+            if not idx:
+                continue
+            x = np.arange(1, len(idx) + 1)
+            c = f"C{i % 10}"
+            ax.plot(x, [h["train_loss"][k] for k in idx], c=c, lw=1, label=f"{name} train")
+            val = [h["val_loss"][k] for k in idx]
+            if np.any(np.isfinite(val)):
+                ax.plot(x, val, c=c, lw=1, ls="--", label=f"{name} val")
+        ax.set_title(f"stage: {stage}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def sensitivity_plot(values, scores: dict[str, list[float]], *, xlabel: str, log_x: bool = True):
+    """Validation metric(s) against a swept hyperparameter: ``scores`` maps metric label -> one value per x."""
+    fig, axes = plt.subplots(1, len(scores), figsize=(3.6 * len(scores), 3), squeeze=False)
+    for ax, (label, ys) in zip(axes[0], scores.items()):
+        ax.plot(values, ys, "o-")
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

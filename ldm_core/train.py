@@ -341,6 +341,7 @@ class TrainConfig:
     vae_augment: bool = False  # random rotation / translation of VAE training images: more views of the same images
     augment_degrees: float = 10.0  # max rotation of the VAE jitter, in degrees
     augment_translate: float = 0.1  # max shift of the VAE jitter per axis, as a fraction of the image side
+    vae_cache_dir: str | None = None  # folder caching trained stage-1 VAEs by (VAE config, VAE training fields, seed, images); reused across variants
     fit_latent_scale: bool = True  # after the VAE stage set the latent scale to 1 / std of training latents (Rombach et al. 2022) instead of 0.18215
     # stage 2: encoder alignment
     align_epochs: int = 100  # epochs aligning the fMRI encoder to VAE latents ("progressive" only)
@@ -618,9 +619,68 @@ class _Trainer:
         def finish() -> None:
             if cfg.fit_latent_scale:
                 self._fit_latent_scale()
+            self._reseed_after_vae()
 
         return _Stage("vae", cfg.vae_epochs, cfg.vae_lr, list(vae.parameters()), loss, set_modes,
                       validate=validate, finish=finish)
+
+    # stage-1 cache: the VAE stage depends only on the VAE's config, its training fields, the seed and the
+    # images (its weights are initialised from their own seed, and the RNGs are reseeded after it), so a
+    # trained VAE can be reused by every variant that shares those, with bitwise the same result.
+
+    VAE_TRAIN_FIELDS = ("vae_epochs", "vae_lr", "vae_kl_weight", "vae_recon", "vae_augment", "augment_degrees",
+                        "augment_translate", "fit_latent_scale", "batch_size", "weight_decay", "grad_clip", "seed",
+                        "val_every")
+
+    def _init_vae_from_own_seed(self) -> None:
+        from ldm_core.models import build_vae
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            fresh = build_vae(self.ldm_cfg)
+        self.model.vae.load_state_dict(fresh.state_dict())
+        self.model.set_latent_scale(float(fresh.scale_factor))
+
+    def _reseed_after_vae(self) -> None:
+        torch.manual_seed(self.cfg.seed + 1)
+        self.gen.manual_seed(self.cfg.seed + 1)
+
+    def vae_cache_path(self) -> Path | None:
+        if not exists(self.cfg.vae_cache_dir):
+            return None
+        import hashlib
+        import json
+
+        h = hashlib.sha256()
+        h.update(json.dumps({"ldm": {k: v for k, v in self.ldm_cfg.to_dict().items() if k.startswith("vae")},
+                             "train": {k: getattr(self.cfg, k) for k in self.VAE_TRAIN_FIELDS},
+                             "val": exists(self.images_val)}, sort_keys=True).encode())
+        h.update(self.images.detach().cpu().numpy().tobytes())
+        if exists(self.images_val):
+            h.update(self.images_val.detach().cpu().numpy().tobytes())
+        return Path(self.cfg.vae_cache_dir) / f"vae-{h.hexdigest()[:24]}.pt"
+
+    def load_cached_vae(self) -> bool:
+        path = self.vae_cache_path()
+        if path is None or not path.is_file():
+            return False
+        blob = torch.load(path, map_location=self.device, weights_only=True)
+        self.model.vae.load_state_dict(blob["vae"])
+        self.model.set_latent_scale(float(blob["latent_scale"]))
+        self.history.extend(dict(r) for r in blob["history"])
+        self._reseed_after_vae()
+        return True
+
+    def save_cached_vae(self) -> None:
+        path = self.vae_cache_path()
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = [r for r in self.history if r["stage"] == "vae"]
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save({"vae": {k: v.detach().cpu() for k, v in self.model.vae.state_dict().items()},
+                    "latent_scale": self.model.latent_scale.detach().cpu(), "history": rows}, tmp)
+        os.replace(tmp, path)
 
     @torch.no_grad()
     def _fit_latent_scale(self) -> None:
@@ -988,7 +1048,15 @@ class _Trainer:
         for i, name in enumerate(plan):
             if i < first:
                 continue
-            self.run_stage(i, name, final=i == len(plan) - 1, resume=ckpt if exists(ckpt) and i == first else None)
+            resume_here = ckpt if exists(ckpt) and i == first else None
+            if name == "vae" and not exists(resume_here) and i < len(plan) - 1:
+                self._init_vae_from_own_seed()
+                if self.load_cached_vae():
+                    self.save_checkpoint(stage_index=i + 1, epoch=0)
+                    continue
+            self.run_stage(i, name, final=i == len(plan) - 1, resume=resume_here)
+            if name == "vae" and i < len(plan) - 1:
+                self.save_cached_vae()
 
 
 # fit

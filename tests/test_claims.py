@@ -19,3 +19,13 @@ def test_claim_row():
     row = claim_row("3", "noise ~10 dB", {"mean": 5.0, "ci_low": 4.9, "ci_high": 5.1}, low=9, high=11, digits=1)
     assert row["verdict"] == "refuted" and row["measured mean [95% CI]"] == "5.0 [4.9, 5.1]"
     assert row["claimed range"] == "9 – 11"
+
+
+def test_expectation_rows():
+    from ldm_core.claims import expectation_rows
+
+    pooled = {m: {"mean": v, "ci_low": v - 0.01, "ci_high": v + 0.01} for m, v in (("psnr", 13.0), ("ssim", 0.9), ("pixel_r", 0.15))}
+    rows = expectation_rows("m", pooled, phase="phase1")
+    assert [r["verdict"] for r in rows] == ["confirmed", "refuted", "confirmed"]
+    with pytest.raises(ValueError, match="unknown phase 'phase9'"):
+        expectation_rows("m", pooled, phase="phase9")

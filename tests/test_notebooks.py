@@ -12,11 +12,17 @@ from .conftest import REAL_DATA_DIR
 pytestmark = pytest.mark.notebook
 
 
+@pytest.fixture(scope="module")
+def shared_results(tmp_path_factory):
+    """One results folder for all chapters, run in order: later chapters read chapter 00's baselines."""
+    return tmp_path_factory.mktemp("results")
+
+
 @pytest.mark.parametrize("chapter", study.chapters())
-def test_chapter_runs_with_quick_params(chapter, tmp_path, monkeypatch):
+def test_chapter_runs_with_quick_params(chapter, tmp_path, monkeypatch, shared_results):
     if REAL_DATA_DIR:
         monkeypatch.setenv("LDM_DATA_DIR", REAL_DATA_DIR)
-    res = tmp_path / "results"
+    res = shared_results
     study.run_chapter(chapter, profile="quick", out_dir=tmp_path, overrides={"results_root": str(res)}, progress=False)
     assert (tmp_path / f"{chapter}.ipynb").is_file()
     metrics, recons, targets, labels = load_results(chapter, res)

@@ -397,3 +397,25 @@ def test_fit_does_not_touch_global_rng_and_accepts_preset_names():
               train_cfg={"epochs": 1, "progress": False, "device": "cpu", "batch_size": 8})
     assert torch.equal(torch.rand(3), expected)
     assert res.model.n_voxels == V and res.steps == 1
+
+
+# stage-1 VAE cache
+
+def test_vae_cache_gives_bitwise_identical_model_and_is_shared(tmp_path):
+    """A cached VAE is reused by a variant with another encoder, and results equal an uncached run."""
+    cache = str(tmp_path / "vae_cache")
+    plain = run("progressive")
+    first = run("progressive", vae_cache_dir=cache)
+    assert same(state(plain.model), state(first.model))  # the cache changes nothing
+    files = list((tmp_path / "vae_cache").glob("vae-*.pt"))
+    assert len(files) == 1
+    again = run("progressive", vae_cache_dir=cache)  # hit
+    assert same(state(first.model), state(again.model))
+    assert again.history["stage"] == first.history["stage"] and again.history["train_loss"] == first.history["train_loss"]
+    other = tiny_cfg("fixed", encoder="mlp_original")  # another encoder, same VAE settings: same VAE
+    shared = run("progressive", ldm=other, vae_cache_dir=cache)
+    assert same(state(first.model.vae), state(shared.model.vae))
+    assert len(list((tmp_path / "vae_cache").glob("vae-*.pt"))) == 1
+    changed = run("progressive", vae_cache_dir=cache, vae_lr=5e-4)  # a VAE training field: new entry
+    assert len(list((tmp_path / "vae_cache").glob("vae-*.pt"))) == 2
+    assert not same(state(first.model.vae), state(changed.model.vae))
