@@ -57,7 +57,9 @@ def claim_row(claim_id: str, text: str, metric_result: dict, *, low: float = -ma
 
 # Quoted from the analysed report (shared/report, numbered in CLAIMS.md); these are claims to test, not results.
 REPORT_EXPECTATIONS = {
-    "original": {"claim": "1", "where": "metrics", "psnr": (5.49, 5.49), "ssim": (0.007, 0.007), "pixel_r": (0.020, 0.020)},
+    # claim 1 quotes single values (5.49 dB, 0.007, 0.020); we read "reproduced" as within ±1 dB, ±0.02, ±0.05.
+    "original": {"claim": "1", "where": "original model reproduced (5.49 dB, 0.007, 0.020 ± tolerance)",
+                 "psnr": (4.49, 6.49), "ssim": (-0.013, 0.027), "pixel_r": (-0.03, 0.07)},
     "phase1": {"claim": "8", "where": "expected trajectory, after phase 1", "psnr": (12, 15), "ssim": (0.2, 0.3), "pixel_r": (0.1, 0.2)},
     "phase2": {"claim": "9", "where": "expected trajectory, after phase 2", "psnr": (18, 22), "ssim": (0.4, 0.6), "pixel_r": (0.3, 0.5)},
     "phase3": {"claim": "10", "where": "expected trajectory, after phase 3", "psnr": (25, 30), "ssim": (0.7, 0.8), "pixel_r": (0.6, 0.7)},

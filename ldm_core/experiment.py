@@ -209,8 +209,10 @@ def run_variant(
         key = _cache_key({"data": data.fingerprint(), "ldm": dataclasses.asdict(ldm_cfg),
                           "train": {k: v for k, v in dataclasses.asdict(tcfg).items() if k not in ("progress", "device", "vae_cache_dir", "checkpoint_dir")},
                           "sample": sample_cfg, "n_boot": n_boot, "n_perm": n_perm})
-        path = Path(cache_dir) / f"{name}.seed{seed}.{key}" if cache_dir else None
+        path = Path(cache_dir) / f"run-seed{seed}-{key}" if cache_dir else None  # same settings, same run
         run = _load_run(path) if path else None
+        if run is not None:
+            run.variant = name
         if run is None:
             t0 = time.time()
             res = fit(data.fmri_fit, data.images_fit, fmri_val=data.fmri_val, images_val=data.images_val,
