@@ -5,6 +5,12 @@ labelled *reference*, not a decoder, because it reads the test labels -- the mea
 the correct digit. Linear decoders map z-scored fMRI to pixels with scikit-learn's ridge regression
 and PLS; their hyperparameter (ridge alpha, number of PLS components) is chosen by K-fold
 cross-validation inside the training trials only, then the model is refit on all training trials.
+
+The latent-regression baseline maps fMRI by ridge to the latent of a trained VAE (the encoder mean of each
+training image, the target of the LDM's alignment stage) and decodes the prediction with that VAE: the
+LDM's own image prior without any diffusion. Its alpha is chosen the same way, by K-fold CV of the latent
+MSE inside the training trials. This is the "ridge to a generative model's latent space, then decode"
+recipe of e.g. Takagi & Nishimoto (CVPR 2023) and Ozcelik & VanRullen (2023), here with the study's VAE.
 """
 from __future__ import annotations
 
@@ -15,9 +21,12 @@ from sklearn.cross_decomposition import PLSRegression
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold
 
-__all__ = ["noise_floors", "LinearDecoder", "fit_ridge", "fit_pls", "DEFAULT_ALPHAS", "DEFAULT_PLS_COMPONENTS"]
+__all__ = ["noise_floors", "LinearDecoder", "fit_ridge", "fit_pls", "fit_latent_ridge", "vae_latents",
+           "LatentDecoder", "fit_latent_decoder", "DEFAULT_ALPHAS", "DEFAULT_LATENT_ALPHAS",
+           "DEFAULT_PLS_COMPONENTS"]
 
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(0, 6, 13))
+DEFAULT_LATENT_ALPHAS = tuple(float(a) for a in np.logspace(-2, 6, 17))  # wider at the low end: latents are few, smooth targets
 DEFAULT_PLS_COMPONENTS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 40, 50)
 
 
@@ -71,20 +80,23 @@ def noise_floors(
 
 @dataclass
 class LinearDecoder:
-    """A fitted fMRI -> pixels linear decoder.
+    """A fitted fMRI -> pixels (or fMRI -> VAE latent) linear decoder.
 
     Attributes
     ----------
     name : str
-        "ridge" or "pls".
+        "ridge", "pls" or "latent_ridge".
     estimator : sklearn estimator
         Refit on all training trials with the selected hyperparameter.
     param_name : str
         The selected hyperparameter ("alpha" or "n_components").
     best_param : float
     cv_scores : dict
-        Hyperparameter value -> mean CV score (negative pixel MSE; higher is better).
+        Hyperparameter value -> mean CV score (negative MSE of the targets; higher is better).
     image_size : int
+        Side S of the target images (0 for a latent decoder).
+    target_shape : tuple of int or None
+        Shape of one prediction when the targets are not images, e.g. a latent (C, h, w); None for images.
     """
 
     name: str
@@ -93,22 +105,32 @@ class LinearDecoder:
     best_param: float
     cv_scores: dict
     image_size: int
+    target_shape: tuple[int, ...] | None = None
 
     def predict(self, fmri: np.ndarray) -> np.ndarray:
-        """fmri : (N, V) z-scored with training statistics -> images (N, S, S) float32 clipped to [0, 1]."""
+        """fmri : (N, V) z-scored with training statistics.
+
+        Returns images (N, S, S) float32 clipped to [0, 1], or, for a latent decoder (``target_shape`` set),
+        latents (N, *target_shape) float32, unclipped.
+        """
         pred = np.asarray(self.estimator.predict(np.asarray(fmri, dtype=np.float64)))
+        if self.target_shape is not None:
+            return pred.reshape(len(pred), *self.target_shape).astype(np.float32)
         S = self.image_size
         return np.clip(pred.reshape(len(pred), S, S), 0.0, 1.0).astype(np.float32)
 
 
-def _fit_cv(name, estimator, grid_name, grid, fmri_train, images_train, *, n_folds, seed) -> LinearDecoder:
+def _fit_cv(name, estimator, grid_name, grid, fmri_train, images_train, *, n_folds, seed,
+            images: bool = True) -> LinearDecoder:
     fmri_train = np.asarray(fmri_train, dtype=np.float64)
     images_train = np.asarray(images_train, dtype=np.float64)
-    if fmri_train.ndim != 2 or images_train.ndim != 3 or len(fmri_train) != len(images_train):
+    what = "images (N, S, S)" if images else "targets (N, ...)"
+    if (fmri_train.ndim != 2 or (images_train.ndim != 3 if images else images_train.ndim < 2)
+            or len(fmri_train) != len(images_train)):
         raise ValueError(
-            f"expected fmri (N, V) and images (N, S, S) with the same N; got {fmri_train.shape} and {images_train.shape}"
+            f"expected fmri (N, V) and {what} with the same N; got {fmri_train.shape} and {images_train.shape}"
         )
-    N, S = len(images_train), images_train.shape[1]
+    N, S = len(images_train), (images_train.shape[1] if images else 0)
     if n_folds < 2 or n_folds > N:
         raise ValueError(f"n_folds must be in [2, {N}] (number of training trials); got {n_folds}")
     Y = images_train.reshape(N, -1)
@@ -121,7 +143,8 @@ def _fit_cv(name, estimator, grid_name, grid, fmri_train, images_train, *, n_fol
     )
     search.fit(fmri_train, Y)
     scores = {float(p): float(s) for p, s in zip(search.cv_results_[f"param_{grid_name}"], search.cv_results_["mean_test_score"])}
-    return LinearDecoder(name, search.best_estimator_, grid_name, float(search.best_params_[grid_name]), scores, S)
+    return LinearDecoder(name, search.best_estimator_, grid_name, float(search.best_params_[grid_name]), scores, S,
+                         target_shape=None if images else tuple(images_train.shape[1:]))
 
 
 def fit_ridge(
@@ -163,3 +186,103 @@ def fit_pls(
     if not grid:
         raise ValueError(f"no PLS component count in {n_components} fits {N} trials with {n_folds} folds (max {max_comp})")
     return _fit_cv("pls", PLSRegression(scale=False), "n_components", grid, fmri_train, images_train, n_folds=n_folds, seed=seed)
+
+
+# ----------------------------------------------------------------------------- latent regression
+
+
+def fit_latent_ridge(
+    fmri_train: np.ndarray,
+    latents_train: np.ndarray,
+    *,
+    alphas: tuple[float, ...] = DEFAULT_LATENT_ALPHAS,
+    n_folds: int = 5,
+    seed: int = 0,
+) -> LinearDecoder:
+    """Ridge fMRI -> VAE latents; alpha chosen by K-fold CV (latent MSE) inside the training trials.
+
+    Parameters
+    ----------
+    fmri_train : ndarray of shape (N, V), z-scored with training statistics
+    latents_train : ndarray of shape (N, C, h, w) (or (N, D)), float
+        The targets, e.g. :func:`vae_latents` of the training images.
+    alphas : tuple of float
+        Candidate regularisation strengths.
+
+    Returns
+    -------
+    LinearDecoder
+        ``name="latent_ridge"``; ``predict`` returns latents (N, C, h, w), unclipped.
+    """
+    return _fit_cv("latent_ridge", Ridge(), "alpha", alphas, fmri_train, latents_train, n_folds=n_folds, seed=seed,
+                   images=False)
+
+
+def vae_latents(model, images: np.ndarray) -> np.ndarray:
+    """Scaled VAE latents (encoder mean) of images, the targets of the LDM's alignment stage.
+
+    Parameters
+    ----------
+    model : BrainLDM
+        Any model with ``encode_images(x, sample=False)`` (e.g. :func:`ldm_core.experiment.stage1_vae`).
+    images : ndarray of shape (N, S, S), float in [0, 1]
+
+    Returns
+    -------
+    ndarray of shape (N, C, h, w), float32: ``latent_scale * mean(q(z | x))``.
+    """
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        x = torch.as_tensor(np.asarray(images), dtype=torch.float32, device=model.device)[:, None]  # (N, 1, S, S)
+        return model.encode_images(x, sample=False).cpu().numpy().astype(np.float32)
+
+
+@dataclass
+class LatentDecoder:
+    """fMRI -> VAE latent by ridge, then the VAE's decoder: the latent-regression baseline.
+
+    Attributes
+    ----------
+    regression : LinearDecoder
+        The fitted fMRI -> latent ridge (:func:`fit_latent_ridge`).
+    model : BrainLDM
+        Holds the VAE whose latents were regressed; only ``decode_latents`` is used.
+    """
+
+    regression: LinearDecoder
+    model: object
+
+    @property
+    def best_param(self) -> float:
+        return self.regression.best_param
+
+    def predict_latents(self, fmri: np.ndarray) -> np.ndarray:
+        """fmri (N, V), z-scored -> predicted scaled latents (N, C, h, w) float32."""
+        return self.regression.predict(fmri)
+
+    def predict(self, fmri: np.ndarray) -> np.ndarray:
+        """fmri (N, V), z-scored -> decoded images (N, S, S) float32 in [0, 1]."""
+        import torch
+
+        z = torch.as_tensor(self.predict_latents(fmri), device=self.model.device)  # (N, C, h, w)
+        self.model.eval()
+        with torch.no_grad():
+            return self.model.decode_latents(z)[:, 0].clamp(0, 1).cpu().numpy().astype(np.float32)
+
+
+def fit_latent_decoder(model, fmri_train: np.ndarray, images_train: np.ndarray, *,
+                       alphas: tuple[float, ...] = DEFAULT_LATENT_ALPHAS, n_folds: int = 5,
+                       seed: int = 0) -> LatentDecoder:
+    """Fit the latent-regression baseline: ridge from fMRI to ``model``'s VAE latents of the training images.
+
+    Parameters
+    ----------
+    model : BrainLDM
+        Its VAE (trained on the same training images only) gives the targets and decodes predictions.
+    fmri_train : ndarray of shape (N, V), z-scored with training statistics
+    images_train : ndarray of shape (N, S, S), float in [0, 1]
+    """
+    return LatentDecoder(fit_latent_ridge(fmri_train, vae_latents(model, images_train), alphas=alphas,
+                                          n_folds=n_folds, seed=seed), model)

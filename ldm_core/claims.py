@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["verdict", "claim_row"]
+__all__ = ["verdict", "claim_row", "target_row", "paired_row", "expectation_rows", "REPORT_EXPECTATIONS"]
 
 
 def verdict(mean: float, ci_low: float, ci_high: float, *, low: float = -math.inf, high: float = math.inf) -> str:
@@ -50,6 +50,42 @@ def claim_row(claim_id: str, text: str, metric_result: dict, *, low: float = -ma
         "claimed range": _fmt_range(low, high),
         "measured mean [95% CI]": f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]",
         "verdict": verdict(m, lo, hi, low=low, high=high),
+    }
+
+
+def target_row(name: str, metric_result: dict, *, target: float, digits: int = 3) -> dict:
+    """A row checking a measured value against a one-sided target "at least ``target``".
+
+    ``metric_result`` has keys mean, ci_low, ci_high. The verdict is "met" when the mean reaches the target,
+    "missed" when the whole 95% CI lies below it, "inconclusive" otherwise; ``gap`` is mean - target (negative:
+    missed by that much).
+    """
+    m, lo, hi = metric_result["mean"], metric_result["ci_low"], metric_result["ci_high"]
+    v = verdict(m, lo, hi, low=target)
+    return {
+        "target": name,
+        "required": f">= {target:g}",
+        "measured mean [95% CI]": f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]",
+        "gap (mean - target)": round(m - target, digits),
+        "verdict": {"confirmed": "met", "refuted": "missed"}.get(v, v),
+    }
+
+
+def paired_row(name: str, comparison: dict, *, digits: int = 3) -> dict:
+    """A row for "model a is ahead of model b" from :func:`ldm_core.metrics.paired_comparison`.
+
+    "met" when the 95% bootstrap CI of the mean per-image difference a - b lies above 0, "missed" when it lies
+    below 0 (b is ahead), "not shown" when it contains 0. The Wilcoxon p-value is reported beside it.
+    """
+    m, lo, hi = comparison["mean"], comparison["ci_low"], comparison["ci_high"]
+    v = "met" if lo > 0 else "missed" if hi < 0 else "not shown (CI contains 0)"
+    return {
+        "target": name,
+        "required": "difference > 0 (95% CI above 0)",
+        "measured mean [95% CI]": f"{m:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]",
+        "gap (mean - target)": round(m, digits),
+        "Wilcoxon p": round(comparison["p_wilcoxon"], 4),
+        "verdict": v,
     }
 
 

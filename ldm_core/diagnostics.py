@@ -9,6 +9,9 @@
 - :func:`vae_roundtrip`: can the VAE decoder reconstruct anything? Images passed through encoder mean and
   decoder -- the ceiling any latent model with this VAE can reach.
 - :func:`parameters_per_sample`: the report's "57,000 parameters per sample" arithmetic, from counts.
+- :func:`neighbour_correlation`: does the voxel order of the file carry spatial information? The mean
+  across-trial correlation of voxels adjacent in file order against that of random voxel pairs (chapter 04:
+  what grouping contiguous voxels into tokens can and cannot mean).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, permutation_test_score
 
-__all__ = ["class_decoding", "condition_sensitivity", "vae_roundtrip", "parameters_per_sample"]
+__all__ = ["class_decoding", "condition_sensitivity", "vae_roundtrip", "parameters_per_sample", "neighbour_correlation"]
 
 
 def class_decoding(fmri: np.ndarray, labels: np.ndarray, *, n_folds: int = 5, n_perm: int = 200,
@@ -113,3 +116,52 @@ def parameters_per_sample(n_parameters: int, n_samples: int) -> float:
     if n_samples < 1:
         raise ValueError(f"n_samples must be positive, got {n_samples}")
     return n_parameters / n_samples
+
+
+def neighbour_correlation(fmri: np.ndarray, *, lag: int = 1, n_random: int = 20000, seed: int = 0) -> dict:
+    """Mean across-trial correlation of voxels ``lag`` apart in file order, and of random voxel pairs.
+
+    Parameters
+    ----------
+    fmri : ndarray of shape (N, V), float
+        One pattern per trial (any scaling: each voxel is standardised over trials here).
+    lag : int, >= 1
+        Distance in file order of the voxel pairs (i, i + lag).
+    n_random : int, >= 1
+        Random pairs (i, j), i != j, drawn for the reference.
+    seed : int
+        Seed of the random pairs.
+
+    Returns
+    -------
+    dict
+        ``adjacent``: mean Pearson r over trials of the V - lag pairs (i, i + lag); ``random``: the same for the
+        random pairs; ``n_trials``, ``n_voxels``, ``lag``. Voxels constant over trials are left out.
+
+    Raises
+    ------
+    ValueError
+        If ``fmri`` is not 2-D with at least 3 trials, or ``lag`` is not in [1, V - 1], or ``n_random`` < 1.
+
+    Notes
+    -----
+    If the file listed voxels in an arbitrary order, both means would agree; a larger ``adjacent`` says
+    neighbours in file order tend to respond alike (as nearby voxels do), but it gives neither coordinates nor
+    region boundaries.
+    """
+    x = np.asarray(fmri, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 3:
+        raise ValueError(f"fmri must have shape (N, V) with N >= 3 trials, got {x.shape}")
+    N, V = x.shape
+    if not 1 <= lag < V:
+        raise ValueError(f"lag must be in [1, {V - 1}] for {V} voxels, got {lag}")
+    if n_random < 1:
+        raise ValueError(f"n_random must be >= 1, got {n_random}")
+    sd = x.std(axis=0)
+    z = np.where(sd > 0, (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0), np.nan)  # (N, V), NaN where constant
+    adjacent = np.nanmean((z[:, :-lag] * z[:, lag:]).mean(axis=0))
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, V, n_random)
+    j = (i + rng.integers(1, V, n_random)) % V  # j != i
+    random = np.nanmean((z[:, i] * z[:, j]).mean(axis=0))
+    return {"adjacent": float(adjacent), "random": float(random), "n_trials": N, "n_voxels": V, "lag": lag}

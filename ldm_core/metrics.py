@@ -21,7 +21,12 @@ Definitions
   target than with every distractor (all N-1 distractors when n = N: exact, no draws).
 - Permutation test: shuffle the pairing of reconstructions and targets (within digit class for the
   within-class statistic) and recompute the identification mean; p = (1 + #{null >= observed}) /
-  (1 + n_perm).
+  (1 + n_perm). :func:`identification_test` does the same for 2-way, within-class 2-way or n-way
+  identification, and for several seeds' reconstructions at once (the same shuffle for every seed; the
+  statistic is the mean over seeds).
+- Paired comparison of two models on the same images (:func:`paired_comparison`): the per-image
+  differences, their mean with a percentile bootstrap CI, and a two-sided Wilcoxon signed-rank test
+  (``scipy.stats.wilcoxon``; exact for small samples without ties or zeros).
 
 PSNR, MSE and r are a few lines of numpy (scikit-image's versions return one value per call and
 would not treat the zero-variance case explicitly); SSIM is scikit-image's.
@@ -41,7 +46,10 @@ __all__ = [
     "identification",
     "n_way_top1",
     "permutation_pvalue",
+    "identification_test",
     "bootstrap_ci",
+    "paired_comparison",
+    "pool_per_image",
     "evaluate",
     "METRIC_NAMES",
 ]
@@ -163,9 +171,13 @@ def n_way_top1(
     N = len(C)
     if not 2 <= n <= N:
         raise ValueError(f"n-way identification needs 2 <= n <= number of images ({N}); got n={n}")
+    return _n_way_from_corr(C, n=n, n_draws=n_draws, rng=np.random.default_rng(seed))
+
+
+def _n_way_from_corr(C: np.ndarray, *, n: int, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+    N = len(C)
     own = np.diag(C)
     out = np.zeros(N)
-    rng = np.random.default_rng(seed)
     for i in range(N):
         others = np.delete(np.arange(N), i)
         draws = [others] if n == N else [rng.choice(others, n - 1, replace=False) for _ in range(n_draws)]
@@ -220,6 +232,86 @@ def permutation_pvalue(
         )
     p = (1.0 + np.sum(null >= observed - 1e-12)) / (1.0 + n_perm)
     return observed, float(p), null
+
+
+IDENTIFICATION_STATISTICS = ("id2", "id2_within", "id10")
+
+
+def identification_test(
+    recons: np.ndarray,
+    targets: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    statistic: str = "id2",
+    n_perm: int = 1000,
+    n_draws: int = 100,
+    seed: int = 0,
+) -> dict:
+    """Identification accuracy and its permutation p-value, for one or several sets of reconstructions.
+
+    Parameters
+    ----------
+    recons : ndarray of shape (N, S, S) or (K, N, S, S), float in [0, 1]
+        Reconstructions of the N targets, optionally by K models (e.g. K training seeds).
+    targets : ndarray of shape (N, S, S)
+    labels : ndarray of shape (N,), optional
+        Digit labels of the targets; required for ``"id2_within"``.
+    statistic : {"id2", "id2_within", "id10"}
+        2-way identification over all distractors, 2-way within class, or n-way top-1 with n = min(10, N)
+        (exact when n = N, else ``n_draws`` random distractor sets per image).
+    n_perm : int
+        Shuffles of the recon-target pairing (within class for ``"id2_within"``); the same shuffle is applied
+        to all K sets. 0 skips the test (p is NaN).
+    seed : int
+        Seeds the shuffles and the distractor draws.
+
+    Returns
+    -------
+    dict
+        ``mean`` (mean over sets of the mean over images), ``per_image`` (N,) averaged over sets, ``p_value``
+        ((1 + #{null >= observed}) / (1 + n_perm)), ``n_perm``, ``n_sets`` (K), ``n_way`` (2 or n).
+
+    Raises
+    ------
+    ValueError
+        On an unknown statistic (allowed ones named), ``"id2_within"`` without labels, or shapes that differ.
+    """
+    if statistic not in IDENTIFICATION_STATISTICS:
+        raise ValueError(f"statistic must be one of {IDENTIFICATION_STATISTICS}, got {statistic!r}")
+    r = np.asarray(recons, dtype=np.float64)
+    sets = r[None] if r.ndim == 3 else r
+    if sets.ndim != 4:
+        raise ValueError(f"recons must have shape (N, S, S) or (K, N, S, S), got {r.shape}")
+    Cs = [corr_matrix(x, targets) for x in sets]  # K of (N, N); also checks shapes
+    N = len(Cs[0])
+    within = statistic == "id2_within"
+    lab = None if labels is None else np.asarray(labels).reshape(-1)
+    if within and lab is None:
+        raise ValueError("statistic='id2_within' needs the target labels (labels=...)")
+    n = min(10, N)
+
+    def per_image(C: np.ndarray, lab_perm) -> np.ndarray:
+        if statistic == "id10":
+            return _n_way_from_corr(C, n=n, n_draws=n_draws, rng=np.random.default_rng(seed))
+        return _identification_from_corr(C, labels=lab_perm, within_class=within)
+
+    per = np.mean([per_image(C, lab) for C in Cs], axis=0)
+    observed = float(np.nanmean(per))
+    rng = np.random.default_rng(seed)
+    null = np.empty(n_perm)
+    for k in range(n_perm):
+        perm = np.arange(N)
+        if within:
+            for c in np.unique(lab):
+                idx = np.flatnonzero(lab == c)
+                perm[idx] = rng.permutation(idx)
+        else:
+            perm = rng.permutation(N)
+        lab_perm = None if lab is None else lab[perm]
+        null[k] = np.mean([np.nanmean(per_image(C[:, perm], lab_perm)) for C in Cs])
+    p = (1.0 + np.sum(null >= observed - 1e-12)) / (1.0 + n_perm) if n_perm > 0 else float("nan")
+    return {"mean": observed, "per_image": per.tolist(), "p_value": float(p), "n_perm": int(n_perm),
+            "n_sets": len(Cs), "n_way": n if statistic == "id10" else 2}
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -291,3 +383,88 @@ def evaluate(
     out["n_constant"] = int(constant.sum())
     out["n_images"] = int(len(r))
     return out
+
+
+def paired_comparison(
+    a_per_image: np.ndarray,
+    b_per_image: np.ndarray,
+    *,
+    n_boot: int = 2000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """Compare two models on the same images: per-image differences a - b.
+
+    Parameters
+    ----------
+    a_per_image, b_per_image : array of shape (N,)
+        One metric per image for models a and b, in the same image order (e.g. ``evaluate(...)[m]["per_image"]``).
+    n_boot, ci, seed
+        Percentile bootstrap of the mean difference over images (:func:`bootstrap_ci`).
+
+    Returns
+    -------
+    dict
+        ``mean`` (mean of a - b), ``ci_low``, ``ci_high``, ``median``, ``per_image`` (the differences),
+        ``n`` (pairs used), ``n_dropped`` (pairs with a NaN or an infinite difference, left out),
+        ``n_a_better`` / ``n_b_better`` / ``n_ties`` (signs of the differences), ``wilcoxon_statistic`` and
+        ``p_wilcoxon``: scipy's two-sided Wilcoxon signed-rank test of a median difference of 0 (zero
+        differences dropped, ``zero_method="wilcox"``; p = 1 and statistic NaN when every difference is 0).
+
+    Raises
+    ------
+    ValueError
+        If the arrays are not 1-D of the same length, or no pair has a finite difference.
+    """
+    from scipy.stats import wilcoxon
+
+    a = np.asarray(a_per_image, dtype=np.float64)
+    b = np.asarray(b_per_image, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"a_per_image and b_per_image must be 1-D arrays of the same length (one value per image); "
+                         f"got shapes {a.shape} and {b.shape}")
+    with np.errstate(invalid="ignore"):
+        d_all = a - b
+    ok = np.isfinite(d_all)
+    d = d_all[ok]
+    if len(d) == 0:
+        raise ValueError(f"no finite per-image difference among {len(a)} pairs (NaN or infinite values in both)")
+    lo, hi = bootstrap_ci(d, n_boot=n_boot, ci=ci, seed=seed)
+    if np.all(d == 0):
+        stat, p = float("nan"), 1.0
+    else:
+        res = wilcoxon(d, zero_method="wilcox", alternative="two-sided")
+        stat, p = float(res.statistic), float(res.pvalue)
+    return {
+        "mean": float(d.mean()), "ci_low": lo, "ci_high": hi, "median": float(np.median(d)), "per_image": d.tolist(),
+        "n": int(len(d)), "n_dropped": int((~ok).sum()), "n_a_better": int((d > 0).sum()),
+        "n_b_better": int((d < 0).sum()), "n_ties": int((d == 0).sum()),
+        "wilcoxon_statistic": stat, "p_wilcoxon": p,
+    }
+
+
+def pool_per_image(per_image_sets, *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Per-image values of several evaluations of the same images (seeds, draws) averaged, with a bootstrap CI.
+
+    Parameters
+    ----------
+    per_image_sets : array-like of shape (K, N)
+        One row per evaluation (e.g. ``evaluate(...)[metric]["per_image"]`` of K seeds), same image order.
+
+    Returns
+    -------
+    dict
+        ``mean`` (over images of the K-average), ``ci_low``, ``ci_high`` (:func:`bootstrap_ci` over images),
+        ``per_image`` (N,) and ``n_sets`` (K).
+
+    Raises
+    ------
+    ValueError
+        If the input is not 2-D with at least one row.
+    """
+    v = np.asarray(per_image_sets, dtype=np.float64)
+    if v.ndim != 2 or len(v) == 0:
+        raise ValueError(f"per_image_sets must have shape (K >= 1, N), got {v.shape}")
+    per = v.mean(axis=0)
+    lo, hi = bootstrap_ci(per, n_boot=n_boot, seed=seed)
+    return {"mean": float(np.nanmean(per)), "ci_low": lo, "ci_high": hi, "per_image": per.tolist(), "n_sets": len(v)}

@@ -7,7 +7,7 @@ import pandas as pd
 
 from .data import LABEL_NAMES
 
-__all__ = ["image_grid", "metrics_table", "metric_ci_plot", "METRIC_LABELS"]
+__all__ = ["image_grid", "metrics_table", "metric_ci_plot", "trajectory_plot", "sweep_heatmaps", "scaling_plot", "METRIC_LABELS"]
 
 METRIC_LABELS = {
     "psnr": "PSNR (dB)",
@@ -130,5 +130,89 @@ def sensitivity_plot(values, scores: dict[str, list[float]], *, xlabel: str, log
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def trajectory_plot(traj: pd.DataFrame, *, metrics=("psnr", "ssim", "pixel_r")):
+    """Measured mean and 95% CI per stage (dots) over the report's expected range (grey bars, quoted).
+
+    ``traj`` is :func:`ldm_core.ledger.trajectory`'s table.
+    """
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 0.5 * len(traj) + 1.5), sharey=True)
+    y = np.arange(len(traj))
+    for ax, m in zip(np.atleast_1d(axes), metrics):
+        for i, (lo, hi) in enumerate(traj[f"{m}_expected"]):
+            ax.barh(i, hi - lo, left=lo, height=0.6, color="0.85", label="report's expectation" if i == 0 else None)
+        mean, lo, hi = traj[m].to_numpy(), traj[f"{m}_lo"].to_numpy(), traj[f"{m}_hi"].to_numpy()
+        ax.errorbar(mean, y, xerr=[mean - lo, hi - mean], fmt="o", c="C0", capsize=3, label="measured (test, 95% CI)")
+        ax.set_xlabel(METRIC_LABELS[m])
+        ax.grid(axis="x", alpha=0.3)
+    ax0 = np.atleast_1d(axes)[0]
+    ax0.set_yticks(y)
+    ax0.set_yticklabels(traj["stage"])
+    ax0.invert_yaxis()
+    ax0.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def sweep_heatmaps(scores: dict, *, rows: list, cols: list, panels: list, row_label: str, col_label: str,
+                   panel_label: str, value_label: str, fmt: str = ".3f"):
+    """One seaborn heat map per panel value: ``scores[(row, col, panel)]`` -> value, shared colour scale.
+
+    The best cell over all panels (highest value) is outlined; missing cells are blank.
+    """
+    import seaborn as sns
+    from matplotlib.patches import Rectangle
+
+    vals = [v for v in scores.values() if np.isfinite(v)]
+    vmin, vmax = (min(vals), max(vals)) if vals else (0.0, 1.0)
+    best = max(scores, key=lambda k: scores[k] if np.isfinite(scores[k]) else -np.inf) if vals else None
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 0.8, 0.55 * len(rows) + 1.6), squeeze=False)
+    for j, (ax, pv) in enumerate(zip(axes[0], panels)):
+        grid = pd.DataFrame([[scores.get((r, c, pv), np.nan) for c in cols] for r in rows],
+                            index=[f"{r:g}" if isinstance(r, float) else str(r) for r in rows],
+                            columns=[str(c) for c in cols])
+        sns.heatmap(grid, ax=ax, annot=True, fmt=fmt, vmin=vmin, vmax=vmax, cmap="viridis", cbar=j == len(panels) - 1,
+                    cbar_kws={"label": value_label} if j == len(panels) - 1 else None, annot_kws={"fontsize": 8})
+        if best is not None and best[2] == pv:
+            ax.add_patch(Rectangle((cols.index(best[1]), rows.index(best[0])), 1, 1, fill=False, ec="red", lw=2))
+        ax.set_title(f"{panel_label} = {pv}")
+        ax.set_xlabel(col_label)
+        ax.set_ylabel(row_label if j == 0 else "")
+    fig.tight_layout()
+    return fig
+
+
+def scaling_plot(curves: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r"), bands: dict | None = None,
+                 band_label: str = "", xlabel: str = "training trials"):
+    """Metric against training-set size with 95% CI bars, one line per model, one panel per metric.
+
+    ``curves[model][n][metric]`` is a dict with mean, ci_low, ci_high; ``bands[metric] = (low, high)`` shades a
+    (quoted) range labelled ``band_label``.
+    """
+    from matplotlib.ticker import ScalarFormatter
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics), 3.2), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        if bands and m in bands:
+            lo, hi = bands[m]
+            ax.axhspan(lo, hi, color="0.88", label=band_label or None)
+        for i, (name, curve) in enumerate(curves.items()):
+            ns = sorted(curve)
+            mean = np.array([curve[n][m]["mean"] for n in ns])
+            lo = np.array([curve[n][m]["ci_low"] for n in ns])
+            hi = np.array([curve[n][m]["ci_high"] for n in ns])
+            x = np.array(ns, dtype=float) * (1 + 0.02 * (i - (len(curves) - 1) / 2))  # small offset: bars apart
+            ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="o-", capsize=3, c=f"C{i % 10}", label=name)
+        ax.set_xscale("log")
+        ax.set_xticks(sorted({n for c in curves.values() for n in c}))
+        ax.get_xaxis().set_major_formatter(ScalarFormatter())
+        ax.minorticks_off()
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(METRIC_LABELS[m])
+        ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig

@@ -1,8 +1,8 @@
 """Run the study's chapters through papermill with a parameter profile.
 
 Each chapter ``notebooks/NN_name.ipynb`` is executed with ``params/NN_name.<profile>.yaml`` into an
-output folder (``book/`` for the published full run), and a ``run_log.json`` beside the outputs records
-each chapter's wall time, profile, device and git commit. A chapter is written to a temporary name and
+output folder (``book/`` for the published full run), and ``run_log.<profile>.json`` beside the outputs
+records each chapter's wall time, parameters, device and git commit (entries of chapters run earlier are kept). A chapter is written to a temporary name and
 moved into place only when it succeeds, so an interrupted run never leaves a half-executed chapter in the
 book.
 
@@ -25,7 +25,7 @@ import yaml
 
 from .results import atomic_write_bytes, project_root, provenance
 
-__all__ = ["chapters", "load_params", "run_chapter", "main"]
+__all__ = ["chapters", "load_params", "run_chapter", "read_run_log", "main"]
 
 PROFILES = ("full", "quick")
 
@@ -83,6 +83,20 @@ def run_chapter(chapter: str, *, profile: str, out_dir: Path, overrides: dict | 
     return time.time() - t0
 
 
+def read_run_log(path: Path, *, profile: str) -> dict:
+    """The run log at ``path`` (chapters run earlier keep their entries), or a new one.
+
+    Each chapter's entry holds its own wall time, provenance and parameters, so chapters run by separate
+    invocations (``--only``) add up to one record; ``total_wall_time_s`` is the sum over chapters.
+    """
+    if path.is_file():
+        log = json.loads(path.read_text())
+        if log.get("profile") != profile:
+            raise ValueError(f"{path} records profile {log.get('profile')!r}, not {profile!r}; move it away first")
+        return log
+    return {"profile": profile, "chapters": {}}
+
+
 def _parse_overrides(items: list[str]) -> dict:
     out = {}
     for item in items:
@@ -110,14 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or root / "book"
     names = chapters(root) if not args.only else args.only
     log_path = out / f"run_log.{args.profile}.json"
-    log = {"profile": args.profile, "provenance": provenance(), "chapters": {}}
+    read_run_log(log_path, profile=args.profile)  # refuse a log of another profile before running anything
     overrides = _parse_overrides(args.overrides)
     t0 = time.time()
     for name in names:
         print(f"== {name} ({args.profile})", flush=True)
         wall = run_chapter(name, profile=args.profile, out_dir=out, overrides=overrides, root=root)
-        log["chapters"][name] = {"wall_time_s": round(wall, 1), "params": {**load_params(name, args.profile, root), **overrides}}
-        log["total_wall_time_s"] = round(time.time() - t0, 1)
+        log = read_run_log(log_path, profile=args.profile)  # re-read: another runner may have added chapters
+        log["chapters"][name] = {"wall_time_s": round(wall, 1), "provenance": provenance(),
+                                 "params": {**load_params(name, args.profile, root), **overrides}}
+        log["total_wall_time_s"] = round(sum(c["wall_time_s"] for c in log["chapters"].values()), 1)
         atomic_write_bytes(log_path, json.dumps(log, indent=1).encode())
         print(f"   {name}: {wall:.1f} s", flush=True)
     print(f"all chapters done in {time.time() - t0:.1f} s; log at {log_path}")

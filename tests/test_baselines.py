@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from ldm_core.baselines import fit_pls, fit_ridge, noise_floors
+from ldm_core.baselines import (LatentDecoder, fit_latent_decoder, fit_latent_ridge, fit_pls, fit_ridge,
+                               noise_floors, vae_latents)
 from ldm_core.data import FmriNormalizer, load_digit69
 
 
@@ -46,3 +47,52 @@ def test_bad_inputs():
         fit_ridge(np.zeros((5, 3)), np.zeros((4, 2, 2)))
     with pytest.raises(ValueError, match="n_folds must be in"):
         fit_ridge(np.zeros((5, 3)), np.zeros((5, 2, 2)), n_folds=9)
+
+
+# ----------------------------------------------------------------------------- latent regression
+
+
+def tiny_model(n_voxels):
+    import torch
+
+    from ldm_core.config import get_preset
+    from ldm_core.pipeline import BrainLDM
+
+    torch.manual_seed(0)
+    cfg = get_preset("fixed", encoder_hidden=(16,), encoder_dim=16, vae="original", unet_channels=(8, 16),
+                     unet_attention=False, n_train_steps=50)
+    return BrainLDM(cfg, n_voxels=n_voxels).eval()
+
+
+def test_latent_ridge_recovers_linear_latents(rng):
+    fmri = rng.standard_normal((30, 12))
+    W = rng.standard_normal((12, 2 * 2 * 3))
+    latents = (fmri @ W).reshape(30, 2, 2, 3) * 5.0  # outside [0, 1]: must not be clipped
+    dec = fit_latent_ridge(fmri[:24], latents[:24], n_folds=4)
+    pred = dec.predict(fmri[24:])
+    assert pred.shape == (6, 2, 2, 3) and pred.dtype == np.float32 and dec.target_shape == (2, 2, 3)
+    assert dec.name == "latent_ridge" and dec.best_param == min(dec.cv_scores)  # noiseless: least shrinkage wins
+    assert np.abs(pred).max() > 1.0  # values far outside [0, 1] survive (no clipping)
+    np.testing.assert_allclose(pred, latents[24:], atol=0.05 * np.abs(latents).max())
+    with pytest.raises(ValueError, match=r"targets \(N, ...\) with the same N"):
+        fit_latent_ridge(fmri[:5], latents[:4])
+
+
+def test_latent_decoder_decodes_predicted_latents():
+    import torch
+
+    from ldm_core.data import make_synthetic_digit69
+
+    arr = make_synthetic_digit69(n_train=16, n_test=4, n_voxels=20, image_size=28)
+    fmri = FmriNormalizer().fit_transform(arr["fmriTrn"])
+    images = arr["stimTrn"].reshape(16, 28, 28).transpose(0, 2, 1) / 255.0
+    model = tiny_model(20)
+    z = vae_latents(model, images)
+    assert z.shape == (16, *model.latent_shape) and z.dtype == np.float32
+    dec = fit_latent_decoder(model, fmri, images, n_folds=4)
+    assert isinstance(dec, LatentDecoder) and dec.best_param == dec.regression.best_param
+    out = dec.predict(fmri[:3])
+    assert out.shape == (3, 28, 28) and out.min() >= 0 and out.max() <= 1
+    with torch.no_grad():
+        again = model.decode_latents(torch.as_tensor(dec.predict_latents(fmri[:3])))[:, 0].clamp(0, 1).numpy()
+    np.testing.assert_allclose(out, again, atol=1e-6)

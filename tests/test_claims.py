@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from ldm_core.claims import claim_row, verdict
+from ldm_core.claims import claim_row, paired_row, target_row, verdict
 
 
 def test_verdicts():
@@ -29,3 +29,19 @@ def test_expectation_rows():
     assert [r["verdict"] for r in rows] == ["confirmed", "refuted", "confirmed"]
     with pytest.raises(ValueError, match="unknown phase 'phase9'"):
         expectation_rows("m", pooled, phase="phase9")
+
+
+def test_target_rows_met_missed_inconclusive_and_gap():
+    met = target_row("PSNR", {"mean": 17.5, "ci_low": 16.0, "ci_high": 19.0}, target=17, digits=2)
+    assert met["verdict"] == "met" and met["gap (mean - target)"] == 0.5 and met["required"] == ">= 17"
+    missed = target_row("SSIM", {"mean": 0.45, "ci_low": 0.40, "ci_high": 0.50}, target=0.75)
+    assert missed["verdict"] == "missed" and missed["gap (mean - target)"] == pytest.approx(-0.3)
+    assert target_row("r", {"mean": 0.85, "ci_low": 0.80, "ci_high": 0.90}, target=0.88)["verdict"] == "inconclusive"
+    assert target_row("id", {"mean": 1.0, "ci_low": 1.0, "ci_high": 1.0}, target=1.0)["verdict"] == "met"
+
+
+def test_paired_rows():
+    ahead = paired_row("ahead", {"mean": 0.1, "ci_low": 0.02, "ci_high": 0.2, "p_wilcoxon": 0.01})
+    assert ahead["verdict"] == "met" and ahead["Wilcoxon p"] == 0.01
+    assert paired_row("x", {"mean": -0.1, "ci_low": -0.2, "ci_high": -0.01, "p_wilcoxon": 0.02})["verdict"] == "missed"
+    assert paired_row("x", {"mean": 0.1, "ci_low": -0.2, "ci_high": 0.3, "p_wilcoxon": 0.5})["verdict"].startswith("not shown")

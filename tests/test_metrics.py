@@ -124,3 +124,90 @@ def test_shape_mismatch_and_nan_errors(rng):
         M.identification(_imgs(rng, n=2), _imgs(rng, n=2), within_class=True)
     with pytest.raises(ValueError, match="2 <= n <="):
         M.n_way_top1(_imgs(rng, n=3), _imgs(rng, n=3), n=5)
+
+
+# ----------------------------------------------------------------------------- paired comparison
+
+
+def test_paired_comparison_known_answer():
+    b = np.zeros(5)
+    a = np.array([1.0, 2.0, 3.0, 4.0, 5.0])  # all differences positive, distinct
+    c = M.paired_comparison(a, b, n_boot=500)
+    assert c["mean"] == pytest.approx(3.0) and c["median"] == pytest.approx(3.0)
+    assert (c["n"], c["n_a_better"], c["n_b_better"], c["n_ties"], c["n_dropped"]) == (5, 5, 0, 0, 0)
+    # exact two-sided signed-rank test: W- = 0 has probability 1/2^5 on each side -> p = 2/32
+    assert c["wilcoxon_statistic"] == 0.0 and c["p_wilcoxon"] == pytest.approx(2 / 32)
+    assert 1.0 <= c["ci_low"] <= 3.0 <= c["ci_high"] <= 5.0
+
+
+def test_paired_comparison_is_antisymmetric_and_constant_ci():
+    a, b = np.array([0.3, 0.1, 0.7, 0.4]), np.array([0.1, 0.2, 0.2, 0.1])
+    ab, ba = M.paired_comparison(a, b), M.paired_comparison(b, a)
+    assert ab["mean"] == pytest.approx(-ba["mean"]) and ab["p_wilcoxon"] == pytest.approx(ba["p_wilcoxon"])
+    assert (ab["n_a_better"], ab["n_b_better"]) == (ba["n_b_better"], ba["n_a_better"]) == (3, 1)
+    const = M.paired_comparison(np.full(4, 1.5), np.ones(4))
+    assert (const["mean"], const["ci_low"], const["ci_high"]) == (0.5, 0.5, 0.5)
+
+
+def test_paired_comparison_zero_differences_and_dropped_pairs():
+    same = M.paired_comparison(np.ones(3), np.ones(3))
+    assert same["p_wilcoxon"] == 1.0 and np.isnan(same["wilcoxon_statistic"]) and same["n_ties"] == 3
+    c = M.paired_comparison(np.array([np.inf, 2.0, np.nan, 3.0]), np.array([np.inf, 1.0, 0.0, 1.0]))
+    assert c["n"] == 2 and c["n_dropped"] == 2 and c["mean"] == pytest.approx(1.5)  # inf - inf and NaN pairs dropped
+
+
+def test_paired_comparison_errors():
+    with pytest.raises(ValueError, match="same length"):
+        M.paired_comparison(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="no finite per-image difference"):
+        M.paired_comparison(np.array([np.nan]), np.array([1.0]))
+
+
+# ----------------------------------------------------------------------------- identification test, pooling
+
+
+def test_identification_test_perfect_and_constant(rng):
+    x = _imgs(rng, n=6)
+    labels = np.array([1, 1, 1, 2, 2, 2])
+    for stat in ("id2", "id2_within", "id10"):
+        r = M.identification_test(x, x, labels=labels, statistic=stat, n_perm=200)
+        assert r["mean"] == 1.0 and r["p_value"] < 0.05 and r["n_sets"] == 1
+    assert M.identification_test(x, x, statistic="id10", n_perm=0)["n_way"] == 6  # n = min(10, N), exact
+    flat = np.full_like(x, 0.5)  # constant reconstructions: every comparison a tie
+    r2 = M.identification_test(flat, x, statistic="id2", n_perm=100)
+    assert r2["mean"] == 0.5 and r2["p_value"] == 1.0
+    r10 = M.identification_test(flat, x, statistic="id10", n_perm=100)
+    assert r10["mean"] == pytest.approx(1 / 6) and r10["p_value"] == 1.0  # a full tie scores 1/n
+
+
+def test_identification_test_matches_single_set_functions_and_pools_sets(rng):
+    x, t = _imgs(rng, n=8), _imgs(rng, n=8)
+    labels = np.array([1, 2] * 4)
+    one = M.identification_test(x, t, labels=labels, statistic="id2_within", n_perm=50, seed=3)
+    obs, p, _ = M.permutation_pvalue(x, t, labels=labels, within_class=True, n_perm=50, seed=3)
+    assert one["mean"] == pytest.approx(obs) and one["p_value"] == pytest.approx(p)
+    assert one["per_image"] == pytest.approx(M.identification(x, t, labels=labels, within_class=True).tolist())
+    both = M.identification_test(np.stack([x, t]), t, statistic="id2", n_perm=20)
+    assert both["n_sets"] == 2
+    assert both["mean"] == pytest.approx((M.identification(x, t).mean() + 1.0) / 2)  # t identifies itself perfectly
+    assert M.identification_test(x, t, statistic="id10", n_perm=0)["mean"] == pytest.approx(
+        M.n_way_top1(x, t, n=8).mean())
+    assert np.isnan(M.identification_test(x, t, n_perm=0)["p_value"])
+
+
+def test_identification_test_errors(rng):
+    x = _imgs(rng, n=4)
+    with pytest.raises(ValueError, match="statistic must be one of"):
+        M.identification_test(x, x, statistic="id3")
+    with pytest.raises(ValueError, match="needs the target labels"):
+        M.identification_test(x, x, statistic="id2_within")
+    with pytest.raises(ValueError, match=r"\(N, S, S\) or \(K, N, S, S\)"):
+        M.identification_test(x[0, 0], x)
+
+
+def test_pool_per_image_known_answer():
+    p = M.pool_per_image([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]], n_boot=200)
+    assert p["per_image"] == [2.0, 3.0, 4.0] and p["mean"] == pytest.approx(3.0) and p["n_sets"] == 2
+    assert 2.0 <= p["ci_low"] <= 3.0 <= p["ci_high"] <= 4.0
+    with pytest.raises(ValueError, match=r"shape \(K >= 1, N\)"):
+        M.pool_per_image([1.0, 2.0])

@@ -27,3 +27,14 @@ def test_parse_overrides():
     assert study._parse_overrides(["lr=1e-4", "name=abc"]) == {"lr": 1e-4, "name": "abc"}
     with pytest.raises(ValueError, match="NAME=VALUE"):
         study._parse_overrides(["lr"])
+
+
+def test_run_log_keeps_earlier_chapters(tmp_path):
+    import json
+
+    path = tmp_path / "run_log.quick.json"
+    assert study.read_run_log(path, profile="quick") == {"profile": "quick", "chapters": {}}
+    path.write_text(json.dumps({"profile": "quick", "chapters": {"00_data_and_metrics": {"wall_time_s": 3.0}}}))
+    assert study.read_run_log(path, profile="quick")["chapters"] == {"00_data_and_metrics": {"wall_time_s": 3.0}}
+    with pytest.raises(ValueError, match="not 'full'"):
+        study.read_run_log(path, profile="full")
