@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .claims import claim_row
-from .metrics import bootstrap_ci
+from .metrics import paired_comparison
 from .plots import METRIC_LABELS
 from .results import load_results
 
@@ -64,13 +64,6 @@ def _pooled(summary_entry: dict, metric: str) -> dict:
     return summary_entry["test"][metric]
 
 
-def _difference(a: dict, b: dict, *, n_boot: int, seed: int = 0) -> dict:
-    """Per-image paired difference a - b of two pooled results on the same test images, with a bootstrap CI."""
-    d = np.asarray(a["per_image"], dtype=float) - np.asarray(b["per_image"], dtype=float)
-    lo, hi = bootstrap_ci(d, n_boot=n_boot, seed=seed)
-    return {"mean": float(np.nanmean(d)), "ci_low": lo, "ci_high": hi}
-
-
 def _exact(value: float) -> dict:
     return {"mean": float(value), "ci_low": float(value), "ci_high": float(value)}
 
@@ -107,7 +100,8 @@ def computed_claims(root=None, *, n_boot: int = 2000) -> pd.DataFrame:
     ]
     s02 = ch02["extra"]["summary"]
     rows.append(_row("11a", "priority 1 (architecture) gives +5–10 dB: U-Net pipeline minus original, test PSNR",
-                     _difference(_pooled(s02["U-Net pipeline"], "psnr"), _pooled(s02["original"], "psnr"), n_boot=n_boot),
+                     paired_comparison(_pooled(s02["U-Net pipeline"], "psnr")["per_image"],
+                                       _pooled(s02["original"], "psnr")["per_image"], n_boot=n_boot),
                      low=5, high=10, digits=2, model="U-Net pipeline − original", chapter="02_unet_fix"))
     for chapter, text, low, high in (
         ("03_loss_function", "week 1 (U-Net, perceptual loss, sweep): 5.5 → 10–12 dB", 10, 12),
