@@ -5,15 +5,34 @@ IJCNN 2017 / IEEE TNNLS 2019) holds one fMRI pattern per trial (V1-V3 voxels) an
 the handwritten 6 or 9 shown in that trial. Images are stored column-major (MATLAB), so each row is
 reshaped to (28, 28) and *transposed* to display upright.
 
-Where the file is looked for (first hit wins), following nilearn's ``get_dataset_dir``:
+Where a data file is looked for (:func:`find_data_file`, used for digit69 and for the prior images of
+:mod:`ldm_core.prior_images`), following nilearn's ``get_dataset_dir``:
 
-1. the ``path`` / ``data_dir`` argument;
-2. the folder named by the ``LDM_DATA_DIR`` environment variable;
-3. the user cache ``~/.cache/ldm_core`` (or ``$XDG_CACHE_HOME/ldm_core``), filled by a download of the
-   public file, checked against its SHA-256.
+1. the ``path`` / ``data_dir`` argument (a file, or a folder holding the file); missing: FileNotFoundError;
+2. the folder named by the ``LDM_DATA_DIR`` environment variable. If the variable is set (non-empty) but
+   the folder holds no such file, that is a FileNotFoundError naming the variable, the folder and the
+   file -- never a silent fall-back to the cache, which could hold another copy;
+3. the user cache ``~/.cache/ldm_core`` (or ``$XDG_CACHE_HOME/ldm_core``), checked against the file's
+   SHA-256 and, for files with a public URL, filled by a verified download.
 
-Anything in the same schema works: the voxel count, the number of trials and the (square) image size
-are read from the file, never assumed.
+The schema (keys of the .mat file, read with ``scipy.io.loadmat``):
+
+- ``fmriTrn`` (N_train, V), ``fmriTest`` (N_test, V): real numbers, finite; V, N_train, N_test are read
+  from the file, never assumed; N_train, N_test and V must be >= 1.
+- ``stimTrn`` (N_train, S*S), ``stimTest`` (N_test, S*S): square images stored column-major. Pixel
+  scales: integers 0..255 (divided by 255); integers whose maximum is <= 1 are *binarised* images and
+  are used as they are (0/1 -> 0.0/1.0, the ``description`` says so); floats in [0, 1] stay as they
+  are; whole-number floats in 0..255 are divided by 255; anything else is refused. Both keys must use
+  the same scale.
+- ``labelTrn`` (N_train, 1), ``labelTest`` (N_test, 1): integer class codes, any values (digit69 uses
+  1 = six, 2 = nine). Training needs at least two classes; every test code must occur in training.
+- ``labelNames`` (optional): one name per distinct class code, in ascending order of the codes -- a
+  MATLAB cell array of strings (``{'six', 'nine'}``; from Python ``np.array(names, dtype=object)``) or a
+  char matrix, one name per row (from Python a list of strings; trailing blanks are stripped). Without
+  it, codes {1, 2} are named six and nine (digit69, :data:`LABEL_NAMES`) and any other code ``c`` is
+  named ``"class c"``. The names are returned in ``Digit69.class_names``.
+
+Every problem raises :class:`DataFileError` naming the file, the key and the problem.
 """
 from __future__ import annotations
 
@@ -22,6 +41,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,8 +53,11 @@ __all__ = [
     "DATA_SHA256",
     "FILENAME",
     "LABEL_NAMES",
+    "ENV_VAR",
     "Digit69",
     "DataFileError",
+    "DataNotFoundError",
+    "find_data_file",
     "fetch_digit69",
     "load_digit69",
     "sha256_of",
@@ -49,12 +72,28 @@ __all__ = [
 FILENAME = "digit69_28x28.mat"
 DATA_URL = "https://raw.githubusercontent.com/ChangdeDu/DGMM/master/digit69_28x28.mat"
 DATA_SHA256 = "44513e09ad2398566aedd550088b817a3c0bf9cd7873f87078ecd7fdf170b22d"
-LABEL_NAMES = {1: "six", 2: "nine"}  # the file's label codes
+LABEL_NAMES = {1: "six", 2: "nine"}  # digit69's label codes (the default names when a file has codes {1, 2})
 KEYS = ("fmriTrn", "fmriTest", "stimTrn", "stimTest", "labelTrn", "labelTest")
+NAMES_KEY = "labelNames"  # optional: one class name per code, ascending codes
+ENV_VAR = "LDM_DATA_DIR"  # folder holding the data files
 
 
 class DataFileError(ValueError):
-    """A data file exists but does not follow the digit69 schema (the message names file, key, problem)."""
+    """A data file exists but does not follow its schema (the message names file, key and problem)."""
+
+
+class DataNotFoundError(OSError):
+    """A data file is nowhere (argument, ``LDM_DATA_DIR``, cache) and could not be downloaded.
+
+    Attributes
+    ----------
+    tried : list of str
+        One line per place tried and why it failed.
+    """
+
+    def __init__(self, message: str, tried: list[str]):
+        super().__init__(message)
+        self.tried = list(tried)
 
 
 # ----------------------------------------------------------------------------- container
@@ -62,7 +101,7 @@ class DataFileError(ValueError):
 
 @dataclass(frozen=True)
 class Digit69:
-    """The digit69 dataset as arrays.
+    """The digit69 dataset (or any file in its schema) as arrays.
 
     Attributes
     ----------
@@ -71,7 +110,7 @@ class Digit69:
     images_train : ndarray of shape (N_train, S, S), float32 in [0, 1]
         Upright stimulus images of the training trials.
     labels_train : ndarray of shape (N_train,), int64
-        Digit codes, 1 = six, 2 = nine.
+        Class codes (digit69: 1 = six, 2 = nine); see ``class_names``.
     fmri_test, images_test, labels_test
         The same for the official test trials (touch once per final model).
     path : Path
@@ -79,7 +118,9 @@ class Digit69:
     sha256 : str
         SHA-256 of that file.
     description : str
-        One paragraph describing the data and its source.
+        One paragraph describing the data and its source (file name only, no folder).
+    class_names : dict of int -> str
+        Name of every class code, ascending codes (digit69: ``{1: "six", 2: "nine"}``).
     """
 
     fmri_train: np.ndarray
@@ -91,6 +132,7 @@ class Digit69:
     path: Path
     sha256: str
     description: str = field(default="", repr=False)
+    class_names: dict = field(default_factory=lambda: dict(LABEL_NAMES))
 
     @property
     def n_voxels(self) -> int:
@@ -99,6 +141,11 @@ class Digit69:
     @property
     def image_size(self) -> int:
         return int(self.images_train.shape[1])
+
+    @property
+    def class_codes(self) -> list[int]:
+        """The class codes, ascending."""
+        return sorted(self.class_names)
 
 
 # ----------------------------------------------------------------------------- locating and fetching
@@ -132,13 +179,131 @@ def _download(url: str, dest: Path, *, expected_sha256: str, timeout: float, ver
             raise OSError(
                 f"Checksum verification failed for the download of {url}: sha256 {got}, expected "
                 f"{expected_sha256}. Dataset fetching aborted; nothing was written to {dest}. "
-                f"Place a verified copy of {FILENAME} in a folder and set LDM_DATA_DIR to it."
+                f"Place a verified copy of {dest.name} in a folder and set {ENV_VAR} to it."
             )
         os.replace(tmp, dest)
         return dest
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def find_data_file(
+    filename: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    url: str | None = None,
+    sha256: str | None = None,
+    download: bool = True,
+    timeout: float = 30.0,
+    verbose: int = 1,
+    label: str | None = None,
+    hint: str = "",
+) -> Path:
+    """Find a data file by the package's rules: argument, then ``LDM_DATA_DIR``, then the user cache.
+
+    Parameters
+    ----------
+    filename : str
+        The file's name, e.g. ``"digit69_28x28.mat"``.
+    data_dir : path, optional
+        A folder holding the file, or the file itself (any name). Tried first, and alone: if it is given
+        and holds no file, nothing else is tried.
+    url : str, optional
+        Public URL of the file; None if it has none (then the cache is only read, never filled).
+    sha256 : str, optional
+        Expected SHA-256, checked for cache hits and downloads (a cache file that differs is ignored).
+        Required with ``url``. Files found through the argument or ``LDM_DATA_DIR`` are trusted; their
+        checksum is the caller's to record.
+    download : bool
+        If False, never touch the network.
+    timeout : float, seconds
+        Network time-out for the download.
+    verbose : int
+        0 silent, 1 says where the file came from.
+    label : str, optional
+        Name used in the messages (default ``filename``).
+    hint : str
+        Extra advice appended to the not-found messages.
+
+    Returns
+    -------
+    path : Path
+        Path of the file.
+
+    Raises
+    ------
+    ValueError
+        ``url`` without ``sha256`` (a download must be verifiable).
+    FileNotFoundError
+        ``data_dir`` was given but holds no such file, or ``LDM_DATA_DIR`` is set but its folder holds no
+        such file (the message names the variable, the folder and the file).
+    DataNotFoundError
+        (an OSError) The file is nowhere and could not be downloaded (no URL, offline, download=False or
+        checksum mismatch). The message lists every place tried and how to place the file by hand;
+        ``.tried`` holds the same lines.
+    """
+    label = label or filename
+    if url is not None and sha256 is None:
+        raise ValueError(f"find_data_file({filename!r}): a download from {url} needs sha256=... to verify it")
+    extra = f" {hint}" if hint else ""
+    if data_dir is not None:
+        p = Path(data_dir)
+        candidate = p if p.suffix == Path(filename).suffix or p.is_file() else p / filename
+        if not candidate.is_file():
+            raise FileNotFoundError(
+                f"No data file at {candidate} (from the data_dir argument). Put {filename} there or "
+                f"pass the folder that holds it.{extra}"
+            )
+        return candidate
+    tried: list[str] = []
+    cache = _default_cache_dir() / filename
+    env = os.environ.get(ENV_VAR)
+    if env:
+        folder = Path(env)
+        candidate = folder / filename
+        if candidate.is_file():
+            if verbose:
+                print(f"{label}: using {candidate} ({ENV_VAR})")
+            return candidate
+        state = "holds no such file" if folder.is_dir() else "does not exist"
+        raise FileNotFoundError(
+            f"{ENV_VAR} is set to {folder}, but that folder {state}: {filename} not found at {candidate}. "
+            f"Put {filename} there, point {ENV_VAR} at the folder that holds it, or unset {ENV_VAR} to use "
+            f"the download cache {cache.parent}.{extra}"
+        )
+    tried.append(f"{ENV_VAR}: not set")
+    if cache.is_file():
+        if sha256 is None or sha256_of(cache) == sha256:
+            if verbose:
+                print(f"{label}: using cached {cache}")
+            return cache
+        tried.append(f"{cache} (cache): checksum mismatch, ignored")
+    else:
+        tried.append(f"{cache} (cache): no such file")
+    if url is None:
+        tried.append(f"download: {filename} has no public URL")
+    elif download:
+        try:
+            return _download(url, cache, expected_sha256=sha256, timeout=timeout, verbose=verbose)
+        except OSError as e:  # URLError is an OSError
+            tried.append(f"download from {url}: {e}")
+    else:
+        tried.append("download: disabled (download=False)")
+    if url is not None:
+        how = (
+            f"To place the file by hand, download {url} on a machine with internet access, check that its "
+            f"sha256 is {sha256}, copy it into a folder and set {ENV_VAR}=/that/folder (or pass data_dir=...)."
+        )
+    else:
+        how = (
+            f"To place the file by hand, copy {filename}"
+            + (f" (sha256 {sha256})" if sha256 else "")
+            + f" into a folder and set {ENV_VAR}=/that/folder (or pass data_dir=...)."
+        )
+    raise DataNotFoundError(
+        f"Could not find or fetch {filename}. Tried:\n  - " + "\n  - ".join(tried) + f"\n{how}{extra}", tried
+    )
 
 
 def fetch_digit69(
@@ -151,6 +316,8 @@ def fetch_digit69(
     verbose: int = 1,
 ) -> Path:
     """Find ``digit69_28x28.mat``, downloading it into the user cache if it is nowhere else.
+
+    The rules are those of :func:`find_data_file` (argument, then ``LDM_DATA_DIR``, then the cache).
 
     Parameters
     ----------
@@ -174,52 +341,13 @@ def fetch_digit69(
     Raises
     ------
     FileNotFoundError
-        ``data_dir`` was given but holds no such file.
+        ``data_dir`` was given but holds no such file, or ``LDM_DATA_DIR`` is set but holds no such file.
     OSError
-        The file is nowhere and could not be downloaded (offline, or checksum mismatch). The message lists
-        every place tried and how to place the file by hand.
+        (:class:`DataNotFoundError`) The file is nowhere and could not be downloaded (offline, or checksum
+        mismatch). The message lists every place tried and how to place the file by hand.
     """
-    tried: list[str] = []
-    if data_dir is not None:
-        p = Path(data_dir)
-        candidate = p if p.suffix == ".mat" or p.is_file() else p / FILENAME
-        if not candidate.is_file():
-            raise FileNotFoundError(
-                f"No data file at {candidate} (from the data_dir argument). Put {FILENAME} there or "
-                f"pass the folder that holds it."
-            )
-        return candidate
-    env = os.environ.get("LDM_DATA_DIR")
-    if env:
-        candidate = Path(env) / FILENAME
-        if candidate.is_file():
-            if verbose:
-                print(f"digit69: using {candidate} (LDM_DATA_DIR)")
-            return candidate
-        tried.append(f"{candidate} (LDM_DATA_DIR): no such file")
-    cache = _default_cache_dir() / FILENAME
-    if cache.is_file():
-        if sha256_of(cache) == sha256:
-            if verbose:
-                print(f"digit69: using cached {cache}")
-            return cache
-        tried.append(f"{cache} (cache): checksum mismatch, ignored")
-    else:
-        tried.append(f"{cache} (cache): no such file")
-    if download:
-        try:
-            return _download(url, cache, expected_sha256=sha256, timeout=timeout, verbose=verbose)
-        except OSError as e:  # URLError is an OSError
-            tried.append(f"download from {url}: {e}")
-    else:
-        tried.append("download: disabled (download=False)")
-    raise OSError(
-        f"Could not find or fetch {FILENAME}. Tried:\n  - "
-        + "\n  - ".join(tried)
-        + f"\nTo place the file by hand, download {url} on a machine with internet access, check that its "
-        f"sha256 is {sha256}, copy it into a folder and set LDM_DATA_DIR=/that/folder "
-        f"(or pass data_dir=...)."
-    )
+    return find_data_file(FILENAME, data_dir, url=url, sha256=sha256, download=download, timeout=timeout,
+                          verbose=verbose, label="digit69")
 
 
 # ----------------------------------------------------------------------------- loading and validation
@@ -230,22 +358,67 @@ def _fail(path: Path, key: str | None, problem: str) -> DataFileError:
     return DataFileError(f"{where}: {problem}")
 
 
-def _images_from_rows(rows: np.ndarray, *, path: Path, key: str) -> np.ndarray:
-    """(N, S*S) column-major uint8 rows -> (N, S, S) float32 in [0, 1], upright."""
+def _pixel_scale(a: np.ndarray, *, path: Path, key: str) -> str:
+    """How the pixel values of ``a`` are stored: "8-bit" (0..255), "binary" (integer 0/1) or "unit" ([0, 1]).
+
+    Whole-number floats in 0..255 count as "8-bit"; anything else raises a DataFileError.
+    """
+    if a.size == 0:
+        return "unit"
+    mn, mx = a.min(), a.max()
+    if np.issubdtype(a.dtype, np.integer):
+        if mn < 0 or mx > 255:
+            raise _fail(path, key, f"integer pixel values span [{mn}, {mx}]; expected 0..255 (8-bit) or 0/1 "
+                                   "(binarised)")
+        return "binary" if mx <= 1 else "8-bit"
+    if 0.0 <= mn and mx <= 1.0:
+        return "unit"
+    if 0.0 <= mn and mx <= 255.0 and np.all(a == np.round(a)):
+        return "8-bit"
+    raise _fail(path, key, f"float pixel values span [{mn:g}, {mx:g}]: neither [0, 1] nor whole numbers in "
+                           "0..255, so the scale is ambiguous; store uint8 0..255 or floats in [0, 1]")
+
+
+def _to_unit(a: np.ndarray, scale: str) -> np.ndarray:
+    """Pixels -> float32 in [0, 1] for a scale from :func:`_pixel_scale`."""
+    out = a.astype(np.float32)
+    return out / 255.0 if scale == "8-bit" else out
+
+
+def _images_from_rows(rows: np.ndarray, *, path: Path, key: str, scale: str) -> np.ndarray:
+    """(N, S*S) column-major rows -> (N, S, S) float32 in [0, 1], upright."""
     N, P = rows.shape
     S = int(round(np.sqrt(P)))
     if S * S != P:
         raise _fail(path, key, f"{P} pixels per image is not a square image size (S*S)")
     images = rows.reshape(N, S, S).transpose(0, 2, 1)  # (N, S, S): MATLAB column-major -> row-major
-    if np.issubdtype(rows.dtype, np.integer):
-        images = images.astype(np.float32) / 255.0
+    return np.ascontiguousarray(_to_unit(images, scale))
+
+
+def _class_names(mat: dict, codes: list[int], *, path: Path) -> dict[int, str]:
+    """Class code -> name, from the optional ``labelNames`` key or the defaults (see the module docstring)."""
+    if NAMES_KEY not in mat:
+        if set(codes) == set(LABEL_NAMES):
+            return dict(LABEL_NAMES)
+        return {c: f"class {c}" for c in codes}
+    raw = np.asarray(mat[NAMES_KEY])
+    if raw.dtype.kind == "U":  # char matrix: one name per row
+        names = [str(s).rstrip() for s in raw.reshape(-1)]
+    elif raw.dtype == object:  # cell array: one char array per cell
+        names = []
+        for cell in raw.reshape(-1):
+            cell = np.asarray(cell)
+            if cell.dtype.kind != "U" or cell.size > 1:
+                raise _fail(path, NAMES_KEY, f"expected one string per cell, got {cell.dtype} of shape {cell.shape}")
+            names.append(str(cell.reshape(-1)[0]).rstrip() if cell.size else "")
     else:
-        images = images.astype(np.float32)
-        if images.max(initial=0) > 1.0:  # stored as 0..255 floats
-            images = images / 255.0
-    if images.min(initial=0) < 0 or images.max(initial=0) > 1:
-        raise _fail(path, key, "pixel values fall outside [0, 255] (uint8) or [0, 1] (float)")
-    return np.ascontiguousarray(images)
+        raise _fail(path, NAMES_KEY, f"expected a cell array of strings or a char matrix, got dtype {raw.dtype}")
+    if len(names) != len(codes):
+        raise _fail(path, NAMES_KEY, f"{len(names)} name(s) {names} for {len(codes)} label code(s) {codes}; give "
+                                     "one name per code, in ascending order of the codes")
+    if any(not n for n in names) or len(set(names)) != len(names):
+        raise _fail(path, NAMES_KEY, f"names must be non-empty and distinct, got {names}")
+    return dict(zip(codes, names))
 
 
 def load_digit69(
@@ -254,7 +427,7 @@ def load_digit69(
     download: bool = True,
     verbose: int = 1,
 ) -> Digit69:
-    """Load and validate digit69 (or any file in the same schema).
+    """Load and validate digit69 (or any file in the same schema; see the module docstring).
 
     Parameters
     ----------
@@ -274,8 +447,10 @@ def load_digit69(
     FileNotFoundError, OSError
         No file (see :func:`fetch_digit69`).
     DataFileError
-        The file is not a .mat file, lacks a key, or has wrong shapes, mismatched voxel or trial
-        counts, NaN/Inf values, non-square images or unknown labels; the message names file, key and problem.
+        The file is not a .mat file, lacks a key, or has wrong shapes, complex values, no trials or
+        voxels, mismatched voxel or trial counts, NaN/Inf values, non-square images, ambiguous or mixed
+        pixel scales, non-integer labels, a single training class, test classes absent from training, or
+        a malformed ``labelNames``; the message names file, key and problem.
     """
     p = fetch_digit69(path, download=download, verbose=verbose)
     try:
@@ -292,6 +467,8 @@ def load_digit69(
         a = np.asarray(mat[k])
         if not np.issubdtype(a.dtype, np.number):
             raise _fail(p, k, f"expected a numeric array, got dtype {a.dtype}")
+        if np.iscomplexobj(a):
+            raise _fail(p, k, f"complex values (dtype {a.dtype}); expected real numbers")
         if k.startswith("label"):
             if a.ndim == 2 and 1 in a.shape:
                 a = a.reshape(-1)
@@ -304,6 +481,12 @@ def load_digit69(
             raise _fail(p, k, f"contains {n_bad} NaN or infinite value(s)")
         arrays[k] = a
 
+    for split, k in (("training", "fmriTrn"), ("test", "fmriTest")):
+        N, V = arrays[k].shape
+        if N == 0:
+            raise _fail(p, k, f"0 {split} trials (shape {arrays[k].shape}); the {split} set must not be empty")
+        if V == 0:
+            raise _fail(p, k, f"0 voxels (shape {arrays[k].shape})")
     if arrays["fmriTrn"].shape[1] != arrays["fmriTest"].shape[1]:
         raise _fail(
             p, "fmriTest",
@@ -315,30 +498,54 @@ def load_digit69(
         for k in (s, l):
             if arrays[k].shape[0] != n:
                 raise _fail(p, k, f"{arrays[k].shape[0]} {split} trials but {f} has {n}")
-        bad = sorted(set(np.unique(arrays[l]).tolist()) - set(LABEL_NAMES))
-        if bad:
-            raise _fail(p, l, f"unknown label code(s) {bad}; allowed {sorted(LABEL_NAMES)} (1 = six, 2 = nine)")
+        lab = arrays[l]
+        if not np.issubdtype(lab.dtype, np.integer) and not np.all(lab == np.round(lab)):
+            bad = sorted(set(lab[lab != np.round(lab)].tolist()))[:5]
+            raise _fail(p, l, f"label codes must be whole numbers, got {bad}")
+        arrays[l] = lab.astype(np.int64)
+    codes = sorted(set(arrays["labelTrn"].tolist()))
+    if len(codes) < 2:
+        raise _fail(p, "labelTrn", f"only one class (code {codes[0]}) in {len(arrays['labelTrn'])} training "
+                                   "trials; at least two classes are needed")
+    unseen = sorted(set(arrays["labelTest"].tolist()) - set(codes))
+    if unseen:
+        raise _fail(p, "labelTest", f"label code(s) {unseen} never occur in labelTrn (codes {codes}); every test "
+                                    "class needs training trials")
+    class_names = _class_names(mat, codes, path=p)
     if arrays["stimTrn"].shape[1] != arrays["stimTest"].shape[1]:
         raise _fail(p, "stimTest", f"{arrays['stimTest'].shape[1]} pixels but stimTrn has {arrays['stimTrn'].shape[1]}")
 
-    images_train = _images_from_rows(arrays["stimTrn"], path=p, key="stimTrn")
-    images_test = _images_from_rows(arrays["stimTest"], path=p, key="stimTest")
+    scales = {k: _pixel_scale(arrays[k], path=p, key=k) for k in ("stimTrn", "stimTest")}
+    if ("binary" in scales.values()) and len(set(scales.values())) > 1:
+        raise _fail(p, "stimTest", f"pixel scales differ: stimTrn is {scales['stimTrn']}, stimTest is "
+                                   f"{scales['stimTest']} (binarised 0/1 and 8-bit 0..255 cannot be mixed); "
+                                   "store both the same way")
+    images_train = _images_from_rows(arrays["stimTrn"], path=p, key="stimTrn", scale=scales["stimTrn"])
+    images_test = _images_from_rows(arrays["stimTest"], path=p, key="stimTest", scale=scales["stimTest"])
+    sha = sha256_of(p)
     N_trn, V = arrays["fmriTrn"].shape
+    classes = ", ".join(f"{name} (code {c}: {int((arrays['labelTrn'] == c).sum())} train, "
+                        f"{int((arrays['labelTest'] == c).sum())} test)" for c, name in class_names.items())
+    source = ("van Gerven et al. 2010, as distributed with DGMM (Du et al. 2017)" if sha == DATA_SHA256
+              else f"a file in the digit69 schema, sha256 {sha}")
+    binarised = (" The stimuli are stored binarised (integer 0/1) and are used as 0.0/1.0, not divided by 255."
+                 if "binary" in scales.values() else "")
     description = (
-        f"digit69 from {p}: {N_trn} training and {arrays['fmriTest'].shape[0]} test trials, {V} voxels, "
-        f"{images_train.shape[1]}x{images_train.shape[2]} images of handwritten sixes (label 1) and nines "
-        "(label 2); van Gerven et al. 2010, as distributed with DGMM (Du et al. 2017)."
+        f"digit69 from {p.name}: {N_trn} training and {arrays['fmriTest'].shape[0]} test trials, {V} voxels, "
+        f"{images_train.shape[1]}x{images_train.shape[2]} images of {len(class_names)} classes: {classes}; "
+        f"{source}.{binarised}"
     )
     return Digit69(
         fmri_train=arrays["fmriTrn"].astype(np.float32),
         images_train=images_train,
-        labels_train=arrays["labelTrn"].astype(np.int64),
+        labels_train=arrays["labelTrn"],
         fmri_test=arrays["fmriTest"].astype(np.float32),
         images_test=images_test,
-        labels_test=arrays["labelTest"].astype(np.int64),
+        labels_test=arrays["labelTest"],
         path=p,
-        sha256=sha256_of(p),
+        sha256=sha,
         description=description,
+        class_names=class_names,
     )
 
 
@@ -421,34 +628,87 @@ class FmriNormalizer:
 # ----------------------------------------------------------------------------- synthetic data (tests)
 
 
+def _class_pattern(img: np.ndarray, k: int) -> None:
+    """Paint class index ``k``'s bright block into ``img`` (S, S) in place; asymmetric, so a sideways load shows."""
+    S = img.shape[0]
+    h = S // 2
+    if k == 0:
+        img[:h, : h - 1] = 1.0  # top-left, taller than wide
+    elif k == 1:
+        img[h + 1 :, h:] = 1.0  # bottom-right
+    elif k == 2:
+        img[: h - 1, h:] = 1.0  # top-right, wider than tall
+    elif k == 3:
+        img[h:, : h - 2] = 1.0  # bottom-left
+    else:  # a 3x3 block at a class-specific place
+        r0, c0 = (3 * k) % (S - 3), (5 * k) % (S - 3)
+        img[r0 : r0 + 3, c0 : c0 + 3] = 1.0
+
+
 def make_synthetic_digit69(
-    *, n_train: int = 20, n_test: int = 6, n_voxels: int = 40, image_size: int = 12, seed: int = 0
+    *,
+    n_train: int = 20,
+    n_test: int = 6,
+    n_voxels: int = 40,
+    image_size: int = 12,
+    seed: int = 0,
+    codes: Sequence[int] = (1, 2),
+    label_names: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """A small dataset in the digit69 .mat schema, with a linear fMRI-image relation, for unit tests.
 
-    Returns a dict with the six keys of the real file: fmri* (N, V) float64, stim* (N, S*S) uint8 stored
-    column-major like MATLAB, label* (N, 1) uint8 in {1, 2}. Class 1 images have a bright top-left block,
-    class 2 a bright bottom-right block, so a sideways (untransposed) load is detectable.
+    Parameters
+    ----------
+    n_train, n_test : int
+        Trial counts; trial ``i`` gets class ``codes[i % K]``.
+    n_voxels : int
+        V, voxels per trial.
+    image_size : int
+        S, images are S x S.
+    seed : int
+        Seed of the mixing matrix and noise.
+    codes : sequence of K >= 2 distinct int
+        The class codes (default digit69's 1 = six, 2 = nine).
+    label_names : sequence of K str, optional
+        Class names aligned with ``codes``; if given, a ``labelNames`` cell array (names in ascending
+        order of the codes) is added.
+
+    Returns
+    -------
+    arrays : dict
+        The six keys of the real file: fmri* (N, V) float64, stim* (N, S*S) uint8 stored column-major like
+        MATLAB, label* (N, 1) (uint8 if every code is in 0..255, else int64), plus ``labelNames`` (K,)
+        object if ``label_names`` is given. Class index 0 has a bright top-left block, index 1 a bright
+        bottom-right block, index 2 top-right, 3 bottom-left, further ones small blocks elsewhere, so a
+        sideways (untransposed) load is detectable. The defaults give the same arrays as before classes
+        were configurable.
     """
+    codes = [int(c) for c in codes]
+    K = len(codes)
+    if K < 2 or len(set(codes)) != K:
+        raise ValueError(f"codes must be at least two distinct integers, got {codes}")
+    if label_names is not None and len(label_names) != K:
+        raise ValueError(f"label_names has {len(label_names)} names for {K} codes {codes}")
+    label_dtype = np.uint8 if all(0 <= c <= 255 for c in codes) else np.int64
     rng = np.random.default_rng(seed)
     S = image_size
-    h = S // 2
     out = {}
     W = rng.normal(size=(S * S, n_voxels))
     for split, n in (("Trn", n_train), ("Test", n_test)):
-        labels = np.array([1 + (i % 2) for i in range(n)], dtype=np.uint8)
+        index = np.arange(n) % K  # class index of each trial
+        labels = np.asarray(codes, dtype=label_dtype)[index]
         imgs = np.zeros((n, S, S), dtype=np.float64)
-        for i, lab in enumerate(labels):
-            if lab == 1:
-                imgs[i, :h, : h - 1] = 1.0  # top-left, taller than wide
-            else:
-                imgs[i, h + 1 :, h:] = 1.0  # bottom-right
+        for i, k in enumerate(index):
+            _class_pattern(imgs[i], int(k))
             imgs[i] += 0.1 * rng.random((S, S))
         imgs = np.clip(imgs, 0, 1)
         stim = np.round(imgs * 255).astype(np.uint8)
         out[f"stim{split}"] = stim.transpose(0, 2, 1).reshape(n, S * S)  # column-major like MATLAB
         out[f"fmri{split}"] = imgs.reshape(n, -1) @ W + 0.5 * rng.normal(size=(n, n_voxels))
         out[f"label{split}"] = labels.reshape(n, 1)
+    if label_names is not None:
+        by_code = dict(zip(codes, label_names))
+        out[NAMES_KEY] = np.array([by_code[c] for c in sorted(codes)], dtype=object)  # a MATLAB cell array
     return out
 
 

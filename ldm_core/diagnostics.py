@@ -25,7 +25,7 @@ __all__ = ["class_decoding", "condition_sensitivity", "vae_roundtrip", "paramete
 
 def class_decoding(fmri: np.ndarray, labels: np.ndarray, *, n_folds: int = 5, n_perm: int = 200,
                    C: float = 1e-3, seed: int = 0) -> dict:
-    """Cross-validated six-vs-nine decoding accuracy from fMRI, with a permutation p-value.
+    """Cross-validated class (six-vs-nine, or any K classes) decoding accuracy from fMRI, with a permutation p-value.
 
     Parameters
     ----------
@@ -46,7 +46,7 @@ def class_decoding(fmri: np.ndarray, labels: np.ndarray, *, n_folds: int = 5, n_
     from sklearn.model_selection import cross_val_score
 
     folds = cross_val_score(clf, fmri, labels, cv=cv, scoring="accuracy")
-    chance = float(np.max(np.bincount(labels)) / len(labels))
+    chance = float(np.max(np.unique(labels, return_counts=True)[1]) / len(labels))  # any codes, negative too
     return {"accuracy": float(score), "fold_accuracies": folds.tolist(), "p_value": float(p), "chance": chance,
             "null_mean": float(np.mean(null)), "n_perm": n_perm}
 

@@ -20,11 +20,14 @@ METRIC_LABELS = {
 }
 
 
-def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None, max_cols: int = 10, scale: float = 1.0):
+def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None, max_cols: int = 10, scale: float = 1.0,
+               class_names: dict[int, str] | None = None):
     """One row per entry of ``rows`` (name -> (N, S, S) in [0, 1]), one column per image, upright.
 
-    ``labels`` (N,), if given, titles the columns with the digit names.
+    ``labels`` (N,), if given, titles the columns with the class names: ``class_names`` (code -> name, e.g.
+    ``Digit69.class_names``; default digit69's :data:`LABEL_NAMES`), the code itself where a code has no name.
     """
+    class_names = LABEL_NAMES if class_names is None else class_names
     names = list(rows)
     n = min(max_cols, min(len(v) for v in rows.values()))
     fig, axes = plt.subplots(len(names), n, figsize=(scale * 1.1 * n, scale * 1.15 * len(names)), squeeze=False)
@@ -36,7 +39,7 @@ def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None,
             if c == 0:
                 ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
             if r == 0 and labels is not None:
-                ax.set_title(LABEL_NAMES.get(int(labels[c]), str(labels[c])), fontsize=9)
+                ax.set_title(class_names.get(int(labels[c]), str(labels[c])), fontsize=9)
     fig.tight_layout()
     return fig
 

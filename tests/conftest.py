@@ -1,19 +1,39 @@
-"""Shared fixtures. Unit tests never touch the network or the user's cache (nilearn's habit)."""
+"""Shared fixtures. Unit tests never touch the network, the user's cache or home folder (nilearn's habit)."""
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ldm_core.data import make_synthetic_digit69, write_digit69_mat
 
-# The real data folder, captured before any test edits the environment (notebook tests use it).
+# The real data folder, captured before any test edits the environment (notebook tests use it). CI
+# (.ci/run) sets LDM_DATA_DIR to ../shared/data; tests that need the real files use `real_data_dir`.
 REAL_DATA_DIR = os.environ.get("LDM_DATA_DIR", "")
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Point the download cache at an empty temporary folder for every test."""
+def _isolated_cache(request, tmp_path_factory, monkeypatch):
+    """An empty download cache and no LDM_DATA_DIR for every test; a temporary HOME for unit tests.
+
+    Notebook tests keep the real HOME (their kernels read Jupyter's folders there) and set LDM_DATA_DIR
+    from REAL_DATA_DIR themselves.
+    """
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("LDM_DATA_DIR", raising=False)
+    if request.node.get_closest_marker("notebook") is None:
+        monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture
+def real_data_dir():
+    """The folder with the real data files (from LDM_DATA_DIR at start-up); skips the test if it is not there."""
+    folder = Path(REAL_DATA_DIR) if REAL_DATA_DIR else None
+    needed = ("digit69_28x28.mat", "mnist_6_9.npz")
+    if folder is None or not all((folder / f).is_file() for f in needed):
+        pytest.skip(f"real data not reachable: set LDM_DATA_DIR to the folder holding {', '.join(needed)} "
+                    "(.ci/run does)")
+    return folder
 
 
 @pytest.fixture

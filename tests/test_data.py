@@ -106,10 +106,207 @@ def test_non_square_images(tmp_path, synthetic_arrays):
         load_digit69(_write(tmp_path, synthetic_arrays), verbose=0)
 
 
-def test_unknown_labels(tmp_path, synthetic_arrays):
-    synthetic_arrays["labelTrn"][0] = 7
-    with pytest.raises(DataFileError, match=r"unknown label code\(s\) \[7\]"):
+def test_non_integer_labels(tmp_path, synthetic_arrays):
+    lab = synthetic_arrays["labelTrn"].astype(np.float64)
+    lab[0] = 1.5
+    synthetic_arrays["labelTrn"] = lab
+    with pytest.raises(DataFileError, match=r"labelTrn': label codes must be whole numbers, got \[1\.5\]"):
         load_digit69(_write(tmp_path, synthetic_arrays), verbose=0)
+
+
+def test_whole_number_float_labels_are_codes(tmp_path, synthetic_arrays):
+    synthetic_arrays["labelTrn"] = synthetic_arrays["labelTrn"].astype(np.float64)
+    d = load_digit69(_write(tmp_path, synthetic_arrays), verbose=0)
+    assert d.labels_train.dtype == np.int64 and set(d.labels_train.tolist()) == {1, 2}
+
+
+def test_test_class_absent_from_training(tmp_path, synthetic_arrays):
+    synthetic_arrays["labelTest"][0] = 7
+    with pytest.raises(DataFileError, match=r"labelTest': label code\(s\) \[7\] never occur in labelTrn"):
+        load_digit69(_write(tmp_path, synthetic_arrays), verbose=0)
+
+
+def test_one_training_class(tmp_path, synthetic_arrays):
+    synthetic_arrays["labelTrn"][:] = 2
+    synthetic_arrays["labelTest"][:] = 2
+    with pytest.raises(DataFileError, match=r"bad\.mat, key 'labelTrn': only one class \(code 2\) in 20 training"):
+        load_digit69(_write(tmp_path, synthetic_arrays), verbose=0)
+
+
+@pytest.mark.parametrize("split,keys", [("training", ("fmriTrn", "stimTrn", "labelTrn")),
+                                        ("test", ("fmriTest", "stimTest", "labelTest"))])
+def test_empty_split(tmp_path, synthetic_arrays, split, keys):
+    for k in keys:
+        synthetic_arrays[k] = synthetic_arrays[k][:0]
+    with pytest.raises(DataFileError, match=rf"bad\.mat, key '{keys[0]}': 0 {split} trials"):
+        load_digit69(_write(tmp_path, synthetic_arrays), verbose=0)
+
+
+def test_zero_voxels(tmp_path, synthetic_arrays):
+    for k in ("fmriTrn", "fmriTest"):
+        synthetic_arrays[k] = synthetic_arrays[k][:, :0]
+    with pytest.raises(DataFileError, match=r"fmriTrn': 0 voxels"):
+        load_digit69(_write(tmp_path, synthetic_arrays), verbose=0)
+
+
+@pytest.mark.parametrize("key", ["fmriTrn", "fmriTest", "stimTrn", "labelTest"])
+def test_complex_arrays(tmp_path, synthetic_arrays, key):
+    synthetic_arrays[key] = synthetic_arrays[key] + 1j
+    with pytest.raises(DataFileError, match=rf"bad\.mat, key '{key}': complex values"):
+        load_digit69(_write(tmp_path, synthetic_arrays), verbose=0)
+
+
+# --- pixel scales -----------------------------------------------------------------------------------
+
+
+def test_binarised_uint8_stimuli_are_used_as_0_1(tmp_path, synthetic_arrays):
+    for k in ("stimTrn", "stimTest"):
+        synthetic_arrays[k] = (synthetic_arrays[k] > 127).astype(np.uint8)  # 0/1, not 0/255
+    d = load_digit69(_write(tmp_path, synthetic_arrays), verbose=0)
+    assert set(np.unique(d.images_train).tolist()) == {0.0, 1.0}  # not 0 and 1/255
+    assert "binarised" in d.description and "not divided by 255" in d.description
+    assert "binarised" not in load_digit69(_write(tmp_path, make_synthetic_digit69(), "ok.mat"), verbose=0).description
+
+
+def test_float_stimuli_in_unit_range_stay(tmp_path, synthetic_arrays):
+    expected = load_digit69(_write(tmp_path, synthetic_arrays, "u8.mat"), verbose=0).images_train
+    synthetic_arrays["stimTrn"] = synthetic_arrays["stimTrn"] / 255.0
+    synthetic_arrays["stimTest"] = synthetic_arrays["stimTest"].astype(np.float64)  # whole-number 0..255 floats
+    d = load_digit69(_write(tmp_path, synthetic_arrays), verbose=0)
+    np.testing.assert_allclose(d.images_train, expected, atol=1e-6)
+    assert d.images_test.max() <= 1.0 and d.images_test.max() > 0.9
+
+
+@pytest.mark.parametrize("values,match", [
+    (np.array([0.0, 2.5]), r"stimTrn': float pixel values span \[0, 2\.5\].*ambiguous"),
+    (np.array([-0.5, 0.5]), r"stimTrn': float pixel values span \[-0\.5, 1\]"),
+    (np.array([0, 300], dtype=np.int16), r"stimTrn': integer pixel values span \[0, 300\]"),
+    (np.array([-1, 200], dtype=np.int16), r"stimTrn': integer pixel values span \[-1, 255\]"),
+])
+def test_ambiguous_pixel_scales_are_refused(tmp_path, synthetic_arrays, values, match):
+    stim = synthetic_arrays["stimTrn"].astype(values.dtype)
+    if values.dtype.kind == "f":
+        stim /= 255.0  # floats in [0, 1] but for the two bad values
+    stim[0, :2] = values
+    synthetic_arrays["stimTrn"] = stim
+    with pytest.raises(DataFileError, match=match):
+        load_digit69(_write(tmp_path, synthetic_arrays), verbose=0)
+
+
+def test_mixed_binarised_and_8bit_stimuli(tmp_path, synthetic_arrays):
+    synthetic_arrays["stimTest"] = (synthetic_arrays["stimTest"] > 127).astype(np.uint8)
+    with pytest.raises(DataFileError, match=r"stimTest': pixel scales differ: stimTrn is 8-bit, stimTest is binary"):
+        load_digit69(_write(tmp_path, synthetic_arrays), verbose=0)
+
+
+# --- class codes and names --------------------------------------------------------------------------
+
+
+def test_digit69_codes_keep_six_and_nine(synthetic_mat):
+    d = load_digit69(synthetic_mat, verbose=0)
+    assert d.class_names == {1: "six", 2: "nine"} == D.LABEL_NAMES and d.class_codes == [1, 2]
+    assert "six (code 1: 10 train, 3 test), nine (code 2: 10 train, 3 test)" in d.description
+
+
+def test_other_codes_get_generic_names(tmp_path):
+    arrays = make_synthetic_digit69(codes=(7, 0, 5, 3))
+    d = load_digit69(_write(tmp_path, arrays), verbose=0)
+    assert d.class_names == {0: "class 0", 3: "class 3", 5: "class 5", 7: "class 7"}
+    assert list(d.class_names) == [0, 3, 5, 7]
+
+
+def test_negative_and_large_codes(tmp_path):
+    arrays = make_synthetic_digit69(codes=(-1, 1000))
+    assert arrays["labelTrn"].dtype == np.int64
+    d = load_digit69(_write(tmp_path, arrays), verbose=0)
+    assert d.class_names == {-1: "class -1", 1000: "class 1000"}
+
+
+def test_names_from_a_cell_array(tmp_path):
+    arrays = make_synthetic_digit69(codes=(5, 0, 3), label_names=("five", "zero", "three"))
+    assert arrays["labelNames"].tolist() == ["zero", "three", "five"]  # ascending codes
+    d = load_digit69(_write(tmp_path, arrays), verbose=0)
+    assert d.class_names == {0: "zero", 3: "three", 5: "five"}
+    assert "zero (code 0: 7 train, 2 test)" in d.description
+
+
+def test_names_from_a_char_matrix(tmp_path, synthetic_arrays):
+    synthetic_arrays["labelNames"] = ["6", "nine"]  # savemat writes a list of strings as a padded char matrix
+    d = load_digit69(_write(tmp_path, synthetic_arrays), verbose=0)
+    assert d.class_names == {1: "6", 2: "nine"}
+
+
+@pytest.mark.parametrize("names,match", [
+    (np.array(["a", "b", "c"], dtype=object), r"labelNames': 3 name\(s\) \['a', 'b', 'c'\] for 2 label code\(s\)"),
+    (np.array(["a", "a"], dtype=object), r"labelNames': names must be non-empty and distinct"),
+    (np.array(["a", ""], dtype=object), r"labelNames': names must be non-empty and distinct"),
+    (np.array([1.0, 2.0]), r"labelNames': expected a cell array of strings or a char matrix, got dtype float64"),
+    (np.array([np.array([1.0, 2.0]), "b"], dtype=object), r"labelNames': expected one string per cell"),
+])
+def test_bad_label_names(tmp_path, synthetic_arrays, names, match):
+    synthetic_arrays["labelNames"] = names
+    with pytest.raises(DataFileError, match=match):
+        load_digit69(_write(tmp_path, synthetic_arrays), verbose=0)
+
+
+def test_synthetic_generator_refuses_bad_classes():
+    with pytest.raises(ValueError, match="codes must be at least two distinct integers"):
+        make_synthetic_digit69(codes=(1, 1))
+    with pytest.raises(ValueError, match="label_names has 1 names for 2 codes"):
+        make_synthetic_digit69(label_names=("six",))
+
+
+def test_synthetic_default_is_unchanged():
+    """The defaults still give digit69's codes, alternating, uint8, and no names key (existing tests rely on it)."""
+    a = make_synthetic_digit69()
+    assert sorted(a) == sorted(D.KEYS)
+    assert a["labelTrn"].dtype == np.uint8 and a["labelTrn"][:4, 0].tolist() == [1, 2, 1, 2]
+    assert a["stimTrn"].shape == (20, 144) and a["fmriTest"].shape == (6, 40)
+
+
+def test_four_class_file_runs_through_split_floors_metrics_and_plots(tmp_path):
+    """Another voxel count, other trial counts, four classes with codes 0, 3, 5, 7: the chain runs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ldm_core import plots
+    from ldm_core.baselines import noise_floors
+    from ldm_core.diagnostics import class_decoding
+    from ldm_core.metrics import evaluate
+
+    arrays = make_synthetic_digit69(n_train=40, n_test=8, n_voxels=23, image_size=12, codes=(0, 3, 5, 7),
+                                    label_names=("zero", "three", "five", "seven"))
+    d = load_digit69(_write(tmp_path, arrays, "four.mat"), verbose=0)
+    assert d.fmri_train.shape == (40, 23) and d.images_test.shape == (8, 12, 12)
+    assert d.class_names == {0: "zero", 3: "three", 5: "five", 7: "seven"}
+    tr, va = train_val_split(d.labels_train, val_fraction=0.2, seed=0)
+    for c in (0, 3, 5, 7):  # stratified: 10 trials per class, 2 to validation
+        assert (d.labels_train[va] == c).sum() == 2 and (d.labels_train[tr] == c).sum() == 8
+    floors = noise_floors(d.images_train[tr], d.labels_train[tr], d.labels_test)
+    ref = floors["class_mean_reference"]
+    for i, c in enumerate(d.labels_test):  # each test image gets its own class's mean
+        np.testing.assert_allclose(ref[i], d.images_train[tr][d.labels_train[tr] == c].mean(0), atol=1e-6)
+    res = evaluate(ref, d.images_test, d.labels_test, n_boot=50, n_perm=20)
+    assert res["n_images"] == 8 and res["pixel_r"]["mean"] > 0.9
+    z = FmriNormalizer().fit_transform(d.fmri_train)
+    dec = class_decoding(z, d.labels_train, n_folds=5, n_perm=5, C=1.0)
+    assert dec["chance"] == pytest.approx(0.25) and dec["accuracy"] > 0.5
+    fig = plots.image_grid({"target": d.images_test}, labels=d.labels_test, class_names=d.class_names)
+    assert [ax.get_title() for ax in fig.axes[:4]] == ["zero", "three", "five", "seven"]
+    plt.close(fig)
+    fig = plots.image_grid({"target": d.images_test}, labels=d.labels_test)  # default: digit69's names
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["0", "3"]
+    plt.close(fig)
+
+
+def test_class_decoding_chance_with_negative_codes(rng):
+    from ldm_core.diagnostics import class_decoding
+
+    labels = np.array([-1] * 12 + [4] * 6 + [9] * 6)
+    fmri = rng.normal(size=(24, 5)) + labels[:, None]
+    assert class_decoding(fmri, labels, n_folds=3, n_perm=2)["chance"] == pytest.approx(0.5)
 
 
 # --- path resolution and fetching ------------------------------------------------------------------
@@ -130,18 +327,76 @@ def test_explicit_argument_wins_over_env(tmp_path, synthetic_arrays, monkeypatch
     assert fetch_digit69(a, verbose=0) == a / D.FILENAME
 
 
+def _offline(*a, **k):
+    raise urllib.error.URLError("network is unreachable")
+
+
 def test_offline_message_lists_what_was_tried(tmp_path, monkeypatch):
-    monkeypatch.setenv("LDM_DATA_DIR", str(tmp_path / "empty"))
-
-    def offline(*a, **k):
-        raise urllib.error.URLError("network is unreachable")
-
-    monkeypatch.setattr(D.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(D.urllib.request, "urlopen", _offline)
     with pytest.raises(OSError) as e:
         fetch_digit69(verbose=0)
     msg = str(e.value)
-    assert "LDM_DATA_DIR" in msg and "network is unreachable" in msg and "place the file by hand" in msg
-    assert not list((tmp_path).rglob("*.part"))
+    assert isinstance(e.value, D.DataNotFoundError) and len(e.value.tried) == 3
+    assert "LDM_DATA_DIR: not set" in msg and "(cache): no such file" in msg
+    assert "network is unreachable" in msg and "place the file by hand" in msg and D.DATA_SHA256 in msg
+    cache = D._default_cache_dir()
+    assert not (cache.exists() and list(cache.glob("*.part")))
+
+
+def test_download_disabled_is_said(monkeypatch):
+    monkeypatch.setattr(D.urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(AssertionError("network used")))
+    with pytest.raises(OSError, match=r"download: disabled \(download=False\)"):
+        fetch_digit69(download=False, verbose=0)
+
+
+@pytest.mark.parametrize("make_folder", [True, False])
+def test_env_var_set_but_file_missing_is_an_error(tmp_path, monkeypatch, synthetic_arrays, make_folder):
+    """No silent fall-back to the cache, even when the cache holds a verified copy."""
+    folder = tmp_path / "data"
+    if make_folder:
+        folder.mkdir()
+    cache = D._default_cache_dir()
+    cache.mkdir(parents=True)
+    cached = write_digit69_mat(cache / D.FILENAME, synthetic_arrays)
+    sha = hashlib.sha256(cached.read_bytes()).hexdigest()
+    assert fetch_digit69(sha256=sha, verbose=0) == cached  # the cache works when the variable is unset ...
+    monkeypatch.setenv("LDM_DATA_DIR", str(folder))
+    state = "holds no such file" if make_folder else "does not exist"
+    with pytest.raises(FileNotFoundError, match=rf"LDM_DATA_DIR is set to .*data, but that folder {state}: "
+                                                rf"digit69_28x28\.mat not found"):
+        fetch_digit69(sha256=sha, verbose=0)  # ... but not when it points elsewhere
+
+
+def test_cache_with_wrong_checksum_is_ignored(monkeypatch, synthetic_arrays):
+    cache = D._default_cache_dir()
+    cache.mkdir(parents=True)
+    write_digit69_mat(cache / D.FILENAME, synthetic_arrays)
+    with pytest.raises(OSError, match=r"\(cache\): checksum mismatch, ignored"):
+        fetch_digit69(download=False, verbose=0)
+
+
+def test_find_data_file_generic(tmp_path, monkeypatch, capsys):
+    (tmp_path / "other.npz").write_bytes(b"x")
+    assert D.find_data_file("other.npz", tmp_path, verbose=0) == tmp_path / "other.npz"
+    assert D.find_data_file("other.npz", tmp_path / "other.npz", verbose=0) == tmp_path / "other.npz"
+    with pytest.raises(FileNotFoundError, match=r"No data file at .*missing\.npz \(from the data_dir argument\)\. "
+                                                r"Put other\.npz there.* Try this\."):
+        D.find_data_file("other.npz", tmp_path / "missing.npz", hint="Try this.")
+    monkeypatch.setenv("LDM_DATA_DIR", str(tmp_path))
+    assert D.find_data_file("other.npz", label="prior") == tmp_path / "other.npz"
+    assert "prior: using" in capsys.readouterr().out
+    monkeypatch.delenv("LDM_DATA_DIR")
+    with pytest.raises(D.DataNotFoundError, match=r"download: nothing\.npz has no public URL[\s\S]*copy nothing\.npz"):
+        D.find_data_file("nothing.npz")
+    cache = D._default_cache_dir()
+    cache.mkdir(parents=True)
+    (cache / "nothing.npz").write_bytes(b"y")  # no checksum given: a cache hit is used as it is
+    assert D.find_data_file("nothing.npz", verbose=0) == cache / "nothing.npz"
+
+
+def test_find_data_file_needs_a_checksum_to_download():
+    with pytest.raises(ValueError, match=r"a download from https://example\.org/f needs sha256"):
+        D.find_data_file("f.mat", url="https://example.org/f")
 
 
 class _FakeResponse:
