@@ -1,23 +1,38 @@
-"""Model configuration of the Brain LDM: one dataclass, two presets.
+"""Configuration of the Brain LDM: the model (:class:`LDMConfig`, two presets) and its training (:class:`TrainConfig`).
 
 :class:`LDMConfig` names every architectural choice of the study (encoder, VAE,
 denoiser, conditioning, noise schedule); its defaults are the report's original
 model. ``PRESETS["original"]`` reproduces that model with its defects;
-``PRESETS["fixed"]`` switches on the fixes. A params YAML lists only the fields
-that differ; :meth:`LDMConfig.from_dict` refuses unknown keys and wrong types, as
-nanoGPT's ``configurator.py`` does. The builders turning a config into modules
-live in :mod:`ldm_core.models` (``build_encoder``, ``build_vae``, ``build_unet``,
-``build_schedule``). Training settings (learning rates, epochs, losses, stages)
-belong to :mod:`ldm_core.train`.
+``PRESETS["fixed"]`` switches on the fixes. :class:`TrainConfig` holds every
+training choice of :func:`ldm_core.train.fit` (stage plan, epochs, learning rates,
+loss weights, fMRI augmentation, checkpoints); its defaults are the report's
+recipe where it gave one. A params YAML lists only the fields that differ;
+``from_dict`` refuses unknown keys and wrong types, as nanoGPT's
+``configurator.py`` does. The builders turning an LDMConfig into modules live in
+:mod:`ldm_core.models` (``build_encoder``, ``build_vae``, ``build_unet``,
+``build_schedule``).
+
+fMRI augmentation (Gaussian noise on the z-scored voxels, voxel dropout) is a
+training choice and is set only in ``TrainConfig.fmri_noise`` /
+``TrainConfig.voxel_dropout``; :data:`FIXED_AUGMENTATION` is the recipe the
+``"fixed"`` preset's encoder used to apply itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-__all__ = ["LDMConfig", "PRESETS", "get_preset", "CHOICES"]
+import numpy as np
+
+__all__ = [
+    "LDMConfig", "PRESETS", "get_preset", "CHOICES", "REMOVED_LDM_FIELDS",
+    "TrainConfig", "STAGE_PLANS", "LR_SCHEDULES", "VAE_RECON_LOSSES", "ADV_KINDS", "RESUMABLE_CHANGES",
+    "FIXED_AUGMENTATION",
+]
 
 # allowed values of the string fields
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -30,6 +45,27 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "schedule": ("linear", "cosine"),
     "prediction": ("eps", "x0"),
 }
+# LDMConfig fields that were removed -> where their job went. from_dict still reads them at 0.0 (no
+# augmentation, what every config now does) so older model files and checkpoints load; run cache keys
+# include them at 0.0 so cached runs keep their keys (ldm_core.runs.train_key).
+REMOVED_LDM_FIELDS: dict[str, str] = {
+    "encoder_input_noise": "TrainConfig.fmri_noise",
+    "encoder_voxel_dropout": "TrainConfig.voxel_dropout",
+}
+
+
+# helpers
+
+def exists(x: Any) -> bool:
+    return x is not None
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
 
 # config
@@ -51,8 +87,6 @@ class LDMConfig:
     encoder_dim: int = 512  # token dimension D handed to the U-Net
     encoder_hidden: tuple[int, ...] = (1024, 768, 512)  # hidden widths of the MLP encoders (unused by brain_aware)
     encoder_dropout: float = 0.1  # dropout after each MLP hidden block, or inside the transformer layers; in [0, 1)
-    encoder_input_noise: float = 0.0  # std of noise added to z-scored fMRI in training (mlp_regularised only)
-    encoder_voxel_dropout: float = 0.0  # P(zero a voxel) in training, in [0, 1) (mlp_regularised only)
     encoder_tokens: int = 16  # number of contiguous voxel groups = tokens (brain_aware only)
     # VAE
     vae: str = "original"  # "original": 4x7x7 latent; "large": residual VAE, 8x8x8 latent on a 32x32 canvas
@@ -134,9 +168,17 @@ class LDMConfig:
         ------
         ValueError
             If ``d`` has keys that are not fields (they are named, and the valid
-            keys listed), or a value fails the checks of ``__post_init__``.
+            keys listed), a removed field (:data:`REMOVED_LDM_FIELDS`) with a value
+            other than 0, or a value that fails the checks of ``__post_init__``.
         """
         valid = [f.name for f in dataclasses.fields(cls)]
+        for name, moved_to in REMOVED_LDM_FIELDS.items():
+            if name in d and d[name] != 0:
+                raise ValueError(
+                    f"LDMConfig.{name} was removed: fMRI augmentation is a training choice, set it with "
+                    f"{moved_to} (the 'fixed' preset's old values are config.FIXED_AUGMENTATION); got {name}={d[name]!r}."
+                )
+        d = {k: v for k, v in d.items() if k not in REMOVED_LDM_FIELDS}  # at 0.0: what every config now does
         unknown = sorted(set(d) - set(valid))
         if unknown:
             raise ValueError(f"unknown LDMConfig key(s) {unknown}; valid keys are {valid}.")
@@ -157,8 +199,6 @@ PRESETS: dict[str, LDMConfig] = {
         encoder="mlp_regularised",  # fewer weights and more regularisation for 90 training trials
         encoder_hidden=(512,),  # one 512-wide hidden block instead of three wider ones
         encoder_dropout=0.5,  # heavy dropout against memorising 90 trials
-        encoder_input_noise=0.1,  # mild noise on z-scored voxels (0.1 training std)
-        encoder_voxel_dropout=0.1,  # drop 10 % of voxels per trial in training
         vae="large",  # 8x8x8 latent: more capacity than 4x7x7
         vae_norm="group",  # stable training with small batches
         unet="unet",  # skip connections, residual blocks, t in every block
@@ -191,3 +231,165 @@ def get_preset(name: str, **overrides: Any) -> LDMConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; presets are {sorted(PRESETS)}.")
     return LDMConfig.from_dict({**dataclasses.asdict(PRESETS[name]), **overrides})
+
+
+# training configuration
+
+STAGE_PLANS = {  # TrainConfig.stages -> stages run, in order
+    "original": ("diffusion",),
+    "progressive": ("vae", "align", "diffusion"),
+    "end_to_end": ("vae", "diffusion"),
+}
+LR_SCHEDULES = ("constant", "cosine_warm_restarts")
+VAE_RECON_LOSSES = ("bce", "mse")
+ADV_KINDS = ("hinge", "nonsaturating")  # allowed values of TrainConfig.adv_kind and of `kind` in losses.d_loss / g_loss
+RESUMABLE_CHANGES = ("epochs", "progress", "checkpoint_dir", "checkpoint_every", "device")  # may differ on resume
+
+# the fMRI augmentation the 'fixed' preset's encoder used to apply (LDMConfig.encoder_input_noise = 0.1,
+# encoder_voxel_dropout = 0.1); pass it in a train config: {**train_cfg, **FIXED_AUGMENTATION}. The trainer
+# applies it in the alignment and diffusion stages (the encoder applied it whenever it was in training mode:
+# in the "progressive" plan without finetune_encoder, that was the alignment stage only) and draws it from
+# the training generator (the encoder drew from the global RNG), so runs with it do not repeat old numbers.
+FIXED_AUGMENTATION = {"fmri_noise": 0.1, "voxel_dropout": 0.1}
+
+
+@dataclass
+class TrainConfig:
+    """Training settings of :func:`ldm_core.train.fit`; defaults are the report's recipe where it gave one.
+
+    Raises
+    ------
+    ValueError
+        From ``__post_init__``: a value of the wrong type or outside its range (the
+        message names the field, the value and the allowed values), or image-space /
+        coarse losses asked of the ``"original"`` stage plan, whose decoder is never trained.
+    """
+
+    # stages and length
+    stages: str = "original"  # "original" (report: joint noise-MSE only, VAE decoder never trained), "progressive" (VAE -> align -> diffusion), "end_to_end" (VAE -> encoder + U-Net jointly)
+    epochs: int = 50  # diffusion-stage epochs (report: 50)
+    batch_size: int = 4  # trials per optimiser step, every stage (report: 4)
+    # optimiser
+    lr: float = 1e-4  # AdamW learning rate of the alignment and diffusion stages
+    weight_decay: float = 1e-2  # AdamW decoupled weight decay, every stage
+    lr_schedule: str = "constant"  # "constant" or "cosine_warm_restarts" (T_0=10, T_mult=2, stepped per epoch, report's suggestion)
+    grad_clip: float | None = 1.0  # max global gradient norm; None = no clipping
+    ema_decay: float | None = None  # EMA of the diffusion stage's weights, in (0, 1) (e.g. 0.999); None = off
+    early_stopping_patience: int | None = None  # stop a stage after this many validations without improvement and restore its best weights; None = off (needs validation data)
+    # stage 1: VAE
+    vae_epochs: int = 100  # VAE pretraining epochs ("progressive", "end_to_end")
+    vae_lr: float = 1e-3  # AdamW learning rate of the VAE stage
+    vae_kl_weight: float = 1e-3  # weight of the KL term (per latent element) against the per-pixel reconstruction loss
+    vae_recon: str = "bce"  # VAE reconstruction loss: "bce" (binary cross-entropy) or "mse", per pixel
+    vae_augment: bool = False  # random rotation / translation of VAE training images: more views of the same images
+    augment_degrees: float = 10.0  # max rotation of the VAE jitter, in degrees
+    augment_translate: float = 0.1  # max shift of the VAE jitter per axis, as a fraction of the image side
+    vae_cache_dir: str | None = None  # folder caching trained stage-1 VAEs by (VAE config, VAE training fields, seed, images); reused across variants
+    fit_latent_scale: bool = True  # after the VAE stage set the latent scale to 1 / std of training latents (Rombach et al. 2022) instead of 0.18215
+    # fMRI augmentation (alignment and diffusion stages; the one place it is set, see FIXED_AUGMENTATION)
+    fmri_noise: float = 0.0  # std of Gaussian noise added to z-scored fMRI in training (units of training std)
+    voxel_dropout: float = 0.0  # probability of zeroing each voxel of a training trial (survivors scaled by 1/(1-p)), in [0, 1)
+    # stage 2: encoder alignment
+    align_epochs: int = 100  # epochs aligning the fMRI encoder to VAE latents ("progressive" only)
+    # stage 3: diffusion
+    finetune_encoder: bool = False  # "progressive": also train the aligned encoder in the diffusion stage
+    cfg_dropout: float = 0.0  # probability of replacing a trial's condition by the null token (classifier-free guidance training), in [0, 1)
+    w_noise: float = 1.0  # weight of the noise (eps or x0) MSE
+    w_img_mse: float = 0.0  # weight of pixel MSE between decoded x0 estimate and image
+    w_perceptual: float = 0.0  # weight of the perceptual loss on decoded x0 estimates (report: 0.1)
+    w_ssim: float = 0.0  # weight of 1 - SSIM on decoded x0 estimates (report: 0.01)
+    w_adv: float = 0.0  # weight of the adversarial (generator) loss on decoded x0 estimates; trains a patch discriminator alternately
+    w_coarse: float = 0.0  # weight of the multiscale head's half-resolution MSE (needs LDMConfig.multiscale=True)
+    img_loss_t_frac: float = 0.5  # image-space losses use rows with t < frac * n_train_steps (x0 estimates at high noise are uninformative); in (0, 1]
+    perceptual_net: str = "digits"  # feature net of the perceptual loss: "digits" (self-trained CNN) or "vgg16:/path/to/state_dict.pth"
+    feature_net_cache_dir: str | None = None  # folder caching the trained "digits" feature net; None = train it each fit
+    adv_kind: str = "hinge"  # adversarial loss form: "hinge" or "nonsaturating"
+    # runtime
+    seed: int = 0  # seeds weights, data order, timesteps, noise and augmentation
+    device: str = "auto"  # "auto" (CUDA if available), "cpu" or "cuda"
+    amp: bool = True  # bfloat16 mixed precision, on CUDA only (CPU always float32)
+    progress: bool = True  # tqdm bars per stage (off anyway when the output is not interactive)
+    checkpoint_dir: str | None = None  # folder for the resumable checkpoint last.pt; None = no checkpoints
+    checkpoint_every: int = 10  # epochs between checkpoints within a stage (the last epoch of a stage is always saved)
+    val_every: int = 1  # epochs between validations (the last epoch of a stage is always validated)
+    val_repeats: int = 4  # fixed (t, noise) draws per validation trial in the validation noise loss
+
+    def __post_init__(self) -> None:
+        def fail(name: str, allowed: str) -> None:
+            raise ValueError(f"TrainConfig.{name} must be {allowed}, got {getattr(self, name)!r}.")
+
+        choices = {"stages": tuple(STAGE_PLANS), "lr_schedule": LR_SCHEDULES, "vae_recon": VAE_RECON_LOSSES,
+                   "adv_kind": ADV_KINDS, "device": ("auto", "cpu", "cuda")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                fail(name, f"one of {allowed}")
+        for name in ("epochs", "batch_size", "checkpoint_every", "val_every", "val_repeats"):
+            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
+                fail(name, "an int >= 1")
+        for name in ("vae_epochs", "align_epochs", "seed"):
+            if not _is_int(getattr(self, name)) or getattr(self, name) < 0:
+                fail(name, "an int >= 0")
+        for name in ("lr", "vae_lr"):
+            if not _is_number(getattr(self, name)) or not getattr(self, name) > 0:
+                fail(name, "a number > 0")
+        for name in ("weight_decay", "vae_kl_weight", "fmri_noise", "augment_degrees", "augment_translate",
+                     "w_noise", "w_img_mse", "w_perceptual", "w_ssim", "w_adv", "w_coarse"):
+            value = getattr(self, name)
+            if not _is_number(value) or not math.isfinite(value) or value < 0:
+                fail(name, "a finite number >= 0")
+        for name in ("voxel_dropout", "cfg_dropout"):
+            if not _is_number(getattr(self, name)) or not 0 <= getattr(self, name) < 1:
+                fail(name, "a probability in [0, 1)")
+        if not _is_number(self.img_loss_t_frac) or not 0 < self.img_loss_t_frac <= 1:
+            fail("img_loss_t_frac", "a fraction in (0, 1]")
+        if self.grad_clip is not None and (not _is_number(self.grad_clip) or not self.grad_clip > 0):
+            fail("grad_clip", "a number > 0 or None (no clipping)")
+        if self.ema_decay is not None and (not _is_number(self.ema_decay) or not 0 < self.ema_decay < 1):
+            fail("ema_decay", "a number in (0, 1), e.g. 0.999, or None (no EMA)")
+        if self.early_stopping_patience is not None and (
+            not _is_int(self.early_stopping_patience) or self.early_stopping_patience < 1
+        ):
+            fail("early_stopping_patience", "an int >= 1 or None (off)")
+        for name in ("vae_augment", "fit_latent_scale", "finetune_encoder", "amp", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, "True or False")
+        if not isinstance(self.perceptual_net, str) or not (
+            self.perceptual_net == "digits" or self.perceptual_net.startswith("vgg16:")
+        ):
+            fail("perceptual_net", "'digits' or 'vgg16:/path/to/vgg16_state_dict.pth'")
+        for name in ("checkpoint_dir", "feature_net_cache_dir"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), (str, os.PathLike)):
+                fail(name, "a folder path or None")
+        if self.w_noise == self.w_img_mse == self.w_perceptual == self.w_ssim == self.w_adv == self.w_coarse == 0:
+            raise ValueError(
+                "TrainConfig: every diffusion-stage loss weight is 0 (w_noise, w_img_mse, w_perceptual, w_ssim, "
+                "w_adv, w_coarse); set at least w_noise=1.0."
+            )
+        if self.stages == "original":
+            active = [n for n in ("w_img_mse", "w_perceptual", "w_ssim", "w_adv", "w_coarse") if getattr(self, n) > 0]
+            if active:
+                raise ValueError(
+                    f"TrainConfig.stages='original' trains with the noise MSE only (the report's recipe; its VAE "
+                    f"decoder is never trained, so image-space losses would go through a random decoder), but "
+                    f"{active} > 0; set them to 0 or use stages='progressive'."
+                )
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
+        """Build from a mapping (a params YAML section); missing keys keep their defaults.
+
+        Raises
+        ------
+        ValueError
+            If ``d`` has keys that are not fields (named, with the valid keys), or a value
+            fails the checks of ``__post_init__``.
+        """
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown TrainConfig key(s) {unknown}; valid keys are {valid}.")
+        return cls(**dict(d))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (str paths), ready for JSON, YAML or a weights-only checkpoint."""
+        return {k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in dataclasses.asdict(self).items()}

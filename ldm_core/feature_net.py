@@ -35,6 +35,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ldm_core.io import atomic_torch_save
+
 __all__ = [
     "DIGITS_EPOCHS",
     "VGG16_LAYERS",
@@ -63,14 +65,6 @@ def freeze(module: nn.Module) -> nn.Module:
         p.requires_grad_(False)
         p.grad = None
     return module.eval()
-
-
-def _atomic_torch_save(obj: object, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 # digits CNN
@@ -249,7 +243,7 @@ def train_digit_feature_net(
               f"trained in {train_seconds:.1f} s")
 
     if cache_path is not None:
-        _atomic_torch_save({"meta": meta, "state_dict": net.state_dict()}, Path(cache_path))
+        atomic_torch_save({"meta": meta, "state_dict": net.state_dict()}, Path(cache_path))
     return freeze(net)
 
 

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from ldm_core.config import LDMConfig
+from ldm_core.io import atomic_torch_save
 from ldm_core.models import build_encoder, build_schedule, build_unet, build_vae, count_parameters
 
 __all__ = ["SAMPLERS", "CHECKPOINT_FORMAT", "BrainLDM", "sample_latents", "as_fmri_tensor"]
@@ -267,10 +268,7 @@ class BrainLDM(nn.Module):
         x0 : Tensor of shape (B, C, h, w), ``latent_scale * z``
         """
         mean, logvar = self.vae.encode(images)
-        z = mean
-        if sample:
-            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-            z = mean + torch.exp(0.5 * logvar) * eps
+        z = self.vae.sample_latent(mean, logvar, generator=generator) if sample else mean
         return self.latent_scale * z
 
     def decode_latents(self, x0: torch.Tensor) -> torch.Tensor:
@@ -450,12 +448,7 @@ class BrainLDM(nn.Module):
         Path
             The path written.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save(self.to_checkpoint(), tmp)
-        os.replace(tmp, path)
-        return path
+        return atomic_torch_save(self.to_checkpoint(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> "BrainLDM":

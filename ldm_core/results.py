@@ -14,10 +14,11 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .io import atomic_write_bytes
 
 __all__ = ["project_root", "results_dir", "provenance", "write_results", "load_results", "atomic_write_bytes"]
 
@@ -67,19 +68,6 @@ def provenance(*, device: str | None = None) -> dict:
         "platform": platform.platform(),
         "timestamp_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _jsonable(x):

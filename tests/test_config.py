@@ -1,4 +1,4 @@
-"""Tests of ldm_core.config (LDMConfig, presets) and the builders in ldm_core.models."""
+"""Tests of ldm_core.config (LDMConfig, presets, TrainConfig) and the builders in ldm_core.models."""
 
 import dataclasses
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from ldm_core.config import CHOICES, PRESETS, LDMConfig, get_preset
+from ldm_core.config import (CHOICES, FIXED_AUGMENTATION, PRESETS, REMOVED_LDM_FIELDS, LDMConfig, TrainConfig,
+                             get_preset)
 from ldm_core.models import (
     BrainAwareEncoder,
     LargeVAE,
@@ -93,6 +94,54 @@ def test_get_preset_errors():
         get_preset("best")
     with pytest.raises(ValueError, match=r"unknown LDMConfig key\(s\) \['epochs'\]"):
         get_preset("original", epochs=3)
+
+
+# fMRI augmentation moved to TrainConfig
+
+def test_removed_fields_are_gone_and_read_only_at_zero():
+    names = {f.name for f in dataclasses.fields(LDMConfig)}
+    assert not set(REMOVED_LDM_FIELDS) & names
+    old = {**PRESETS["fixed"].to_dict(), "encoder_input_noise": 0.0, "encoder_voxel_dropout": 0}
+    assert LDMConfig.from_dict(old) == PRESETS["fixed"]  # older files (augmentation off) still load
+    with pytest.raises(ValueError, match=r"LDMConfig.encoder_input_noise was removed.*TrainConfig.fmri_noise"
+                                         r".*FIXED_AUGMENTATION.*got encoder_input_noise=0.1"):
+        LDMConfig.from_dict({"encoder_input_noise": 0.1})
+    with pytest.raises(ValueError, match=r"encoder_voxel_dropout was removed.*TrainConfig.voxel_dropout"):
+        get_preset("fixed", encoder_voxel_dropout=0.1)
+
+
+def test_fixed_augmentation_is_a_valid_train_config():
+    assert FIXED_AUGMENTATION == {"fmri_noise": 0.1, "voxel_dropout": 0.1}
+    cfg = TrainConfig.from_dict({"stages": "progressive", **FIXED_AUGMENTATION})
+    assert (cfg.fmri_noise, cfg.voxel_dropout) == (0.1, 0.1)
+
+
+# TrainConfig
+
+def test_train_config_from_dict_rejects_unknown_keys():
+    with pytest.raises(ValueError, match=r"unknown TrainConfig key\(s\) \['bogus', 'lr_rate'\]"):
+        TrainConfig.from_dict({"epochs": 2, "bogus": 1, "lr_rate": 1e-3})
+    assert TrainConfig.from_dict({"epochs": 2}).epochs == 2
+    assert TrainConfig.from_dict(TrainConfig(lr=3e-4).to_dict()) == TrainConfig(lr=3e-4)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("stages", "two_stage"), ("epochs", 0), ("batch_size", 2.5), ("lr", 0.0), ("lr_schedule", "cosine"),
+    ("grad_clip", -1.0), ("ema_decay", 1.0), ("early_stopping_patience", 0), ("voxel_dropout", 1.0),
+    ("cfg_dropout", -0.1), ("w_ssim", -1.0), ("perceptual_net", "resnet"), ("device", "tpu"),
+    ("vae_recon", "l1"), ("img_loss_t_frac", 0.0), ("amp", 1), ("adv_kind", "wgan"),
+    ("fmri_noise", -0.1), ("vae_epochs", -1), ("checkpoint_dir", 3),
+])
+def test_train_config_rejects_bad_values(field, value):
+    with pytest.raises(ValueError, match=f"TrainConfig.{field} must be"):
+        TrainConfig(**{field: value})
+
+
+def test_train_config_rejects_all_zero_weights_and_original_image_losses():
+    with pytest.raises(ValueError, match="every diffusion-stage loss weight is 0"):
+        TrainConfig(w_noise=0.0)
+    with pytest.raises(ValueError, match=r"stages='original'.*\['w_ssim'\]"):
+        TrainConfig(stages="original", w_ssim=0.01)
 
 
 # builders

@@ -1,4 +1,4 @@
-"""Tests for ldm_core.losses: known answers, agreement with scikit-image, gradients, errors."""
+"""Tests for ldm_core.losses: known answers, agreement with scikit-image, gradients, errors, stage losses."""
 
 import math
 
@@ -12,6 +12,12 @@ from skimage.metrics import structural_similarity
 from ldm_core.losses import (
     ADV_KINDS,
     REPORT_WEIGHTS,
+    StageLoss,
+    align_stage_loss,
+    align_targets,
+    diffusion_stage_loss,
+    kl_divergence,
+    vae_stage_loss,
     ImageLoss,
     PatchDiscriminator,
     PerceptualLoss,
@@ -257,3 +263,192 @@ def test_image_loss_errors():
         ImageLoss(w_mse=0.0)
     with pytest.raises(ValueError, match="allowed kinds"):
         ImageLoss(adv_kind="ls")
+
+
+# stage losses of the trainer, on stub modules whose outputs are known by hand
+
+from ldm_core.models import LatentDistribution, NoiseSchedule, UNetOutput, coarse_target  # noqa: E402
+from ldm_core.pipeline import BrainLDM  # noqa: E402
+from tests.train_helpers import tiny_cfg  # noqa: E402
+
+V_STUB = 5  # voxels of the stub model
+
+
+class StubVAE(nn.Module):
+    """mean = w_enc * pixel mean on a (1, 2, 2) latent, logvar = log 4 (std 2); decode = sigmoid(w_dec * mean z)."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(1, 1, bias=False)
+        self.decoder = nn.Linear(1, 1, bias=False)
+        with torch.no_grad():
+            self.encoder.weight.fill_(1.0)
+            self.decoder.weight.fill_(1.0)
+
+    def encode(self, x):
+        m = self.encoder(x.mean(dim=(1, 2, 3))[:, None])  # (B, 1)
+        mean = m[:, :, None, None].expand(-1, 1, 2, 2)  # (B, 1, 2, 2)
+        return LatentDistribution(mean, torch.full_like(mean, math.log(4.0)))
+
+    @staticmethod
+    def sample_latent(mean, logvar, *, generator=None):
+        from ldm_core.models.vae import reparameterise
+
+        return reparameterise(mean, logvar, torch.randn(mean.shape, generator=generator))
+
+    def decode(self, z):
+        v = torch.sigmoid(self.decoder(z.mean(dim=(1, 2, 3))[:, None]))  # (B, 1)
+        return v[:, :, None, None].expand(-1, 1, 4, 4)  # (B, 1, 4, 4)
+
+
+class StubUNet(nn.Module):
+    """pred = w * x_t + mean of the condition tokens (null token 0 for dropped rows); coarse = w * pooled x_t."""
+
+    def __init__(self, w: float = 0.0):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(w))
+        self.seen_drop = None
+
+    def forward(self, x_t, t, cond, *, cond_drop_mask=None, return_coarse=False):
+        c = cond.mean(dim=(1, 2))  # (B,)
+        if cond_drop_mask is not None:
+            self.seen_drop = cond_drop_mask
+            c = torch.where(cond_drop_mask, torch.zeros_like(c), c)
+        pred = self.w * x_t + c[:, None, None, None]  # (B, 1, 2, 2)
+        return UNetOutput(pred, self.w * coarse_target(x_t)) if return_coarse else pred
+
+
+class StubLDM(nn.Module):
+    """The parts of a BrainLDM the stage losses use; latent_scale 0.5, encoder Linear(V, 1) starting at 0."""
+
+    def __init__(self, *, prediction: str = "eps", w_unet: float = 0.0):
+        super().__init__()
+        self.vae, self.unet = StubVAE(), StubUNet(w_unet)
+        self.encoder = nn.Linear(V_STUB, 1)
+        nn.init.zeros_(self.encoder.weight)
+        nn.init.zeros_(self.encoder.bias)
+        self.schedule = NoiseSchedule(n_train_steps=10, prediction=prediction)
+        self.register_buffer("latent_scale", torch.tensor(0.5))
+
+    def encode_fmri(self, fmri):
+        return self.encoder(fmri)[:, None, :]  # (B, 1, 1)
+
+    def decode_latents(self, x0):
+        return self.vae.decode(x0 / self.latent_scale)
+
+
+def _batch(B: int = 2):
+    """images: row 0 all 1.0, row 1 all 0.5 (posterior means 1 and 0.5); z_eps 1; noise 2; t = (0, 9)."""
+    images = torch.stack([torch.full((1, 4, 4), 1.0), torch.full((1, 4, 4), 0.5)])[:B]
+    return dict(fmri=torch.randn(B, V_STUB, generator=torch.Generator().manual_seed(0)), images=images,
+                t=torch.tensor([0, 9])[:B], noise=torch.full((B, 1, 2, 2), 2.0), z_eps=torch.ones(B, 1, 2, 2))
+
+
+def test_kl_divergence_known_values():
+    z = torch.zeros(2, 4, 7, 7)
+    assert kl_divergence(z, z).item() == 0.0
+    assert math.isclose(kl_divergence(torch.ones(2, 4, 7, 7), z).item(), 0.5)
+
+
+def test_vae_stage_loss_by_hand_posterior_mean():
+    vae, images = StubVAE(), torch.full((2, 1, 4, 4), 0.5)
+    p = 1 / (1 + math.exp(-0.5))  # decode(mean = 0.5) = sigmoid(0.5)
+    kl = 0.5 * (0.5 ** 2 + 4.0 - 1.0 - math.log(4.0))  # per latent element
+    out = vae_stage_loss(vae, images=images, recon="mse", kl_weight=0.1, sample=False)
+    assert isinstance(out, StageLoss) and set(out.terms) == {"recon", "kl"}
+    assert out.terms["recon"].item() == pytest.approx((p - 0.5) ** 2)
+    assert out.terms["kl"].item() == pytest.approx(kl)
+    assert out.total.item() == pytest.approx((p - 0.5) ** 2 + 0.1 * kl)
+    bce = vae_stage_loss(vae, images=images, recon="bce", kl_weight=0.0, sample=False)
+    assert bce.total.item() == pytest.approx(-(0.5 * math.log(p) + 0.5 * math.log(1 - p)))
+
+
+def test_vae_stage_loss_samples_from_the_generator_and_trains_both_halves():
+    vae, images = StubVAE(), torch.full((2, 1, 4, 4), 0.5)
+    eps = torch.randn((2, 1, 2, 2), generator=torch.Generator().manual_seed(7))
+    p = torch.sigmoid((0.5 + 2.0 * eps).mean(dim=(1, 2, 3)))  # (B,): decoded value of z = mean + std * eps
+    out = vae_stage_loss(vae, images=images, recon="mse", kl_weight=0.0, generator=torch.Generator().manual_seed(7))
+    assert out.total.item() == pytest.approx(((p - 0.5) ** 2).mean().item(), rel=1e-6)
+    out.total.backward()
+    assert vae.encoder.weight.grad.abs().item() > 0 and vae.decoder.weight.grad.abs().item() > 0
+
+
+def test_align_stage_loss_by_hand():
+    model = StubLDM()
+    target = align_targets(model, torch.ones(2, 1, 4, 4))  # latent_scale 0.5 * posterior mean 1
+    assert target.shape == (2, 4) and torch.equal(target, torch.full((2, 4), 0.5)) and not target.requires_grad
+    head = nn.Linear(1, 4)
+    with torch.no_grad():
+        head.weight.fill_(1.0)
+        head.bias.zero_()
+        model.encoder.bias.fill_(1.0)  # tokens = 1, so the read-out is 1 everywhere
+    out = align_stage_loss(model, fmri=_batch()["fmri"], target=target, head=head)
+    assert out.total.item() == pytest.approx(0.25) and list(out.terms) == ["align_mse"]  # (1 - 0.5) ** 2
+    out.total.backward()
+    assert model.encoder.weight.grad.abs().sum() > 0 and head.weight.grad.abs().sum() > 0
+    assert model.vae.encoder.weight.grad is None  # the targets carry no gradient
+
+
+@pytest.mark.parametrize("prediction, expected", [("eps", 4.0), ("x0", (1.5 ** 2 + 1.25 ** 2) / 2)])
+def test_diffusion_stage_loss_noise_term_by_hand(prediction, expected):
+    """pred = 0, so the loss is the mean square of the target: noise = 2, or x0 = 0.5 * (mean + 2 * 1)."""
+    out = diffusion_stage_loss(StubLDM(prediction=prediction), **_batch())
+    assert list(out.terms) == ["noise"] and out.real is None and out.fake is None
+    assert out.terms["noise"].item() == pytest.approx(expected)
+    assert out.total.item() == pytest.approx(expected)
+
+
+def test_diffusion_stage_loss_coarse_term_and_weights():
+    out = diffusion_stage_loss(StubLDM(), **_batch(), w_noise=0.5, w_coarse=2.0)
+    assert out.terms["coarse"].item() == pytest.approx(4.0)  # pooled noise 2, coarse pred 0
+    assert out.total.item() == pytest.approx(0.5 * 4.0 + 2.0 * 4.0)
+
+
+def test_diffusion_stage_loss_image_term_on_small_t_rows_only():
+    model = StubLDM(w_unet=1.0)
+    model.vae.requires_grad_(False)  # the frozen decoder of the progressive plan
+    image_loss = ImageLoss(w_mse=1.0)
+    base = diffusion_stage_loss(model, **_batch())
+    out = diffusion_stage_loss(model, **_batch(), image_loss=image_loss, img_loss_t_frac=0.5)  # t < 5: row 0
+    assert set(out.terms) == {"noise", "img_mse"}
+    assert torch.equal(out.real, _batch()["images"][:1]) and out.fake.shape == (1, 1, 4, 4)
+    assert not out.fake.requires_grad
+    assert out.total.item() == pytest.approx(base.total.item() + out.terms["img_mse"].item())
+    out.total.backward()
+    assert model.unet.w.grad.abs().item() > 0 and model.vae.decoder.weight.grad is None
+    late = diffusion_stage_loss(model, **{**_batch(), "t": torch.tensor([7, 9])}, image_loss=image_loss)
+    assert set(late.terms) == {"noise"} and late.fake is None  # no row with small t: no image term
+
+
+def test_diffusion_stage_loss_gradients_follow_the_train_flags():
+    def grads(**flags):
+        model = StubLDM(w_unet=1.0)
+        diffusion_stage_loss(model, **_batch(), **flags).total.backward()
+        return model.encoder.weight.grad, model.vae.encoder.weight.grad, model.vae.decoder.weight.grad
+
+    enc, vae_enc, dec = grads(train_encoder=True, train_vae_encoder=True)
+    assert enc.abs().sum() > 0 and vae_enc.abs().sum() > 0 and dec is None
+    enc, vae_enc, _ = grads(train_encoder=False, train_vae_encoder=False)
+    assert enc is None and vae_enc is None
+
+
+def test_diffusion_stage_loss_passes_the_condition_dropout():
+    model = StubLDM()
+    drop = torch.tensor([True, False])
+    diffusion_stage_loss(model, **_batch(), cond_drop=drop)
+    assert torch.equal(model.unet.seen_drop, drop)
+
+
+def test_original_plan_diffusion_loss_never_reaches_the_vae_decoder():
+    """The report's defect: the noise MSE trains the VAE encoder, while its decoder gets no gradient at all."""
+    torch.manual_seed(0)
+    model = BrainLDM(tiny_cfg("original"), n_voxels=V_STUB).train()  # every parameter requires grad
+    B, (C, h, w) = 2, model.latent_shape
+    out = diffusion_stage_loss(model, fmri=torch.randn(B, V_STUB), images=torch.rand(B, 1, 28, 28),
+                               t=torch.tensor([3, 40]), noise=torch.randn(B, C, h, w), z_eps=torch.randn(B, C, h, w),
+                               train_encoder=True, train_vae_encoder=True)
+    out.total.backward()
+    assert all(p.grad is None for p in model.vae.decoder.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.vae.encoder.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.unet.parameters())
+

@@ -102,8 +102,6 @@ def build_encoder(cfg: LDMConfig, n_voxels: int) -> nn.Module:
             hidden=cfg.encoder_hidden,
             out_dim=cfg.encoder_dim,
             dropout=cfg.encoder_dropout,
-            input_noise=cfg.encoder_input_noise,
-            voxel_dropout=cfg.encoder_voxel_dropout,
         )
     if cfg.encoder == "brain_aware":
         return BrainAwareEncoder(

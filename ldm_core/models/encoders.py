@@ -6,15 +6,17 @@ tokens (B, T, D)``, with attributes ``out_dim == D`` and ``n_tokens == T``.
 - :class:`OriginalMLPEncoder`: the report's encoder, reproduced as described
   (V -> 1024 -> 768 -> 512 -> 512, LayerNorm + GELU + Dropout 0.1, Xavier init).
   With 90 training trials and ~3k voxels its first layer alone holds ~3.2 M weights.
-- :class:`RegularisedMLPEncoder`: a narrow MLP with heavy dropout and optional
-  training-only input noise and voxel dropout (a fix for the over-parameterisation).
+- :class:`RegularisedMLPEncoder`: a narrow MLP with heavy dropout (a fix for the
+  over-parameterisation). Noise on the input voxels and voxel dropout are training
+  choices, applied by the trainer (``TrainConfig.fmri_noise`` / ``voxel_dropout``),
+  not by the encoder.
 - :class:`BrainAwareEncoder`: voxel groups become tokens mixed by self-attention,
   the "brain-aware" encoder the report names, built from what the data allows.
 
 References
 ----------
 - Vaswani et al. 2017, "Attention is all you need" (transformer encoder layer).
-- Srivastava et al. 2014, "Dropout" (dropout, here also applied to input voxels).
+- Srivastava et al. 2014, "Dropout" (dropout after the hidden blocks).
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ class OriginalMLPEncoder(nn.Module):
 # regularised encoder
 
 class RegularisedMLPEncoder(nn.Module):
-    """A narrow MLP with dropout, input noise and voxel dropout, to one token.
+    """A narrow MLP with heavy dropout, to one token.
 
     Parameters
     ----------
@@ -149,18 +151,18 @@ class RegularisedMLPEncoder(nn.Module):
         Token dimension D.
     dropout : float, default 0.5
         Dropout probability after every hidden block, in [0, 1).
-    input_noise : float, default 0.0
-        Standard deviation of Gaussian noise added to the z-scored input, in
-        units of the voxel's training standard deviation; training mode only.
-    voxel_dropout : float, default 0.0
-        Probability of zeroing each input voxel (survivors scaled by 1 / (1 - p),
-        as ``nn.Dropout`` does), in [0, 1); training mode only.
 
     Raises
     ------
     ValueError
-        If a size is not a positive int, ``input_noise`` is negative, or a
-        probability is outside [0, 1).
+        If a size is not a positive int or ``dropout`` is outside [0, 1).
+
+    Notes
+    -----
+    Augmentation of the input (Gaussian noise on the z-scored voxels, voxel
+    dropout) is set in ``TrainConfig.fmri_noise`` / ``TrainConfig.voxel_dropout``
+    and applied by the trainer; ``ldm_core.config.FIXED_AUGMENTATION`` is the
+    recipe this encoder applied itself in earlier versions.
     """
 
     def __init__(
@@ -170,25 +172,18 @@ class RegularisedMLPEncoder(nn.Module):
         hidden: Sequence[int] = (512,),
         out_dim: int = 512,
         dropout: float = 0.5,
-        input_noise: float = 0.0,
-        voxel_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         _check_positive_int("n_voxels", n_voxels)
         _check_positive_int("out_dim", out_dim)
         _check_probability("dropout", dropout)
-        _check_probability("voxel_dropout", voxel_dropout)
-        if float(input_noise) < 0:
-            raise ValueError(f"input_noise must be >= 0 (a standard deviation), got {input_noise!r}.")
         self.n_voxels = n_voxels
         self.out_dim = out_dim
         self.n_tokens = 1
-        self.input_noise = float(input_noise)
-        self.voxel_dropout = nn.Dropout(voxel_dropout)
         self.net = _mlp(n_voxels, _check_hidden(hidden), out_dim, dropout)
 
     def forward(self, fmri: torch.Tensor) -> torch.Tensor:
-        """Encode fMRI patterns; noise and voxel dropout act only in training mode.
+        """Encode fMRI patterns (dropout acts only in training mode).
 
         Parameters
         ----------
@@ -200,11 +195,7 @@ class RegularisedMLPEncoder(nn.Module):
         tokens : Tensor of shape (B, 1, out_dim), float32
         """
         _check_fmri(fmri, self.n_voxels)
-        x = fmri
-        if self.training and self.input_noise > 0:
-            x = x + self.input_noise * torch.randn_like(x)
-        x = self.voxel_dropout(x)  # identity in eval mode
-        return self.net(x).unsqueeze(1)  # (B, 1, D)
+        return self.net(fmri).unsqueeze(1)  # (B, 1, D)
 
 
 # brain-aware encoder

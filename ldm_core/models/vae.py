@@ -30,12 +30,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["VAEOutput", "LatentDistribution", "OriginalVAE", "LargeVAE", "NORMS"]
+__all__ = ["VAEOutput", "LatentDistribution", "OriginalVAE", "LargeVAE", "NORMS", "reparameterise"]
 
 NORMS = ("none", "group", "batch")
 
 
 # helpers
+
+def reparameterise(mean: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """z = mean + exp(logvar / 2) * eps: a draw from N(mean, exp(logvar)) given eps ~ N(0, I).
+
+    The one implementation of the reparameterisation trick (Kingma & Welling 2014); callers that
+    draw eps themselves (the diffusion loss, with fixed validation draws) pass it in.
+
+    Parameters
+    ----------
+    mean, logvar : Tensor of shape (B, C, h, w)
+        Posterior parameters from ``encode``.
+    eps : Tensor of shape (B, C, h, w)
+        Standard normal noise.
+
+    Returns
+    -------
+    z : Tensor of shape (B, C, h, w), unscaled latent
+    """
+    return mean + torch.exp(0.5 * logvar) * eps
+
 
 class LatentDistribution(NamedTuple):
     """Diagonal Gaussian posterior q(z | x); unpacks as ``mean, logvar``.
@@ -130,7 +150,7 @@ class _VAEBase(nn.Module):
         z : Tensor of shape (B, C, h, w), unscaled latent
         """
         eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        return mean + torch.exp(0.5 * logvar) * eps
+        return reparameterise(mean, logvar, eps)
 
     def forward(
         self,

@@ -1,4 +1,4 @@
-"""Tests of ldm_core.models.encoders: shapes, training-only noise, init, errors, determinism."""
+"""Tests of ldm_core.models.encoders: shapes, dropout only in training, init, errors, determinism."""
 
 import pytest
 import torch
@@ -14,7 +14,7 @@ B = 3
 def _encoders():
     return [
         OriginalMLPEncoder(V, hidden=(16, 12, 8), out_dim=10),
-        RegularisedMLPEncoder(V, hidden=(16,), out_dim=10, input_noise=0.1, voxel_dropout=0.2),
+        RegularisedMLPEncoder(V, hidden=(16,), out_dim=10, dropout=0.2),
         RegularisedMLPEncoder(V, hidden=(), out_dim=10),
         BrainAwareEncoder(V, n_tokens=4, dim=16, depth=1, heads=2, out_dim=10),
     ]
@@ -81,20 +81,22 @@ def test_original_init_xavier_uniform_zero_bias():
 
 # regularised encoder
 
-def test_regularised_noise_and_voxel_dropout_only_in_training():
+def test_regularised_hidden_dropout_only_in_training():
     x = torch.randn(B, V)
-    for kwargs in [dict(input_noise=0.5), dict(voxel_dropout=0.5)]:
-        enc = RegularisedMLPEncoder(V, hidden=(16,), out_dim=8, dropout=0.0, **kwargs)
-        enc.train()
-        assert not torch.equal(enc(x), enc(x))
-        enc.eval()
-        assert torch.equal(enc(x), enc(x))
+    enc = RegularisedMLPEncoder(V, hidden=(16,), out_dim=8, dropout=0.5).train()
+    assert not torch.equal(enc(x), enc(x))
+    enc.eval()
+    assert torch.equal(enc(x), enc(x))
 
 
-def test_regularised_without_noise_is_deterministic_in_training():
+def test_regularised_adds_no_input_noise_or_voxel_dropout():
+    """fMRI augmentation is TrainConfig's (fmri_noise, voxel_dropout), applied by the trainer, not here."""
     enc = RegularisedMLPEncoder(V, hidden=(16,), out_dim=8, dropout=0.0).train()
     x = torch.randn(B, V)
     assert torch.equal(enc(x), enc(x))
+    with pytest.raises(TypeError):
+        RegularisedMLPEncoder(V, input_noise=0.1)
+    assert [m.p for m in enc.modules() if isinstance(m, nn.Dropout)] == [0.0]  # the hidden block's only
 
 
 # brain-aware encoder
@@ -130,8 +132,7 @@ def test_brain_aware_docstring_states_data_limits():
         (lambda: OriginalMLPEncoder(V, out_dim=-1), "out_dim must be a positive int, got -1"),
         (lambda: OriginalMLPEncoder(V, dropout=1.0), r"dropout must be in \[0, 1\), got 1.0"),
         (lambda: OriginalMLPEncoder(V, hidden=(8, 0)), r"hidden must be a sequence of positive ints, got \(8, 0\)"),
-        (lambda: RegularisedMLPEncoder(V, input_noise=-0.1), "input_noise must be >= 0"),
-        (lambda: RegularisedMLPEncoder(V, voxel_dropout=1.5), r"voxel_dropout must be in \[0, 1\)"),
+        (lambda: RegularisedMLPEncoder(V, dropout=1.5), r"dropout must be in \[0, 1\)"),
         (lambda: BrainAwareEncoder(V, n_tokens=38), r"n_tokens \(38\) must be <= n_voxels \(37\)"),
         (lambda: BrainAwareEncoder(V, dim=10, heads=4), r"dim \(10\) must be divisible by heads \(4\)"),
         (lambda: BrainAwareEncoder(V, depth=0), "depth must be a positive int, got 0"),

@@ -1,0 +1,266 @@
+"""Runs of a chapter: what one trained model produced, its cache on disk, and the tables made from runs.
+
+- :class:`Run` is one (variant, seed): reconstructions of the validation and test trials, their
+  evaluations, the training history and timings. :class:`VariantResult` holds all seeds of a variant.
+- The run cache: :func:`train_key` names a training (data fingerprint, LDMConfig, TrainConfig without the
+  fields that do not change the result), :func:`run_key` adds the sampling and evaluation settings, and
+  :func:`run_path` is where that run lives in a cache folder. :func:`save_run` writes it atomically (a
+  ``.npz`` of the reconstructions and a ``.json`` of the rest); :func:`load_run` reads it back and treats a
+  missing, half-written or corrupt pair as absent (with a warning naming the file), so the run is made
+  again. A changed setting gives a new key; the keys are those of every earlier version of this package,
+  so cached runs are reused.
+- :func:`summary_table`, :func:`chapter_metrics` and :func:`loss_terms` turn runs into a chapter's tables
+  and the entries of ``results/<chapter>/metrics.json``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import warnings
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .config import REMOVED_LDM_FIELDS, LDMConfig, TrainConfig
+from .io import atomic_write_bytes
+from .metrics import bootstrap_ci
+
+if TYPE_CHECKING:
+    from .splits import StudyData
+
+__all__ = ["Run", "VariantResult", "SAMPLING_DEFAULTS", "KEY_IGNORES", "train_key", "run_key", "cache_key",
+           "run_path", "save_run", "load_run", "summary_table", "chapter_metrics", "LOSS_TERM_WEIGHTS",
+           "loss_terms"]
+
+SAMPLING_DEFAULTS = {"steps": 50, "guidance": 1.0, "n_samples": 1, "sampler": None}  # BrainLDM.reconstruct settings a run records
+KEY_IGNORES = ("progress", "device", "vae_cache_dir", "checkpoint_dir")  # TrainConfig fields that do not change a run
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+@dataclass
+class Run:
+    """One trained model (one variant, one seed) and what it produced.
+
+    recon_val, recon_test : float32 (N, S, S) in [0, 1]; val_metrics / test_metrics : outputs of
+    :func:`ldm_core.metrics.evaluate`; history : per-epoch curves from training.
+    """
+
+    variant: str
+    seed: int
+    recon_val: np.ndarray
+    recon_test: np.ndarray
+    val_metrics: dict
+    test_metrics: dict
+    history: dict
+    wall_time_s: float
+    steps_per_s: float
+    n_parameters: dict
+    device: str
+    feature_net: str | None = None
+    train_time_s: float | None = None  # seconds training took (None in runs cached before this field existed)
+    recon_test_s: float | None = None  # seconds to reconstruct the test trials with the run's sampling
+
+
+@dataclass
+class VariantResult:
+    """All seeds of one variant."""
+
+    name: str
+    ldm_cfg: dict
+    train_cfg: dict
+    sample_cfg: dict
+    runs: list[Run]
+
+    def seed_mean(self, metric: str, split: str = "test") -> tuple[float, float]:
+        """Mean over seeds of the split's mean metric, and the std over seeds."""
+        vals = [getattr(r, f"{split}_metrics")[metric]["mean"] for r in self.runs]
+        return float(np.mean(vals)), float(np.std(vals))
+
+    def pooled(self, metric: str, split: str = "test", *, n_boot: int = 2000, seed: int = 0) -> dict:
+        """Per-image values averaged over seeds, their mean and bootstrap CI over images."""
+        per = np.mean([getattr(r, f"{split}_metrics")[metric]["per_image"] for r in self.runs], axis=0)
+        lo, hi = bootstrap_ci(per, n_boot=n_boot, seed=seed)
+        return {"mean": float(np.nanmean(per)), "ci_low": lo, "ci_high": hi, "per_image": per.tolist(),
+                "n_seeds": len(self.runs)}
+
+
+# ----------------------------------------------------------------------------- cache keys
+
+
+def cache_key(payload: dict) -> str:
+    """20 hex digits of the SHA-256 of ``payload`` as sorted-key JSON (non-JSON values by ``str``)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def train_key(data: StudyData, ldm_cfg: LDMConfig, train_cfg: TrainConfig) -> dict:
+    """What a training depends on: data fingerprint, LDMConfig, TrainConfig less :data:`KEY_IGNORES`.
+
+    The removed LDMConfig fields (:data:`~ldm_core.config.REMOVED_LDM_FIELDS`) enter at 0.0, the value
+    every config now has, so keys stay those of the runs cached before the fields were removed.
+    """
+    return {"data": data.fingerprint(),
+            "ldm": {**{k: 0.0 for k in REMOVED_LDM_FIELDS}, **dataclasses.asdict(ldm_cfg)},
+            "train": {k: v for k, v in dataclasses.asdict(train_cfg).items() if k not in KEY_IGNORES}}
+
+
+def run_key(train: dict, sample_cfg: dict, *, n_boot: int, n_perm: int) -> str:
+    """Cache key of a run: :func:`train_key` plus the full sampling settings and evaluation sizes."""
+    return cache_key({**train, "sample": sample_cfg, "n_boot": n_boot, "n_perm": n_perm})
+
+
+def run_path(cache_dir: str | Path, *, seed: int, key: str) -> Path:
+    """``<cache_dir>/run-seed<seed>-<key>`` (the run's ``.json`` and ``.npz`` share this stem)."""
+    return Path(cache_dir) / f"run-seed{seed}-{key}"
+
+
+# ----------------------------------------------------------------------------- run files
+
+
+def save_run(path: Path, run: Run) -> None:
+    """Write ``path.npz`` (recon_val, recon_test) then ``path.json`` (every other field), each atomically."""
+    meta = {k: v for k, v in dataclasses.asdict(run).items() if k not in ("recon_val", "recon_test")}
+    buf = io.BytesIO()
+    np.savez_compressed(buf, recon_val=run.recon_val, recon_test=run.recon_test)
+    atomic_write_bytes(path.with_suffix(".npz"), buf.getvalue())
+    atomic_write_bytes(path.with_suffix(".json"), json.dumps(meta, default=float).encode())
+
+
+def load_run(path: Path) -> Run | None:
+    """The run cached at ``path`` (``.json`` + ``.npz``), or None when it is not there.
+
+    A half-present pair (one file missing), unreadable JSON, a truncated or corrupt ``.npz`` or fields that
+    do not make a :class:`Run` count as absent: a ``RuntimeWarning`` names the file and the run is made again
+    (its files are then overwritten).
+    """
+    j, z = path.with_suffix(".json"), path.with_suffix(".npz")
+    if not (j.is_file() or z.is_file()):
+        return None
+    if not (j.is_file() and z.is_file()):
+        missing = j if not j.is_file() else z
+        _warn_ignored(path, f"{missing.name} is missing")
+        return None
+    try:
+        meta = json.loads(j.read_text())
+        with np.load(z, allow_pickle=False) as arrays:
+            return Run(recon_val=arrays["recon_val"], recon_test=arrays["recon_test"], **meta)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        _warn_ignored(path, f"{type(err).__name__}: {err}")
+        return None
+
+
+def _warn_ignored(path: Path, why: str) -> None:
+    warnings.warn(f"ignoring the cached run {path.name} in {path.parent} ({why}); it is computed again",
+                  RuntimeWarning, stacklevel=3)
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def summary_table(results: dict[str, VariantResult], *, split: str = "test",
+                  metrics=("psnr", "ssim", "pixel_r", "mse", "id2", "id2_within"), n_boot: int = 2000) -> pd.DataFrame:
+    """One row per variant: seed-pooled 'mean [95% CI]' per metric, number of seeds, train time."""
+    rows = {}
+    for name, res in results.items():
+        row = {}
+        for m in metrics:
+            p = res.pooled(m, split, n_boot=n_boot)
+            d = 2 if m == "psnr" else 3
+            row[m] = f"{p['mean']:.{d}f} [{p['ci_low']:.{d}f}, {p['ci_high']:.{d}f}]"
+        row["seeds"] = len(res.runs)
+        row["train s/seed"] = round(float(np.mean([r.wall_time_s for r in res.runs])), 1)
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def chapter_metrics(results: dict[str, VariantResult], *, n_boot: int = 2000) -> tuple[dict, dict, dict]:
+    """Entries for :func:`ldm_core.results.write_results`.
+
+    Returns
+    -------
+    metrics : dict
+        ``"<variant>@seed<k>"`` -> that run's test evaluation.
+    reconstructions : dict
+        Same keys -> test reconstructions (N, S, S).
+    summary : dict
+        ``variant`` -> {"test": {metric: pooled}, "val": {metric: pooled}, configs, seeds, train time}.
+    """
+    metrics, recons, summary = {}, {}, {}
+    for name, res in results.items():
+        for r in res.runs:
+            key = f"{name}@seed{r.seed}"
+            metrics[key] = {**r.test_metrics, "wall_time_s": r.wall_time_s, "steps_per_s": r.steps_per_s}
+            recons[key] = r.recon_test
+        summary[name] = {
+            split: {m: res.pooled(m, split, n_boot=n_boot) for m in ("psnr", "ssim", "pixel_r", "mse", "id2", "id2_within", "id10")}
+            for split in ("test", "val")
+        }
+        summary[name].update(ldm_cfg=res.ldm_cfg, train_cfg=res.train_cfg, sample_cfg=res.sample_cfg,
+                             seeds=[r.seed for r in res.runs], n_parameters=res.runs[0].n_parameters,
+                             feature_net=res.runs[0].feature_net,
+                             train_wall_time_s=[r.wall_time_s for r in res.runs], device=res.runs[0].device)
+    return metrics, recons, summary
+
+
+# diffusion-stage loss term, as logged in a run's history ("train_<term>") -> its TrainConfig weight
+LOSS_TERM_WEIGHTS = {"noise": "w_noise", "coarse": "w_coarse", "img_mse": "w_img_mse",
+                     "img_perceptual": "w_perceptual", "img_ssim_loss": "w_ssim", "img_adv": "w_adv"}
+
+
+def loss_terms(results: dict[str, VariantResult], *, stage: str = "diffusion", weighted: bool = True) -> pd.DataFrame:
+    """Each loss term's mean training value in the last epoch of ``stage`` (first seed of each variant).
+
+    Parameters
+    ----------
+    results : dict of str -> VariantResult
+        Their ``runs[0].history`` holds per-epoch lists ``stage`` and ``train_<term>`` (see
+        :func:`ldm_core.train.fit`).
+    stage : str
+        Training stage whose last epoch is read ("diffusion" holds the terms of :data:`LOSS_TERM_WEIGHTS`).
+    weighted : bool
+        True: each value times its weight from the variant's ``train_cfg`` (TrainConfig defaults for fields it
+        does not set), i.e. what the term adds to the loss of a step; False: the raw term.
+
+    Returns
+    -------
+    DataFrame
+        One row per variant, one column per term of :data:`LOSS_TERM_WEIGHTS` that some variant uses (NaN where
+        a variant's weight is 0), plus ``"image share"`` when ``weighted``: the image-space terms' (``img_*``)
+        part of the weighted sum, in [0, 1]. Image terms are computed on the rows of a batch with small t only
+        (``TrainConfig.img_loss_t_frac``), and their value is the mean over those rows.
+
+    Raises
+    ------
+    ValueError
+        If a variant's history has no epoch of ``stage`` (the stages it has are named).
+    """
+    defaults = dataclasses.asdict(TrainConfig())
+    rows: dict[str, dict[str, Any]] = {}
+    for name, res in results.items():
+        h = res.runs[0].history
+        idx = [i for i, s in enumerate(h["stage"]) if s == stage]
+        if not idx:
+            raise ValueError(f"variant {name!r} has no '{stage}' epoch in its history; its stages are "
+                             f"{sorted(set(h['stage']))}")
+        cfg = {**defaults, **res.train_cfg}
+        row = {}
+        for term, w_name in LOSS_TERM_WEIGHTS.items():
+            values = h.get(f"train_{term}")
+            if cfg[w_name] == 0 or values is None:
+                continue
+            row[term] = float(values[idx[-1]]) * (float(cfg[w_name]) if weighted else 1.0)
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table = table[[t for t in LOSS_TERM_WEIGHTS if t in table.columns]]
+    if weighted:
+        img = table[[c for c in table.columns if c.startswith("img_")]].sum(axis=1, min_count=1).fillna(0.0)
+        table["image share"] = img / table.sum(axis=1)
+    return table
