@@ -1,11 +1,15 @@
 """Verdicts on the report's quantitative claims, computed from measured numbers.
 
-A claim is a closed range [low, high] (use -inf / +inf for one-sided claims such as "> 10 dB"). Given a
-measured mean and its 95% CI:
+A claim is a closed range [low, high] (use -inf / +inf for one-sided claims such as "> 10 dB"). One rule, used
+by every chapter and stated in chapter 00, turns a measured mean and its 95% CI into a verdict:
 
-- "confirmed": the mean lies inside the claimed range;
-- "refuted": the whole CI lies outside the range;
-- "inconclusive": otherwise (the mean is outside but the CI still reaches the range).
+- "confirmed": the whole 95% CI lies inside the claimed range (for "> x": the whole CI is above x);
+- "refuted (below the claim)" / "refuted (above the claim)": the whole CI lies outside the range, on that side;
+- "inconclusive": otherwise (the CI straddles an end of the range).
+
+An exact value (a count, a formula) is a CI of zero width. Targets (:func:`target_row`) and paired comparisons
+(:func:`paired_row`) use the same rule: "met" when the whole CI clears the target (or 0), "missed" when the whole CI
+falls short, "inconclusive" otherwise.
 """
 from __future__ import annotations
 
@@ -15,15 +19,31 @@ __all__ = ["verdict", "claim_row", "target_row", "paired_row", "expectation_rows
 
 
 def verdict(mean: float, ci_low: float, ci_high: float, *, low: float = -math.inf, high: float = math.inf) -> str:
-    """'confirmed', 'refuted' or 'inconclusive' for a measured value against a claimed range [low, high]."""
+    """The verdict of a measurement (mean and 95% CI) on a claimed range [low, high]; see the module docstring.
+
+    Returns
+    -------
+    str
+        "confirmed", "refuted (below the claim)", "refuted (above the claim)", "inconclusive", or
+        "untestable (no measurement)" when a value is NaN.
+
+    Raises
+    ------
+    ValueError
+        If the range is empty (low > high) or the CI does not contain the mean.
+    """
     if low > high:
         raise ValueError(f"claimed range is empty: low={low} > high={high}")
     if any(math.isnan(v) for v in (mean, ci_low, ci_high)):
         return "untestable (no measurement)"
-    if low <= mean <= high:
+    if not ci_low <= mean <= ci_high:
+        raise ValueError(f"the CI [{ci_low}, {ci_high}] does not contain the mean {mean}")
+    if low <= ci_low and ci_high <= high:
         return "confirmed"
-    if ci_high < low or ci_low > high:
-        return "refuted"
+    if ci_high < low:
+        return "refuted (below the claim)"
+    if ci_low > high:
+        return "refuted (above the claim)"
     return "inconclusive"
 
 
@@ -56,18 +76,18 @@ def claim_row(claim_id: str, text: str, metric_result: dict, *, low: float = -ma
 def target_row(name: str, metric_result: dict, *, target: float, digits: int = 3) -> dict:
     """A row checking a measured value against a one-sided target "at least ``target``".
 
-    ``metric_result`` has keys mean, ci_low, ci_high. The verdict is "met" when the mean reaches the target,
-    "missed" when the whole 95% CI lies below it, "inconclusive" otherwise; ``gap`` is mean - target (negative:
-    missed by that much).
+    ``metric_result`` has keys mean, ci_low, ci_high. The verdict is "met" when the whole 95% CI is at or above
+    the target, "missed" when the whole CI lies below it, "inconclusive" otherwise; ``gap`` is mean - target
+    (negative: short by that much).
     """
     m, lo, hi = metric_result["mean"], metric_result["ci_low"], metric_result["ci_high"]
     v = verdict(m, lo, hi, low=target)
     return {
         "target": name,
-        "required": f">= {target:g}",
+        "required": f"≥ {target:g}",
         "measured mean [95% CI]": f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]",
-        "gap (mean - target)": round(m - target, digits),
-        "verdict": {"confirmed": "met", "refuted": "missed"}.get(v, v),
+        "gap (mean − target)": round(m - target, digits),
+        "verdict": "met" if v == "confirmed" else "missed" if v.startswith("refuted") else v,
     }
 
 
@@ -75,16 +95,18 @@ def paired_row(name: str, comparison: dict, *, digits: int = 3) -> dict:
     """A row for "model a is ahead of model b" from :func:`ldm_core.metrics.paired_comparison`.
 
     "met" when the 95% bootstrap CI of the mean per-image difference a - b lies above 0, "missed" when it lies
-    below 0 (b is ahead), "not shown" when it contains 0. The Wilcoxon p-value is reported beside it.
+    below 0 (b is ahead), "inconclusive (CI contains 0)" otherwise. The Wilcoxon p-value is reported beside it.
     """
+    from .names import format_p
+
     m, lo, hi = comparison["mean"], comparison["ci_low"], comparison["ci_high"]
-    v = "met" if lo > 0 else "missed" if hi < 0 else "not shown (CI contains 0)"
+    v = "met" if lo > 0 else "missed" if hi < 0 else "inconclusive (CI contains 0)"
     return {
         "target": name,
         "required": "difference > 0 (95% CI above 0)",
         "measured mean [95% CI]": f"{m:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]",
-        "gap (mean - target)": round(m, digits),
-        "Wilcoxon p": round(comparison["p_wilcoxon"], 4),
+        "gap (mean − target)": round(m, digits),
+        "Wilcoxon p": format_p(comparison["p_wilcoxon"]),
         "verdict": v,
     }
 

@@ -23,7 +23,7 @@ import pandas as pd
 from .claims import claim_row
 from .metrics import paired_comparison
 from .plots import METRIC_LABELS
-from .results import load_results
+from .results import load_results, results_dir
 
 __all__ = ["collect_verdicts", "computed_claims", "untestable_claims", "ledger", "headline_table", "trajectory",
            "claim_sort_key", "LEDGER_CHAPTERS"]
@@ -42,7 +42,7 @@ def claim_sort_key(claim: str) -> tuple[int, str]:
 
 
 def _load(chapter: str, root) -> dict:
-    return load_results(chapter, root)[0]
+    return load_results(results_dir(chapter, root))[0]
 
 
 def collect_verdicts(root=None, *, chapters=LEDGER_CHAPTERS) -> pd.DataFrame:

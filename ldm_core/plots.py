@@ -1,98 +1,191 @@
-"""Figures and tables shared by the chapters (matplotlib / seaborn / pandas)."""
+"""Figures and tables shared by the chapters (matplotlib / seaborn / pandas), sized for the book's page.
+
+The book's text column is about 7 inches wide; figures are drawn at that width or less (:data:`PAGE_WIDTH`) with
+10-point text, so that they are read at 100 % rather than shrunk, and every figure with several curves puts its
+legend outside the axes. Names come from :mod:`ldm_core.names`. Tables of metrics put each mean over its 95% CI
+(:func:`ci_table`), so a cell never wraps over several lines.
+"""
 from __future__ import annotations
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from .data import LABEL_NAMES
+from .names import METRIC_LABELS, format_p, metric_label, model_label
 
-__all__ = ["image_grid", "metrics_table", "metric_ci_plot", "trajectory_plot", "sweep_heatmaps", "scaling_plot", "METRIC_LABELS"]
+__all__ = ["PAGE_WIDTH", "use_book_style", "image_grid", "metrics_table", "ci_table", "metric_ci_plot",
+           "training_curves", "sensitivity_plot", "trajectory_plot", "sweep_heatmaps", "scaling_plot",
+           "METRIC_LABELS"]
 
-METRIC_LABELS = {
-    "psnr": "PSNR (dB)",
-    "ssim": "SSIM",
-    "pixel_r": "pixel r",
-    "mse": "MSE",
-    "id2": "2-way id.",
-    "id2_within": "2-way id. within class",
-    "id10": "10-way top-1",
-}
+PAGE_WIDTH = 7.0  # inches: the book's text column
 
 
-def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None, max_cols: int = 10, scale: float = 1.0,
-               class_names: dict[int, str] | None = None):
-    """One row per entry of ``rows`` (name -> (N, S, S) in [0, 1]), one column per image, upright.
+def use_book_style() -> None:
+    """matplotlib settings of the book: 10-point text, 110 dpi, no top/right spines, tight layout by default."""
+    mpl.rcParams.update({
+        "figure.dpi": 110, "savefig.dpi": 110, "font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10,
+        "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9, "legend.frameon": False,
+        "axes.spines.top": False, "axes.spines.right": False, "figure.constrained_layout.use": True,
+    })
 
-    ``labels`` (N,), if given, titles the columns with the class names: ``class_names`` (code -> name, e.g.
-    ``Digit69.class_names``; default digit69's :data:`LABEL_NAMES`), the code itself where a code has no name.
+
+def _width(n_panels: int, per_panel: float) -> float:
+    return min(PAGE_WIDTH, per_panel * n_panels)
+
+
+def _legend_outside(ax, **kw) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None, max_cols: int = 10,
+               class_names: dict[int, str] | None = None, colour_rows: dict[str, str] | None = None):
+    """One row per entry of ``rows`` (name -> (N, S, S)), one column per image, upright, at most :data:`PAGE_WIDTH`.
+
+    Parameters
+    ----------
+    rows : dict of str -> ndarray (N, S, S)
+        Images in [0, 1] (grey scale, 0 black), unless the row is in ``colour_rows``.
+    labels : ndarray (N,), optional
+        Class codes of the columns; titles them with ``class_names`` (default digit69's :data:`LABEL_NAMES`).
+    colour_rows : dict of str -> str, optional
+        Rows drawn with their own colour scale (0 to the row's maximum) and this colormap, e.g. a per-pixel
+        standard deviation, which would be black on the [0, 1] scale.
     """
     class_names = LABEL_NAMES if class_names is None else class_names
+    colour_rows = colour_rows or {}
     names = list(rows)
     n = min(max_cols, min(len(v) for v in rows.values()))
-    fig, axes = plt.subplots(len(names), n, figsize=(scale * 1.1 * n, scale * 1.15 * len(names)), squeeze=False)
+    cell = min(0.62, (PAGE_WIDTH - 1.6) / n)
+    fig, axes = plt.subplots(len(names), n, figsize=(1.6 + cell * n, 0.2 + cell * len(names)), squeeze=False,
+                             layout="constrained")
     for r, name in enumerate(names):
+        data = np.asarray(rows[name])
+        if name in colour_rows:
+            kw = dict(cmap=colour_rows[name], vmin=0, vmax=max(float(data[:n].max()), 1e-6))
+        else:
+            kw = dict(cmap="gray", vmin=0, vmax=1)
         for c in range(n):
             ax = axes[r, c]
-            ax.imshow(rows[name][c], cmap="gray", vmin=0, vmax=1)
+            ax.imshow(data[c], **kw)
             ax.set_xticks([]), ax.set_yticks([])
+            for s in ax.spines.values():
+                s.set_visible(False)
             if c == 0:
-                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+                ax.set_ylabel(model_label(name), rotation=0, ha="right", va="center", fontsize=9)
             if r == 0 and labels is not None:
                 ax.set_title(class_names.get(int(labels[c]), str(labels[c])), fontsize=9)
-    fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- tables
 
 
 def _fmt(m: dict, digits: int) -> str:
     mean, lo, hi = m["mean"], m["ci_low"], m["ci_high"]
     if not np.isfinite(mean):
-        return f"{mean}"
+        return "∞" if mean > 0 else "—"
     return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _digits(metric: str, digits: int) -> int:
+    return 2 if metric == "psnr" else digits
 
 
 def metrics_table(results: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r", "mse", "id2", "id2_within"),
                   digits: int = 3, with_p: bool = True) -> pd.DataFrame:
-    """A table, one row per model: 'mean [95% CI]' for each metric and identification p-values."""
+    """A plain table, one row per model (reader names): 'mean [95% CI]' per metric, identification p-values."""
     rows = {}
     for name, res in results.items():
-        row = {METRIC_LABELS[k]: _fmt(res[k], 2 if k == "psnr" else digits) for k in metrics if k in res}
+        row = {metric_label(k, short=True): _fmt(res[k], _digits(k, digits)) for k in metrics if k in res}
         if with_p:
             for k in ("p_id2", "p_id2_within"):
                 if k in res:
-                    row[f"p ({METRIC_LABELS[k[2:]]})"] = f"{res[k]:.3f}"
-        rows[name] = row
+                    row[f"p, {metric_label(k[2:], short=True)}"] = format_p(res[k])
+        rows[model_label(name)] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def metric_ci_plot(results: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r", "id2", "id2_within"), reference: dict | None = None):
-    """Means with 95% CI bars, one panel per metric, one row per model; ``reference`` adds dashed lines."""
+def ci_table(results: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r", "id2", "id2_within"), digits: int = 3,
+             index_name: str = "", extra: dict[str, dict] | None = None):
+    """A table for the page: one row per model, each cell the mean over its 95% CI in small grey type.
+
+    Parameters
+    ----------
+    results : dict of str -> {metric: {"mean", "ci_low", "ci_high"}}
+    extra : dict of str -> dict, optional
+        Further plain columns per model (e.g. "trained on"), shown first.
+
+    Returns
+    -------
+    pandas Styler
+        Renders as HTML in notebooks and in the book; ``.data`` is the DataFrame of plain strings.
+    """
+    rows = {}
+    for name, res in results.items():
+        row = dict((extra or {}).get(name, {}))
+        for k in metrics:
+            if k not in res:
+                row[metric_label(k, short=True)] = "—"
+                continue
+            m = res[k]
+            d = _digits(k, digits)
+            if not np.isfinite(m["mean"]):
+                row[metric_label(k, short=True)] = _fmt(m, d)
+            else:
+                row[metric_label(k, short=True)] = (f"{m['mean']:.{d}f}<br><span class='ci'>[{m['ci_low']:.{d}f}, "
+                                                    f"{m['ci_high']:.{d}f}]</span>")
+        rows[model_label(name)] = row
+    df = pd.DataFrame.from_dict(rows, orient="index").rename_axis(index_name or None)
+    styles = [{"selector": "td", "props": "white-space: nowrap; text-align: right;"},
+              {"selector": "th", "props": "text-align: left;"},
+              {"selector": ".ci", "props": "color: #777; font-size: 80%;"}]
+    return df.style.set_table_styles(styles).format(escape=None)
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+
+def metric_ci_plot(results: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r", "id2_within"),
+                   reference: dict[str, tuple[str, float]] | None = None):
+    """Means with 95% CI bars, one panel per metric, one row per model (reader names).
+
+    ``reference`` maps metric -> (label, value) drawn as a dashed vertical line (e.g. the best baseline).
+    """
     names = list(results)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.45 * len(names) + 1.2), sharey=True)
-    for ax, k in zip(np.atleast_1d(axes), metrics):
-        y = np.arange(len(names))
-        mean = np.array([results[n][k]["mean"] for n in names])
-        lo = np.array([results[n][k]["ci_low"] for n in names])
-        hi = np.array([results[n][k]["ci_high"] for n in names])
-        finite = np.isfinite(mean) & np.isfinite(lo) & np.isfinite(hi)
-        ax.errorbar(mean[finite], y[finite], xerr=[mean[finite] - lo[finite], hi[finite] - mean[finite]], fmt="o", capsize=3)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 0.3 * len(names) + 1.0), sharey=True,
+                             squeeze=False)
+    y = np.arange(len(names))
+    for ax, k in zip(axes[0], metrics):
+        mean = np.array([results[n][k]["mean"] for n in names], dtype=float)
+        lo = np.array([results[n][k]["ci_low"] for n in names], dtype=float)
+        hi = np.array([results[n][k]["ci_high"] for n in names], dtype=float)
+        ok = np.isfinite(mean) & np.isfinite(lo) & np.isfinite(hi)
+        ax.errorbar(mean[ok], y[ok], xerr=[mean[ok] - lo[ok], hi[ok] - mean[ok]], fmt="o", ms=4, capsize=2)
         if reference and k in reference:
-            ax.axvline(reference[k], ls="--", c="gray", lw=1)
-        ax.set_xlabel(METRIC_LABELS[k])
+            ax.axvline(reference[k][1], ls="--", c="0.5", lw=1)
+        ax.set_xlabel(metric_label(k, short=True))
         ax.grid(axis="x", alpha=0.3)
-    ax0 = np.atleast_1d(axes)[0]
-    ax0.set_yticks(np.arange(len(names)))
-    ax0.set_yticklabels(names)
-    ax0.invert_yaxis()
-    fig.tight_layout()
+    axes[0, 0].set_yticks(y)
+    axes[0, 0].set_yticklabels([model_label(n) for n in names])
+    axes[0, 0].invert_yaxis()
+    if reference:
+        labels = sorted({lab for lab, _ in reference.values()})
+        fig.supxlabel("dashed: " + ", ".join(labels), fontsize=9)
     return fig
 
 
 def training_curves(results: dict, *, stages: tuple[str, ...] | None = None):
-    """Train and validation loss per epoch for each variant (first seed), one panel per training stage.
+    """Train (solid) and validation (dashed) loss per epoch for each variant (first seed), one panel per stage.
 
-    ``results`` maps names to :class:`ldm_core.experiment.VariantResult`; their ``history`` holds aligned
-    per-epoch lists ``stage``, ``train_loss`` and ``val_loss``.
+    ``results`` maps names to :class:`ldm_core.runs.VariantResult`; their ``history`` holds aligned per-epoch
+    lists ``stage``, ``train_loss`` and ``val_loss``. One legend, outside the last panel.
     """
     all_stages = []
     for res in results.values():
@@ -100,7 +193,7 @@ def training_curves(results: dict, *, stages: tuple[str, ...] | None = None):
             if s not in all_stages:
                 all_stages.append(s)
     stages = tuple(s for s in all_stages if stages is None or s in stages)
-    fig, axes = plt.subplots(1, len(stages), figsize=(4.2 * len(stages), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(stages), figsize=(PAGE_WIDTH, 2.6), squeeze=False)
     for ax, stage in zip(axes[0], stages):
         for i, (name, res) in enumerate(results.items()):
             h = res.runs[0].history
@@ -109,54 +202,66 @@ def training_curves(results: dict, *, stages: tuple[str, ...] | None = None):
                 continue
             x = np.arange(1, len(idx) + 1)
             c = f"C{i % 10}"
-            ax.plot(x, [h["train_loss"][k] for k in idx], c=c, lw=1, label=f"{name} train")
-            val = [h["val_loss"][k] for k in idx]
-            if np.any(np.isfinite(val)):
-                ax.plot(x, val, c=c, lw=1, ls="--", label=f"{name} val")
+            ax.plot(x, [h["train_loss"][k] for k in idx], c=c, lw=1, label=model_label(name))
+            val = np.array([h["val_loss"][k] for k in idx], dtype=float)
+            ok = np.isfinite(val)
+            if ok.any():
+                ax.plot(x[ok], val[ok], c=c, lw=1, ls="--")
         ax.set_title(f"stage: {stage}")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0, -1].legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
+    axes[0, 0].set_ylabel("loss (solid: train, dashed: validation)")
+    _legend_outside(axes[0, -1])
     return fig
 
 
-def sensitivity_plot(values, scores: dict[str, list[float]], *, xlabel: str, log_x: bool = True):
-    """Validation metric(s) against a swept hyperparameter: ``scores`` maps metric label -> one value per x."""
-    fig, axes = plt.subplots(1, len(scores), figsize=(3.6 * len(scores), 3), squeeze=False)
+def sensitivity_plot(values, scores: dict[str, list[float]], *, xlabel: str, log_x: bool = True,
+                     marks: dict[str, float] | None = None):
+    """Validation metric(s) against a swept value: ``scores`` maps a metric label to one value per x.
+
+    ``marks`` maps a label to an x drawn as a dotted vertical line (e.g. the value the main comparison used).
+    """
+    fig, axes = plt.subplots(1, len(scores), figsize=(_width(len(scores), 2.4), 2.3), squeeze=False)
     for ax, (label, ys) in zip(axes[0], scores.items()):
         ax.plot(values, ys, "o-")
         if log_x:
             ax.set_xscale("log")
+        for mlabel, xv in (marks or {}).items():
+            ax.axvline(xv, ls=":", c="C3", lw=1, label=mlabel)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
+    if marks:
+        _legend_outside(axes[0, -1])
     return fig
 
 
-def trajectory_plot(traj: pd.DataFrame, *, metrics=("psnr", "ssim", "pixel_r")):
+def trajectory_plot(traj: pd.DataFrame, *, metrics=("psnr", "ssim", "pixel_r"),
+                    references: dict[str, dict[str, float]] | None = None):
     """Measured mean and 95% CI per stage (dots) over the report's expected range (grey bars, quoted).
 
-    ``traj`` is :func:`ldm_core.ledger.trajectory`'s table.
+    ``traj`` is :func:`ldm_core.ledger.trajectory`'s table; ``references`` maps a label (e.g. "latent ridge")
+    to ``{metric: value}``, drawn as dashed lines so a reader can compare each stage with that baseline.
     """
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 0.5 * len(traj) + 1.5), sharey=True)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 0.32 * len(traj) + 1.3), sharey=True,
+                             squeeze=False)
     y = np.arange(len(traj))
-    for ax, m in zip(np.atleast_1d(axes), metrics):
+    for ax, m in zip(axes[0], metrics):
         for i, (lo, hi) in enumerate(traj[f"{m}_expected"]):
-            ax.barh(i, hi - lo, left=lo, height=0.6, color="0.85", label="report's expectation" if i == 0 else None)
+            ax.barh(i, hi - lo, left=lo, height=0.6, color="0.87", label="report's expectation" if i == 0 else None)
         mean, lo, hi = traj[m].to_numpy(), traj[f"{m}_lo"].to_numpy(), traj[f"{m}_hi"].to_numpy()
-        ax.errorbar(mean, y, xerr=[mean - lo, hi - mean], fmt="o", c="C0", capsize=3, label="measured (test, 95% CI)")
-        ax.set_xlabel(METRIC_LABELS[m])
+        ax.errorbar(mean, y, xerr=[mean - lo, hi - mean], fmt="o", ms=4, c="C0", capsize=2,
+                    label="measured (test, 95% CI)")
+        for j, (lab, vals) in enumerate((references or {}).items()):
+            if m in vals:
+                ax.axvline(vals[m], ls="--", lw=1, c=f"C{j + 1}", label=lab)
+        ax.set_xlabel(metric_label(m, short=True))
         ax.grid(axis="x", alpha=0.3)
-    ax0 = np.atleast_1d(axes)[0]
-    ax0.set_yticks(y)
-    ax0.set_yticklabels(traj["stage"])
-    ax0.invert_yaxis()
-    ax0.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    axes[0, 0].set_yticks(y)
+    axes[0, 0].set_yticklabels(traj["stage"])
+    axes[0, 0].invert_yaxis()
+    _legend_outside(axes[0, -1])
     return fig
 
 
@@ -172,7 +277,7 @@ def sweep_heatmaps(scores: dict, *, rows: list, cols: list, panels: list, row_la
     vals = [v for v in scores.values() if np.isfinite(v)]
     vmin, vmax = (min(vals), max(vals)) if vals else (0.0, 1.0)
     best = max(scores, key=lambda k: scores[k] if np.isfinite(scores[k]) else -np.inf) if vals else None
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 0.8, 0.55 * len(rows) + 1.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(_width(len(panels), 2.5), 0.4 * len(rows) + 1.4), squeeze=False)
     for j, (ax, pv) in enumerate(zip(axes[0], panels)):
         grid = pd.DataFrame([[scores.get((r, c, pv), np.nan) for c in cols] for r in rows],
                             index=[f"{r:g}" if isinstance(r, float) else str(r) for r in rows],
@@ -184,38 +289,47 @@ def sweep_heatmaps(scores: dict, *, rows: list, cols: list, panels: list, row_la
         ax.set_title(f"{panel_label} = {pv}")
         ax.set_xlabel(col_label)
         ax.set_ylabel(row_label if j == 0 else "")
-    fig.tight_layout()
     return fig
 
 
 def scaling_plot(curves: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r"), bands: dict | None = None,
-                 band_label: str = "", xlabel: str = "training trials"):
-    """Metric against training-set size with 95% CI bars, one line per model, one panel per metric.
+                 band_label: str = "", xlabel: str = "training trials", log_x: bool = True,
+                 references: dict[str, dict[str, float]] | None = None):
+    """Metric against a size (trials, images) with 95% CI bars, one line per model, one panel per metric.
 
     ``curves[model][n][metric]`` is a dict with mean, ci_low, ci_high; ``bands[metric] = (low, high)`` shades a
-    (quoted) range labelled ``band_label``.
+    (quoted) range labelled ``band_label``; ``references`` maps a label to ``{metric: value}`` (dashed lines).
+    A size of 0 is drawn on a linear axis (``log_x`` is then ignored).
     """
     from matplotlib.ticker import ScalarFormatter
 
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics), 3.2), squeeze=False)
+    sizes = sorted({n for c in curves.values() for n in c})
+    log_x = log_x and min(sizes) > 0
+    fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 2.5), squeeze=False)
     for ax, m in zip(axes[0], metrics):
         if bands and m in bands:
             lo, hi = bands[m]
             ax.axhspan(lo, hi, color="0.88", label=band_label or None)
+        for j, (lab, vals) in enumerate((references or {}).items()):
+            if m in vals:
+                ax.axhline(vals[m], ls="--", lw=1, c=f"C{len(curves) + j}", label=lab)
         for i, (name, curve) in enumerate(curves.items()):
             ns = sorted(curve)
             mean = np.array([curve[n][m]["mean"] for n in ns])
             lo = np.array([curve[n][m]["ci_low"] for n in ns])
             hi = np.array([curve[n][m]["ci_high"] for n in ns])
-            x = np.array(ns, dtype=float) * (1 + 0.02 * (i - (len(curves) - 1) / 2))  # small offset: bars apart
-            ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="o-", capsize=3, c=f"C{i % 10}", label=name)
-        ax.set_xscale("log")
-        ax.set_xticks(sorted({n for c in curves.values() for n in c}))
-        ax.get_xaxis().set_major_formatter(ScalarFormatter())
-        ax.minorticks_off()
+            span = (max(sizes) - min(sizes)) or 1
+            off = (0.02 * (i - (len(curves) - 1) / 2))
+            x = np.array(ns, dtype=float) * (1 + off) if log_x else np.array(ns, dtype=float) + off * span
+            ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="o-", ms=4, capsize=2, c=f"C{i % 10}",
+                        label=model_label(name))
+        if log_x:
+            ax.set_xscale("log")
+            ax.get_xaxis().set_major_formatter(ScalarFormatter())
+            ax.minorticks_off()
+        ax.set_xticks(sizes)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(METRIC_LABELS[m])
+        ax.set_ylabel(metric_label(m, short=True))
         ax.grid(alpha=0.3)
-    axes[0, -1].legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    _legend_outside(axes[0, -1])
     return fig

@@ -5,11 +5,15 @@ values, plus the run's parameters, git commit, device, library versions and wall
 ``results/<chapter>/reconstructions.npz`` (targets, labels and each model's reconstructions as float32
 (N, S, S) in [0, 1], with the model names), so results can be checked without re-running notebooks.
 Files are written to a temporary name and moved into place, so an interrupted run never leaves a
-half-written file.
+half-written file; ``metrics.json`` records the checksum of the ``reconstructions.npz`` written with it, so a run
+interrupted between the two writes is detected instead of read as a mismatched pair. :func:`verify` recomputes the
+metrics from the reconstructions; :func:`compare` puts two runs of a chapter side by side.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import io as _io
 import json
 import os
 import platform
@@ -20,7 +24,11 @@ import numpy as np
 
 from .io import atomic_write_bytes
 
-__all__ = ["project_root", "results_dir", "provenance", "write_results", "load_results", "atomic_write_bytes"]
+__all__ = ["project_root", "results_dir", "provenance", "write_results", "load_results", "results_files_ok", "verify",
+           "compare", "ResultsMismatchError", "atomic_write_bytes", "METRICS", "RECONSTRUCTIONS"]
+
+METRICS = "metrics.json"
+RECONSTRUCTIONS = "reconstructions.npz"
 
 
 def project_root(start: str | os.PathLike | None = None) -> Path:
@@ -97,9 +105,14 @@ def _unjson(x):
     return x
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def write_results(
-    chapter: str,
+    out_dir: str | os.PathLike,
     *,
+    chapter: str,
     metrics: dict[str, dict],
     reconstructions: dict[str, np.ndarray],
     targets: np.ndarray,
@@ -107,23 +120,41 @@ def write_results(
     params: dict,
     wall_time_s: float,
     extra: dict | None = None,
-    root: str | os.PathLike | None = None,
     device: str | None = None,
+    publication: dict | None = None,
 ) -> Path:
-    """Write ``metrics.json`` and ``reconstructions.npz`` for a chapter; returns the folder.
+    """Write the pair ``metrics.json`` + ``reconstructions.npz`` into ``out_dir``; returns ``out_dir``.
+
+    The pair cannot be read mismatched: ``reconstructions.npz`` is written first and ``metrics.json`` last,
+    recording the SHA-256 of the npz it belongs to (``files``); :func:`load_results` refuses a pair whose npz
+    does not match (a run killed between the two writes), naming the chapter to re-run. Each file is written
+    atomically (:mod:`ldm_core.io`, mode 0644).
 
     Parameters
     ----------
+    out_dir : path
+        The chapter's results folder (e.g. ``results/02_unet_fix``); created if missing.
+    chapter : str
+        Chapter name, recorded.
     metrics : dict
         Model name -> output of :func:`ldm_core.metrics.evaluate` (optionally with extra keys).
     reconstructions : dict
         Model name -> ndarray (N, S, S) in [0, 1]; same names as ``metrics``.
     targets : ndarray (N, S, S); labels : ndarray (N,)
     params : dict
-        The notebook's parameters, recorded verbatim.
+        The run's parameters, recorded verbatim.
     wall_time_s : float, seconds
     extra : dict, optional
-        Anything else the chapter wants recorded (selection tables, histories).
+        Anything else the chapter records (selection tables, histories, verdict rows).
+    publication : dict, optional
+        How the run was published (kind "published" / "scratch" / "results_root", profile, unprofiled overrides),
+        recorded under ``provenance["publication"]``.
+
+    Raises
+    ------
+    ValueError
+        If metrics and reconstructions name different models, or a reconstruction has the wrong shape or
+        values outside [0, 1] (nothing is written then).
     """
     if set(metrics) != set(reconstructions):
         raise ValueError(
@@ -138,26 +169,57 @@ def write_results(
         if rec.shape != targets.shape or rec.min() < 0 or rec.max() > 1:
             raise ValueError(f"reconstructions of '{name}' must be float (N, S, S) {targets.shape} in [0, 1]; got {rec.shape}")
         arrays[f"recon_{i}"] = rec
-    out = results_dir(chapter, root)
+    out = Path(out_dir)
+    buf = _io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    npz = buf.getvalue()
     doc = {
         "chapter": chapter,
         "models": metrics,
         "params": params,
         "wall_time_s": wall_time_s,
-        "provenance": provenance(device=device),
+        "provenance": {**provenance(device=device), **({"publication": publication} if publication else {})},
+        "files": {RECONSTRUCTIONS: _sha256(npz)},
         **({"extra": extra} if extra else {}),
     }
-    atomic_write_bytes(out / "metrics.json", json.dumps(_jsonable(doc), indent=1).encode())
-    import io
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(out / "reconstructions.npz", buf.getvalue())
+    atomic_write_bytes(out / RECONSTRUCTIONS, npz)
+    atomic_write_bytes(out / METRICS, json.dumps(_jsonable(doc), indent=1).encode())
     return out
 
 
-def load_results(chapter: str, root: str | os.PathLike | None = None) -> tuple[dict, dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Read a chapter's results.
+class ResultsMismatchError(RuntimeError):
+    """metrics.json and reconstructions.npz of a results folder do not belong together (interrupted write)."""
+
+
+def results_files_ok(folder: str | os.PathLike) -> dict:
+    """Check that ``folder`` holds a whole results pair; return the parsed ``metrics.json``.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``metrics.json`` or ``reconstructions.npz`` is missing (the chapter to run is named).
+    ResultsMismatchError
+        The npz is not the one the json was written with (a run was interrupted between the two writes).
+    """
+    d = Path(folder)
+    chapter = d.name
+    path = d / METRICS
+    if not path.is_file():
+        raise FileNotFoundError(f"{chapter}/{METRICS} does not exist: run the '{chapter}' chapter first (see README)")
+    doc = _unjson(json.loads(path.read_text()))
+    npz = d / RECONSTRUCTIONS
+    if not npz.is_file():
+        raise FileNotFoundError(f"{chapter}/{RECONSTRUCTIONS} is missing beside its {METRICS}: re-run the '{chapter}' chapter")
+    want = doc.get("files", {}).get(RECONSTRUCTIONS)
+    if want is not None and _sha256(npz.read_bytes()) != want:
+        raise ResultsMismatchError(
+            f"{chapter}/{RECONSTRUCTIONS} is not the file its {METRICS} was written with (sha256 differs): a run was "
+            f"interrupted between the two writes. Re-run the '{chapter}' chapter.")
+    return doc
+
+
+def load_results(folder: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Read a chapter's results pair from its folder (e.g. ``results/02_unet_fix``), after checking it is whole.
 
     Returns
     -------
@@ -166,13 +228,78 @@ def load_results(chapter: str, root: str | os.PathLike | None = None) -> tuple[d
     reconstructions : dict
         Model name -> ndarray (N, S, S) float32.
     targets : ndarray (N, S, S); labels : ndarray (N,)
+
+    Raises
+    ------
+    FileNotFoundError, ResultsMismatchError
+        See :func:`results_files_ok`.
     """
-    d = results_dir(chapter, root)
-    path = d / "metrics.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: run the '{chapter}' chapter first (see README)")
-    metrics = _unjson(json.loads(path.read_text()))
-    with np.load(d / "reconstructions.npz", allow_pickle=False) as z:
+    d = Path(folder)
+    metrics = results_files_ok(d)
+    with np.load(d / RECONSTRUCTIONS, allow_pickle=False) as z:
         names = [str(n) for n in z["model_names"]]
         recons = {n: z[f"recon_{i}"] for i, n in enumerate(names)}
         return metrics, recons, z["targets"], z["labels"]
+
+
+def verify(folder: str | os.PathLike, *, metrics=("psnr", "ssim", "pixel_r", "mse", "id2", "id2_within"),
+           rtol: float = 1e-6) -> "pd.DataFrame":
+    """Recompute every model's metric means from ``reconstructions.npz`` and compare with ``metrics.json``.
+
+    Returns
+    -------
+    DataFrame
+        One row per (model, metric): recorded, recomputed, and ``ok``.
+
+    Raises
+    ------
+    ValueError
+        If any recomputed mean differs from the recorded one (the rows are named).
+    """
+    import pandas as pd
+
+    from .metrics import evaluate
+
+    doc, recons, targets, labels = load_results(folder)
+    rows = []
+    for name, rec in recons.items():
+        again = evaluate(rec, targets, labels, n_boot=100, n_perm=0)
+        for m in metrics:
+            want = doc["models"][name][m]["mean"]
+            got = again[m]["mean"]
+            ok = bool(np.isclose(got, want, rtol=rtol, atol=1e-9, equal_nan=True))
+            rows.append({"model": name, "metric": m, "recorded": want, "recomputed": got, "ok": ok})
+    table = pd.DataFrame(rows).set_index(["model", "metric"])
+    if not table["ok"].all():
+        bad = table[~table["ok"]].index.tolist()
+        raise ValueError(f"{Path(folder).name}: metrics.json does not match its reconstructions for {bad}")
+    return table
+
+
+def compare(a: str | os.PathLike, b: str | os.PathLike, *, metrics=("psnr", "ssim", "pixel_r", "id2", "id2_within"),
+            labels: tuple[str, str] | None = None) -> "pd.DataFrame":
+    """The test-split metric means of the models two results folders share, side by side, with the difference.
+
+    Parameters
+    ----------
+    a, b : path
+        Results folders, e.g. a scratch run ``runs/02_unet_fix/<time>-<hash>`` and the published ``results/02_unet_fix``.
+    labels : (str, str), optional
+        Column names for a and b (default "a" and "b").
+
+    Returns
+    -------
+    DataFrame
+        Index (model, metric); columns a, b and "a - b". Models only one folder has are listed with NaN.
+    """
+    import pandas as pd
+
+    la, lb = labels or ("a", "b")
+    ma, mb = load_results(a)[0]["models"], load_results(b)[0]["models"]
+    rows = []
+    for name in dict.fromkeys([*ma, *mb]):
+        for m in metrics:
+            va = ma.get(name, {}).get(m, {}).get("mean", np.nan) if isinstance(ma.get(name, {}).get(m), dict) else np.nan
+            vb = mb.get(name, {}).get(m, {}).get("mean", np.nan) if isinstance(mb.get(name, {}).get(m), dict) else np.nan
+            rows.append({"model": name, "metric": m, la: va, lb: vb, f"{la} - {lb}": va - vb})
+    return pd.DataFrame(rows).set_index(["model", "metric"])

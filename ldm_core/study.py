@@ -1,20 +1,37 @@
 """Run the study's chapters through papermill with a parameter profile.
 
-Each chapter ``notebooks/NN_name.ipynb`` is executed with ``params/NN_name.<profile>.yaml`` into an
-output folder (``book/`` for the published full run), and ``run_log.<profile>.json`` beside the outputs
-records each chapter's wall time, parameters, device and git commit (entries of chapters run earlier are kept). A chapter is written to a temporary name and
-moved into place only when it succeeds, so an interrupted run never leaves a half-executed chapter in the
-book.
+Each chapter ``notebooks/NN_name.ipynb`` is executed with ``params/NN_name.<profile>.yaml`` into an output
+folder, and ``run_log.<profile>.json`` beside the outputs records each chapter's wall time, parameters, device
+and git commit (entries of chapters run earlier are kept).
+
+Two kinds of run:
+
+- **publishing** (``--out book``, what ``make study`` does): the executed notebooks go to ``book/`` and each
+  chapter writes the published record ``results/<chapter>/`` (the runner passes ``publish=True`` and the
+  profile). Overrides (``-p``) are refused there unless ``--allow-unprofiled`` says so explicitly; the flag is
+  recorded in each chapter's provenance.
+- **scratch** (any other ``--out``): notebooks and results stay inside that folder
+  (``<out>/<chapter>.ipynb``, ``<out>/results/<chapter>/``), and chapters read earlier chapters' results from
+  there too, so run them in order (``--only`` with several names keeps the order given).
+
+An executed notebook is written to a temporary name unique to this process and moved into place only when it
+succeeds, so an interrupted run never leaves a half-executed chapter in the book; a second runner of the same
+chapter into the same folder is refused while the first holds its lock; the stale ``.failed.ipynb`` of a
+chapter is removed when it next succeeds. The runner sets the threads the kernels use (``--threads``, default
+all cores: ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS``) and turns progress bars off in the executed notebooks
+(``TQDM_DISABLE=1``) so that the book shows no bar residue.
 
 Usage::
 
-    python -m ldm_core.study --profile full --out book            # the published run
-    python -m ldm_core.study --profile quick --out /tmp/quick     # what CI executes
+    python -m ldm_core.study --profile full --out book            # the published run (make study)
+    python -m ldm_core.study --profile quick --out /tmp/quick     # a scratch run of every chapter
     python -m ldm_core.study --profile quick --out /tmp/q --only 00_data_and_metrics -p seed=1
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import sys
@@ -23,11 +40,13 @@ from pathlib import Path
 
 import yaml
 
-from .results import atomic_write_bytes, project_root, provenance
+from .io import atomic_write_bytes
+from .results import project_root, provenance
 
-__all__ = ["chapters", "load_params", "run_chapter", "read_run_log", "main"]
+__all__ = ["PROFILES", "chapters", "load_params", "run_chapter", "read_run_log", "main"]
 
 PROFILES = ("full", "quick")
+RUN_KEYS = ("results_root", "inputs_root", "cache_root", "publish", "profile", "publish_unprofiled")
 
 
 def chapters(root: Path | None = None) -> list[str]:
@@ -43,43 +62,102 @@ def load_params(chapter: str, profile: str, root: Path | None = None) -> dict:
     root = root or project_root()
     path = root / "params" / f"{chapter}.{profile}.yaml"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: every chapter needs a params file for each profile {PROFILES}")
+        raise FileNotFoundError(f"{path.name} is missing from params/: every chapter needs a params file for each "
+                                f"profile {PROFILES}")
     params = yaml.safe_load(path.read_text()) or {}
     if not isinstance(params, dict):
-        raise ValueError(f"{path}: expected a mapping of parameter names to values, got {type(params).__name__}")
+        raise ValueError(f"params/{path.name}: expected a mapping of parameter names to values, got "
+                         f"{type(params).__name__}")
     return params
 
 
+@contextlib.contextmanager
+def _chapter_lock(out_dir: Path, chapter: str):
+    """Hold ``<out_dir>/.<chapter>.lock`` (flock, released when the process ends, so never stale)."""
+    path = out_dir / f".{chapter}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another run of chapter {chapter} into {out_dir.name}/ is in progress (it holds "
+                               f"{path.name}); wait for it or use another --out") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _hide_injected_cell(path: Path) -> None:
+    """Tag papermill's injected-parameters cell ``remove-cell``: the chapter shows the values as a table."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, path)
+
+
 def run_chapter(chapter: str, *, profile: str, out_dir: Path, overrides: dict | None = None,
-                root: Path | None = None, progress: bool = True) -> float:
+                root: Path | None = None, progress: bool = True, publish: bool = False,
+                allow_unprofiled: bool = False) -> float:
     """Execute one chapter with papermill; returns its wall time in seconds.
 
-    Unknown parameter names (not in the notebook's parameters cell) raise ``ValueError`` before anything runs.
+    Parameters
+    ----------
+    overrides : dict, optional
+        Parameter values over the profile's (names unknown to the notebook raise before anything runs).
+    publish : bool
+        Write the published ``results/<chapter>/`` (passes ``publish=True`` and the profile). Otherwise the
+        chapter's results go to ``overrides["results_root"]`` if given, else ``<out_dir>/results``.
+    allow_unprofiled : bool
+        With ``publish``, allow overrides of the profile's values (recorded in the results' provenance).
+
+    Raises
+    ------
+    ValueError
+        Unknown parameter names, or overrides of a published run without ``allow_unprofiled``.
+    RuntimeError
+        Another run of the same chapter into ``out_dir`` holds its lock.
     """
     import papermill as pm
 
     root = root or project_root()
     src = root / "notebooks" / f"{chapter}.ipynb"
     if not src.is_file():
-        raise FileNotFoundError(f"{src} does not exist; chapters are {chapters(root)}")
-    params = {**load_params(chapter, profile, root), **(overrides or {})}
+        raise FileNotFoundError(f"notebooks/{chapter}.ipynb does not exist; chapters are {chapters(root)}")
+    overrides = dict(overrides or {})
+    params = {**load_params(chapter, profile, root), **overrides}
     known = pm.inspect_notebook(str(src))
     unknown = sorted(set(params) - set(known))
     if unknown:
         raise ValueError(f"{chapter}: unknown parameter(s) {unknown}; the notebook accepts {sorted(known)}")
+    science_overrides = sorted(set(overrides) - set(RUN_KEYS))
+    if publish:
+        if science_overrides and not allow_unprofiled:
+            raise ValueError(f"{chapter}: publishing into results/ with overrides {science_overrides} of profile "
+                             f"{profile!r} needs --allow-unprofiled (or run into another --out folder)")
+        params.update(publish=True, profile=profile, publish_unprofiled=bool(allow_unprofiled and science_overrides))
+    else:
+        params.setdefault("results_root", str(out_dir / "results"))
+        params.setdefault("profile", profile)
     out_dir.mkdir(parents=True, exist_ok=True)
     dest = out_dir / f"{chapter}.ipynb"
-    tmp = out_dir / f".{chapter}.running.ipynb"
+    failed = out_dir / f"{chapter}.failed.ipynb"
+    tmp = out_dir / f".{chapter}.{os.getpid()}.running.ipynb"
     t0 = time.time()
-    try:
-        pm.execute_notebook(str(src), str(tmp), parameters=params, cwd=str(root), progress_bar=progress,
-                            kernel_name="python3")
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            failed = out_dir / f"{chapter}.failed.ipynb"
-            os.replace(tmp, failed)
-            print(f"{chapter} failed; the partial notebook is at {failed}", file=sys.stderr)
+    with _chapter_lock(out_dir, chapter):
+        try:
+            pm.execute_notebook(str(src), str(tmp), parameters=params, cwd=str(root), progress_bar=progress,
+                                kernel_name="python3")
+            _hide_injected_cell(tmp)
+            os.replace(tmp, dest)
+            failed.unlink(missing_ok=True)
+        finally:
+            if tmp.exists():
+                os.replace(tmp, failed)
+                print(f"{chapter} failed; the partial notebook is at {failed}", file=sys.stderr)
     return time.time() - t0
 
 
@@ -92,7 +170,7 @@ def read_run_log(path: Path, *, profile: str) -> dict:
     if path.is_file():
         log = json.loads(path.read_text())
         if log.get("profile") != profile:
-            raise ValueError(f"{path} records profile {log.get('profile')!r}, not {profile!r}; move it away first")
+            raise ValueError(f"{path.name} records profile {log.get('profile')!r}, not {profile!r}; move it away first")
         return log
     return {"profile": profile, "chapters": {}}
 
@@ -113,30 +191,51 @@ def _parse_overrides(items: list[str]) -> dict:
     return out
 
 
+def _set_threads(threads: int | None) -> int:
+    n = int(threads or os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", choices=PROFILES, default="full")
-    ap.add_argument("--out", type=Path, default=None, help="output folder for executed notebooks (default: book/)")
-    ap.add_argument("--only", nargs="*", default=None, help="chapter names to run (default: all)")
+    ap.add_argument("--out", type=Path, default=None, help="output folder for executed notebooks (default: book/, "
+                                                           "which publishes results/)")
+    ap.add_argument("--only", nargs="*", default=None, help="chapter names to run, in this order (default: all)")
     ap.add_argument("-p", dest="overrides", action="append", default=[], help="NAME=VALUE override for every chapter run")
+    ap.add_argument("--allow-unprofiled", action="store_true",
+                    help="publish into results/ even with -p overrides (recorded in provenance)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads per chapter kernel (OMP_NUM_THREADS; default: $OMP_NUM_THREADS or all cores)")
     args = ap.parse_args(argv)
     root = project_root()
-    out = args.out or root / "book"
+    out = (args.out or root / "book").resolve()
+    publish = out == (root / "book").resolve()
     names = chapters(root) if not args.only else args.only
+    bad = sorted(set(names) - set(chapters(root)))
+    if bad:
+        ap.error(f"unknown chapter(s) {bad}; chapters are {chapters(root)}")
     log_path = out / f"run_log.{args.profile}.json"
     read_run_log(log_path, profile=args.profile)  # refuse a log of another profile before running anything
     overrides = _parse_overrides(args.overrides)
+    threads = _set_threads(args.threads)
+    os.environ["TQDM_DISABLE"] = "1"
+    print(f"{'publishing into results/ and book/' if publish else f'scratch run into {out}'}; profile "
+          f"{args.profile}; {threads} thread(s) per chapter", flush=True)
     t0 = time.time()
     for name in names:
         print(f"== {name} ({args.profile})", flush=True)
-        wall = run_chapter(name, profile=args.profile, out_dir=out, overrides=overrides, root=root)
+        wall = run_chapter(name, profile=args.profile, out_dir=out, overrides=overrides, root=root,
+                           publish=publish, allow_unprofiled=args.allow_unprofiled)
         log = read_run_log(log_path, profile=args.profile)  # re-read: another runner may have added chapters
-        log["chapters"][name] = {"wall_time_s": round(wall, 1), "provenance": provenance(),
-                                 "params": {**load_params(name, args.profile, root), **overrides}}
+        log["chapters"][name] = {"wall_time_s": round(wall, 1), "threads": threads, "provenance": provenance(),
+                                 "published": publish, "params": {**load_params(name, args.profile, root), **overrides}}
         log["total_wall_time_s"] = round(sum(c["wall_time_s"] for c in log["chapters"].values()), 1)
         atomic_write_bytes(log_path, json.dumps(log, indent=1).encode())
         print(f"   {name}: {wall:.1f} s", flush=True)
-    print(f"all chapters done in {time.time() - t0:.1f} s; log at {log_path}")
+    print(f"all chapters done in {time.time() - t0:.1f} s; log at {log_path.name} in {out.name}/")
     return 0
 
 

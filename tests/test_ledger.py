@@ -20,8 +20,8 @@ def _summary(**metric_values):
 def _write(root, chapter, *, models=None, extra=None):
     t = np.zeros((4, 6, 6), np.float32)
     models = models or {}
-    write_results(chapter, metrics=models, reconstructions={k: t for k in models}, targets=t, labels=np.array([1, 2, 1, 2]),
-                  params={}, wall_time_s=0.0, extra=extra, root=root)
+    write_results(root / chapter, chapter=chapter, metrics=models, reconstructions={k: t for k in models}, targets=t,
+                  labels=np.array([1, 2, 1, 2]), params={}, wall_time_s=0.0, extra=extra)
 
 
 @pytest.fixture

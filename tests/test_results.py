@@ -1,53 +1,103 @@
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
 
+from ldm_core import results
 from ldm_core.metrics import evaluate
-from ldm_core.results import load_results, provenance, write_results
+from ldm_core.results import (ResultsMismatchError, compare, load_results, provenance, results_files_ok, verify,
+                              write_results)
 
 
-def _run(rng, root):
+def _run(rng, out, *, shift=0.1):
     t = rng.random((6, 12, 12)).astype(np.float32)
     labels = np.array([1, 2] * 3)
-    recons = {"a": np.clip(t + 0.1, 0, 1), "b": np.full_like(t, 0.5)}
+    recons = {"a": np.clip(t + shift, 0, 1), "b": np.full_like(t, 0.5)}
     m = {k: evaluate(v, t, labels, n_boot=100, n_perm=20) for k, v in recons.items()}
     m["perfect"] = evaluate(t, t, labels, n_boot=100, n_perm=0)  # PSNR inf must survive JSON
     recons["perfect"] = t
-    return write_results("ch", metrics=m, reconstructions=recons, targets=t, labels=labels,
-                         params={"seed": 0}, wall_time_s=1.5, root=root), m
+    return write_results(out, chapter="ch", metrics=m, reconstructions=recons, targets=t, labels=labels,
+                         params={"seed": 0}, wall_time_s=1.5, publication={"kind": "scratch"}), m
 
 
 def test_round_trip_and_recompute(rng, tmp_path):
-    out, m = _run(rng, tmp_path)
+    out, m = _run(rng, tmp_path / "ch")
     assert (out / "metrics.json").is_file() and (out / "reconstructions.npz").is_file()
-    loaded, recons, targets, labels = load_results("ch", tmp_path)
+    loaded, recons, targets, labels = load_results(out)
     assert list(recons) == ["a", "b", "perfect"] and recons["a"].dtype == np.float32
     assert loaded["models"]["perfect"]["psnr"]["mean"] == float("inf")
-    for name, rec in recons.items():  # metrics recomputed from the npz match the json
-        again = evaluate(rec, targets, labels, n_boot=100, n_perm=0)
-        for k in ("psnr", "ssim", "pixel_r", "mse", "id2"):
-            assert again[k]["mean"] == pytest.approx(loaded["models"][name][k]["mean"])
+    table = verify(out)  # metrics recomputed from the npz match the json
+    assert table["ok"].all() and len(table) == 3 * 6
     prov = loaded["provenance"]
     assert {"git_commit", "device", "torch", "timestamp_utc"} <= set(prov)
+    assert prov["publication"] == {"kind": "scratch"}
     assert loaded["params"] == {"seed": 0} and loaded["wall_time_s"] == 1.5
-    assert not list(out.glob("*.tmp"))
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_files_are_readable_by_everyone(rng, tmp_path):
+    out, _ = _run(rng, tmp_path / "ch")
+    for name in ("metrics.json", "reconstructions.npz"):
+        assert stat.S_IMODE(os.stat(out / name).st_mode) == 0o644
+
+
+def test_interrupted_pair_is_refused_not_read(rng, tmp_path, monkeypatch):
+    out, _ = _run(rng, tmp_path / "ch")
+    real_write = results.atomic_write_bytes
+
+    def killed_after_npz(path, data):  # the new npz lands, then the process dies before metrics.json
+        if path.name == "metrics.json":
+            raise KeyboardInterrupt
+        return real_write(path, data)
+
+    monkeypatch.setattr(results, "atomic_write_bytes", killed_after_npz)
+    with pytest.raises(KeyboardInterrupt):
+        _run(rng, out, shift=0.3)
+    with pytest.raises(ResultsMismatchError, match="interrupted between the two writes. Re-run the 'ch' chapter"):
+        load_results(out)
+    monkeypatch.setattr(results, "atomic_write_bytes", real_write)
+    _run(rng, out, shift=0.3)  # a complete rerun repairs it
+    assert verify(out)["ok"].all()
 
 
 def test_mismatched_names_and_bad_recon(rng, tmp_path):
     t = rng.random((2, 4, 4))
     with pytest.raises(ValueError, match="must name the same models"):
-        write_results("x", metrics={"a": {}}, reconstructions={"b": t}, targets=t, labels=[1, 2], params={},
-                      wall_time_s=0, root=tmp_path)
+        write_results(tmp_path / "x", chapter="x", metrics={"a": {}}, reconstructions={"b": t}, targets=t,
+                      labels=[1, 2], params={}, wall_time_s=0)
     with pytest.raises(ValueError, match="reconstructions of 'a'"):
-        write_results("x", metrics={"a": {}}, reconstructions={"a": t * 3}, targets=t, labels=[1, 2], params={},
-                      wall_time_s=0, root=tmp_path)
+        write_results(tmp_path / "x", chapter="x", metrics={"a": {}}, reconstructions={"a": t * 3}, targets=t,
+                      labels=[1, 2], params={}, wall_time_s=0)
     assert not (tmp_path / "x" / "metrics.json").exists()
 
 
 def test_missing_results_message(tmp_path):
     with pytest.raises(FileNotFoundError, match="run the 'nope' chapter first"):
-        load_results("nope", tmp_path)
+        load_results(tmp_path / "nope")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "metrics.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="reconstructions.npz is missing"):
+        results_files_ok(tmp_path / "half")
+
+
+def test_verify_catches_a_tampered_json(rng, tmp_path):
+    out, _ = _run(rng, tmp_path / "ch")
+    doc = json.loads((out / "metrics.json").read_text())
+    doc["models"]["a"]["psnr"]["mean"] += 1.0
+    (out / "metrics.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"does not match its reconstructions for \[\('a', 'psnr'\)\]"):
+        verify(out)
+
+
+def test_compare_two_runs(rng, tmp_path):
+    a, ma = _run(rng, tmp_path / "a" / "ch", shift=0.1)
+    b, mb = _run(np.random.default_rng(0), tmp_path / "b" / "ch", shift=0.2)
+    table = compare(a, b, labels=("scratch", "published"))
+    row = table.loc[("a", "psnr")]
+    assert row["scratch"] == pytest.approx(ma["a"]["psnr"]["mean"])
+    assert row["scratch - published"] == pytest.approx(ma["a"]["psnr"]["mean"] - mb["a"]["psnr"]["mean"])
 
 
 def test_provenance_is_json_serialisable():

@@ -1,0 +1,86 @@
+"""Reader-facing names: one mapping from the study's internal names to what tables and figures print.
+
+Code and results files keep short internal names (``id2_within``, ``class_mean_reference``); every table and
+figure of the book goes through :func:`metric_label`, :func:`model_label` and :func:`label_columns`, so one
+reader sees one name for one thing everywhere.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = ["METRIC_LABELS", "METRIC_SHORT", "MODEL_LABELS", "metric_label", "model_label", "readable",
+           "label_columns", "format_p"]
+
+METRIC_LABELS = {
+    "psnr": "PSNR (dB)",
+    "ssim": "SSIM",
+    "pixel_r": "pixel correlation r",
+    "mse": "MSE",
+    "id2": "2-way identification",
+    "id2_within": "2-way identification within digit",
+    "id10": "10-way identification",
+}
+METRIC_SHORT = {  # column headers of wide tables
+    "psnr": "PSNR (dB)",
+    "ssim": "SSIM",
+    "pixel_r": "pixel r",
+    "mse": "MSE",
+    "id2": "2-way id.",
+    "id2_within": "2-way id. within digit",
+    "id10": "10-way id.",
+}
+MODEL_LABELS = {
+    "uniform_noise": "uniform noise",
+    "constant_0.5": "constant grey (0.5)",
+    "constant_0": "blank (black)",
+    "train_mean": "training-mean image",
+    "class_mean_reference": "correct-digit mean (reads the test labels)",
+    "ridge": "ridge regression to pixels",
+    "pls": "PLS regression to pixels",
+    "PLS": "PLS regression to pixels",
+    "latent ridge": "ridge to the VAE latent, decoded",
+    "original": "original Brain LDM (reproduced)",
+    "mlp_original": "the report's MLP encoder",
+    "mlp_regularised": "regularised MLP encoder",
+    "brain_aware": "attention encoder over voxel groups",
+    "rel_change_shuffled_fmri": "relative change with shuffled fMRI",
+    "rel_change_other_t": "relative change with another timestep",
+    "grad_norm_fmri": "gradient norm with respect to the fMRI",
+}
+
+
+def metric_label(metric: str, *, short: bool = False) -> str:
+    """Reader name of a metric (``short``: the header of wide tables); unknown names pass through."""
+    return (METRIC_SHORT if short else METRIC_LABELS).get(metric, metric)
+
+
+def model_label(name: str) -> str:
+    """Reader name of a model or baseline; names that are already readable pass through."""
+    return MODEL_LABELS.get(name, name)
+
+
+def readable(name: str) -> str:
+    """Reader name of anything: a metric, a model, or ``snake_case`` turned into words."""
+    if name in METRIC_LABELS:
+        return METRIC_LABELS[name]
+    if name in MODEL_LABELS:
+        return MODEL_LABELS[name]
+    return name.replace("_", " ") if "_" in name and " " not in name else name
+
+
+def label_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with metric columns and model index entries renamed to reader names."""
+    out = df.rename(columns=lambda c: metric_label(c, short=True) if isinstance(c, str) else c)
+    return out.rename(index=lambda i: model_label(i) if isinstance(i, str) else i)
+
+
+def format_p(p: float, *, n_perm: int | None = None) -> str:
+    """A p-value for a page: "< 0.001" below a thousandth (or "< 1/(n_perm+1)" bound), else three decimals."""
+    if p != p:  # NaN
+        return "not tested"
+    floor = 1.0 / (n_perm + 1) if n_perm else None
+    if floor is not None and p <= floor + 1e-12:
+        return f"≤ {floor:.2g} (smallest possible)"
+    if p < 0.001:
+        return "< 0.001"
+    return f"{p:.3f}"
