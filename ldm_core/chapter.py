@@ -45,6 +45,8 @@ from .results import load_results, project_root, results_files_ok, write_results
 
 __all__ = ["Chapter", "ParameterError", "relative"]
 
+PLAIN_TYPES = (str, int, float, bool, list, dict, tuple)  # values a parameters cell holds (papermill injects only these)
+
 
 def relative(path: str | os.PathLike, root: Path | None = None) -> str:
     """``path`` relative to the project root when it lies inside it, else its last two parts (never a full machine path)."""
@@ -111,7 +113,8 @@ class Chapter:
         FileNotFoundError
             An earlier chapter's results are missing from ``inputs_root`` (the chapter to run is named).
         """
-        given = {k: namespace[k] for k in namespace if k not in self._before and not k.startswith("_")}
+        given = {k: v for k, v in namespace.items() if k not in self._before and not k.startswith("_")
+                 and (v is None or isinstance(v, PLAIN_TYPES))}  # what a parameters cell or papermill can assign
         self.params = validate(self.name, given)
         p = self.params
         root = project_root()
@@ -178,6 +181,20 @@ class Chapter:
                          f"`{relative(self.inputs_root)}/`."))
         rows = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in self.science_params().items()}
         display(pd.DataFrame({"value": rows}).rename_axis("parameter"))
+
+    # ------------------------------------------------------------------ prose for the page
+
+    @staticmethod
+    def glue_md(key: str, text: str) -> None:
+        """Make the Markdown ``text`` available to the page as ``{glue:md}`key``` (myst-nb glue, not displayed here)."""
+        from IPython.display import Markdown
+        from myst_nb import glue
+
+        glue(key, Markdown(text), display=False)
+
+    def answer(self, text: str) -> None:
+        """The chapter's answer paragraph, generated from its results; the page shows it at the top (``{glue:md}`answer```)."""
+        self.glue_md("answer", text)
 
     # ------------------------------------------------------------------ results
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["verdict", "claim_row", "target_row", "paired_row", "expectation_rows", "REPORT_EXPECTATIONS"]
+from .names import metric_label
+
+__all__ = ["verdict", "claim_row", "target_row", "paired_row", "expectation_rows", "REPORT_EXPECTATIONS",
+           "verdict_table", "verdict_of", "sentences"]
 
 
 def verdict(mean: float, ci_low: float, ci_high: float, *, low: float = -math.inf, high: float = math.inf) -> str:
@@ -137,8 +140,52 @@ def expectation_rows(label: str, pooled: dict, *, phase: str) -> list[dict]:
     rows = []
     for metric in ("psnr", "ssim", "pixel_r"):
         lo, hi = exp[metric]
-        row = claim_row(exp["claim"], f"{exp['where']}: {metric}", pooled[metric], low=lo, high=hi,
+        row = claim_row(exp["claim"], f"{exp['where']}: {metric_label(metric)}", pooled[metric], low=lo, high=hi,
                         digits=2 if metric == "psnr" else 3)
         row["model"] = label
+        row["metric"] = metric
         rows.append(row)
     return rows
+
+
+# ----------------------------------------------------------------------------- verdicts on the page
+
+VERDICT_COLUMNS = ["report says", "claimed range", "measured mean [95% CI]", "verdict"]
+
+
+def verdict_table(rows: list[dict]):
+    """Verdict rows as a page table: index (model, claim), the claim's text and range, the measurement, the verdict."""
+    import pandas as pd
+
+    from .names import model_label
+
+    df = pd.DataFrame(rows)
+    df["model"] = df["model"].map(model_label)
+    return df.set_index(["model", "claim"])[VERDICT_COLUMNS]
+
+
+def verdict_of(rows: list[dict], model: str, metric: str) -> str:
+    """The verdict of the row for (``model``, ``metric``) among :func:`expectation_rows` output.
+
+    Raises
+    ------
+    KeyError
+        If there is no such row (the rows' models and metrics are named).
+    """
+    for r in rows:
+        if r.get("model") == model and r.get("metric") == metric:
+            return r["verdict"]
+    raise KeyError(f"no verdict row for model {model!r}, metric {metric!r}; rows have "
+                   f"{sorted({(r.get('model'), r.get('metric')) for r in rows}, key=str)}")
+
+
+def sentences(*clauses: str) -> str:
+    """Clauses joined into prose: each starts with a capital letter and ends with a full stop."""
+    out = []
+    for c in clauses:
+        c = c.strip()
+        if not c:
+            continue
+        c = c[0].upper() + c[1:]
+        out.append(c if c.endswith((".", "!", "?")) else c + ".")
+    return " ".join(out)

@@ -36,9 +36,13 @@ def _width(n_panels: int, per_panel: float) -> float:
 
 
 def _legend_outside(ax, **kw) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
+    """One legend right of ``ax`` with the (unique) labelled artists of every panel of its figure."""
+    seen: dict[str, object] = {}
+    for a in ax.figure.axes:
+        for h, lab in zip(*a.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    if seen:
+        ax.legend(list(seen.values()), list(seen), loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
 
 
 # ----------------------------------------------------------------------------- images
