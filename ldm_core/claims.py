@@ -18,7 +18,7 @@ import math
 from .names import metric_label
 
 __all__ = ["verdict", "claim_row", "target_row", "paired_row", "expectation_rows", "REPORT_EXPECTATIONS",
-           "verdict_table", "verdict_of", "sentences"]
+           "verdict_table", "verdict_of", "sentences", "exact"]
 
 
 def verdict(mean: float, ci_low: float, ci_high: float, *, low: float = -math.inf, high: float = math.inf) -> str:
@@ -177,6 +177,11 @@ def verdict_of(rows: list[dict], model: str, metric: str) -> str:
             return r["verdict"]
     raise KeyError(f"no verdict row for model {model!r}, metric {metric!r}; rows have "
                    f"{sorted({(r.get('model'), r.get('metric')) for r in rows}, key=str)}")
+
+
+def exact(value: float) -> dict:
+    """A measurement without sampling error (a count, a formula) as a CI of zero width, for :func:`claim_row`."""
+    return {"mean": float(value), "ci_low": float(value), "ci_high": float(value)}
 
 
 def sentences(*clauses: str) -> str:

@@ -48,6 +48,7 @@ __all__ = [
     "load_vgg16_features",
     "FeatureNet",
     "get_feature_net",
+    "sklearn_digit_examples",
 ]
 
 DIGITS_EPOCHS = 12  # training epochs of the digits CNN: 97-99% held-out accuracy (seeds 0-2), ~5 s on one CPU core
@@ -398,3 +399,36 @@ def get_feature_net(spec: str, *, cache_dir: str | os.PathLike | None = None, se
             raise ValueError(f"feature net spec {spec!r} has no file path; use {allowed}.")
         return FeatureNet(net=load_vgg16_features(path), name=f"vgg16({path})")
     raise ValueError(f"unknown feature net spec {spec!r}; allowed: {allowed}.")
+
+
+# examples for the page
+
+def sklearn_digit_examples(digits=(6, 9), *, n_per_digit: int = 5, size: int = 28) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n_per_digit`` images of each of ``digits`` in scikit-learn's 8x8 set, as the digits net sees them.
+
+    Parameters
+    ----------
+    digits : sequence of int in 0..9
+        Classes to show, in this order.
+    n_per_digit : int, >= 1
+        Images per class (its first ones in the file).
+    size : int
+        Side in pixels after upsampling (:func:`load_sklearn_digits`).
+
+    Returns
+    -------
+    images : ndarray of shape (len(digits) * n_per_digit, size, size), float32 in [0, 1]
+    labels : ndarray of shape (len(digits) * n_per_digit,), int, the digit of each image
+
+    Raises
+    ------
+    ValueError
+        If a digit is not in 0..9 or ``n_per_digit`` < 1.
+    """
+    bad = [d for d in digits if d not in range(10)]
+    if bad or n_per_digit < 1:
+        raise ValueError(f"sklearn_digit_examples needs digits in 0..9 and n_per_digit >= 1; got digits={list(digits)}, "
+                         f"n_per_digit={n_per_digit}")
+    x, y = load_sklearn_digits(size=size)
+    idx = np.concatenate([np.flatnonzero(y.numpy() == d)[:n_per_digit] for d in digits])
+    return x[idx, 0].numpy(), y.numpy()[idx]

@@ -108,8 +108,9 @@ def sample_latents(
     guidance: float = 1.0,
     sampler: str = "ddim",
     generator: torch.Generator | None = None,
+    t_start: int | None = None,
 ) -> torch.Tensor:
-    """Reverse diffusion from ``x_T`` to a clean latent.
+    """Reverse diffusion from ``x_T`` (or from a noised latent at ``t_start``) to a clean latent.
 
     Parameters
     ----------
@@ -128,16 +129,25 @@ def sample_latents(
         "original": the report's sampler (predict x0, re-noise with fresh noise).
     generator : torch.Generator, optional
         Source of the per-step noise of "ddpm" and "original".
+    t_start : int, optional
+        Start the reverse process at this timestep instead of T-1: ``x_T`` is then a latent noised to level
+        ``t_start`` (SDEdit-style refinement, Meng et al. 2022), and only the steps of ``timestep_pairs(steps)``
+        with t <= t_start are taken.
 
     Returns
     -------
-    x0 : Tensor of shape (B, C, h, w), scaled latent
+    x0 : Tensor of shape (B, C, h, w) (or of ``x_T``'s shape), scaled latent
     """
     schedule = model.schedule
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}.")
     step = {"ddim": schedule.ddim_step, "ddpm": schedule.ddpm_step, "original": schedule.original_step}[sampler]
     kwargs = {} if sampler == "ddim" else {"generator": generator}
     x = x_T
-    for t, t_prev in schedule.timestep_pairs(steps):
+    pairs = schedule.timestep_pairs(steps)
+    if t_start is not None:
+        pairs = [(t, t_prev) for t, t_prev in pairs if t <= t_start]
+    for t, t_prev in pairs:
         out = model.predict(x, t, cond, guidance=guidance)
         x = step(out, t, t_prev, x, **kwargs).prev_sample
     return x

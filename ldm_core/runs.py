@@ -35,12 +35,13 @@ from .metrics import bootstrap_ci
 if TYPE_CHECKING:
     from .splits import StudyData
 
-__all__ = ["Run", "VariantResult", "SAMPLING_DEFAULTS", "KEY_IGNORES", "train_key", "run_key", "cache_key",
-           "run_path", "save_run", "load_run", "summary_table", "chapter_metrics", "LOSS_TERM_WEIGHTS",
-           "loss_terms"]
+__all__ = ["Run", "VariantResult", "SAMPLING_DEFAULTS", "KEY_IGNORES", "KEY_AT_DEFAULT", "train_key", "run_key",
+           "cache_key", "run_path", "save_run", "load_run", "summary_table", "chapter_metrics", "LOSS_TERM_WEIGHTS",
+           "loss_terms", "LOSS_TERM_LABELS", "loss_terms_table"]
 
 SAMPLING_DEFAULTS = {"steps": 50, "guidance": 1.0, "n_samples": 1, "sampler": None}  # BrainLDM.reconstruct settings a run records
-KEY_IGNORES = ("progress", "device", "vae_cache_dir", "checkpoint_dir")  # TrainConfig fields that do not change a run
+KEY_IGNORES = ("progress", "device", "vae_cache_dir", "checkpoint_dir", "feature_net_cache_dir")  # TrainConfig fields that do not change a run
+KEY_AT_DEFAULT = ("feature_net_cache_dir",)  # of those, the ones earlier keys held: they enter at their default (None), so keys stay the same
 
 
 # ----------------------------------------------------------------------------- runs
@@ -104,12 +105,17 @@ def cache_key(payload: dict) -> str:
 def train_key(data: StudyData, ldm_cfg: LDMConfig, train_cfg: TrainConfig) -> dict:
     """What a training depends on: data fingerprint, LDMConfig, TrainConfig less :data:`KEY_IGNORES`.
 
+    The ignored fields of :data:`KEY_AT_DEFAULT` (e.g. where the feature net is cached, a machine path) enter at
+    None whatever their value, so a run's key does not depend on where the project lives and stays the key of
+    runs cached before the field was ignored.
+
     The removed LDMConfig fields (:data:`~ldm_core.config.REMOVED_LDM_FIELDS`) enter at 0.0, the value
     every config now has, so keys stay those of the runs cached before the fields were removed.
     """
     return {"data": data.fingerprint(),
             "ldm": {**{k: 0.0 for k in REMOVED_LDM_FIELDS}, **dataclasses.asdict(ldm_cfg)},
-            "train": {k: v for k, v in dataclasses.asdict(train_cfg).items() if k not in KEY_IGNORES}}
+            "train": {k: (None if k in KEY_AT_DEFAULT else v) for k, v in dataclasses.asdict(train_cfg).items()
+                      if k not in KEY_IGNORES or k in KEY_AT_DEFAULT}}
 
 
 def run_key(train: dict, sample_cfg: dict, *, n_boot: int, n_perm: int) -> str:
@@ -264,3 +270,42 @@ def loss_terms(results: dict[str, VariantResult], *, stage: str = "diffusion", w
         img = table[[c for c in table.columns if c.startswith("img_")]].sum(axis=1, min_count=1).fillna(0.0)
         table["image share"] = img / table.sum(axis=1)
     return table
+
+
+# weighted loss term -> its column in page tables ("w ·": times its TrainConfig weight)
+LOSS_TERM_LABELS = {"noise": "noise MSE", "coarse": "w · half-resolution MSE", "img_mse": "w · pixel MSE",
+                    "img_perceptual": "w · perceptual", "img_ssim_loss": "w · (1 − SSIM)", "img_adv": "w · adversarial"}
+
+
+def loss_terms_table(results: dict[str, VariantResult], *, stage: str = "diffusion", digits: int = 4) -> pd.DataFrame:
+    """:func:`loss_terms` (weighted) as a page table: reader names, no empty cells.
+
+    Parameters
+    ----------
+    results : dict of str -> VariantResult
+        As for :func:`loss_terms` (first seed of each variant).
+    stage : str
+        Training stage whose last epoch is read.
+    digits : int
+        Decimals of the weighted terms.
+
+    Returns
+    -------
+    DataFrame of str
+        One row per variant (:func:`ldm_core.names.model_label`), one column per term some variant uses
+        (:data:`LOSS_TERM_LABELS`), "off" where a variant's weight is 0, and "image-term share" (the image terms'
+        part of the weighted sum, in percent; negative when the adversarial generator loss is).
+
+    Raises
+    ------
+    ValueError
+        As :func:`loss_terms`, when a variant has no epoch of ``stage``.
+    """
+    from .names import model_label
+
+    raw = loss_terms(results, stage=stage, weighted=True)
+    table = pd.DataFrame(index=[model_label(n) for n in raw.index])
+    for term in raw.columns.drop("image share"):
+        table[LOSS_TERM_LABELS.get(term, term)] = [f"{v:.{digits}f}" if np.isfinite(v) else "off" for v in raw[term]]
+    table["image-term share"] = [f"{v:.1%}" for v in raw["image share"]]
+    return table.rename_axis(f"weighted terms, last {stage} epoch")

@@ -5,6 +5,8 @@
   model trains on); validation and test fMRI are transformed with those statistics.
 - :func:`subsample_fit` keeps a stratified draw of the fitting trials (fMRI re-z-scored with their
   statistics), for learning curves against training-set size; the validation and test trials stay the same.
+- :func:`refit_all` is the final refit: every training trial becomes a fitting trial (fMRI z-scored with the
+  statistics of all of them); the validation trials are then in-sample and must not be used to select anything.
 - :func:`seed_list` names the seeds of a comparison.
 
 :class:`StudyData` holds the arrays; its :meth:`StudyData.fingerprint` (data file and split) is part of
@@ -19,7 +21,7 @@ import numpy as np
 
 from .data import Digit69, FmriNormalizer, load_digit69, train_val_split
 
-__all__ = ["StudyData", "prepare_data", "subsample_fit", "seed_list"]
+__all__ = ["StudyData", "prepare_data", "subsample_fit", "refit_all", "seed_list"]
 
 
 @dataclass
@@ -145,6 +147,27 @@ def subsample_fit(data: StudyData, n_trials: int, *, seed: int = 0) -> StudyData
     norm = FmriNormalizer().fit(raw.fmri_train[keep])
     return StudyData(
         fmri_fit=norm.transform(raw.fmri_train[keep]), images_fit=raw.images_train[keep], labels_fit=raw.labels_train[keep],
+        fmri_val=norm.transform(raw.fmri_train[data.val_idx]), images_val=data.images_val, labels_val=data.labels_val,
+        fmri_test=norm.transform(raw.fmri_test), images_test=data.images_test, labels_test=data.labels_test,
+        fmri_train_all=norm.transform(raw.fmri_train), images_train_all=data.images_train_all,
+        labels_train_all=data.labels_train_all, val_idx=data.val_idx, normalizer=norm, raw=raw, fit_idx=keep,
+    )
+
+
+def refit_all(data: StudyData) -> StudyData:
+    """The final refit of a chapter: fit on all training trials (validation included), test trials unchanged.
+
+    Everything is chosen on validation first; then the chosen configuration is retrained on every training trial
+    with the same hyperparameters and scored once on the test trials. The fMRI of every split is z-scored with the
+    statistics of all training trials. ``images_val`` / ``fmri_val`` still hold the validation trials (now part
+    of the fit, so scores on them are in-sample: never select on them); ``fit_idx`` lists every training trial, so
+    the run cache tells this refit from the 72-trial fit.
+    """
+    raw = data.raw
+    keep = np.arange(len(raw.labels_train), dtype=np.int64)
+    norm = FmriNormalizer().fit(raw.fmri_train)
+    return StudyData(
+        fmri_fit=norm.transform(raw.fmri_train), images_fit=raw.images_train, labels_fit=raw.labels_train,
         fmri_val=norm.transform(raw.fmri_train[data.val_idx]), images_val=data.images_val, labels_val=data.labels_val,
         fmri_test=norm.transform(raw.fmri_test), images_test=data.images_test, labels_test=data.labels_test,
         fmri_train_all=norm.transform(raw.fmri_train), images_train_all=data.images_train_all,

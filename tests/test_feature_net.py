@@ -11,6 +11,7 @@ from ldm_core.feature_net import (
     get_feature_net,
     load_sklearn_digits,
     load_vgg16_features,
+    sklearn_digit_examples,
     train_digit_feature_net,
 )
 from ldm_core.losses import PerceptualLoss
@@ -50,6 +51,18 @@ def test_sklearn_digits_shape_and_range():
     assert x.shape == (1797, 1, 28, 28) and x.dtype == torch.float32
     assert 0.0 <= x.min() and x.max() <= 1.0
     assert set(y.tolist()) == set(range(10))
+
+
+def test_sklearn_digit_examples():
+    images, labels = sklearn_digit_examples((6, 9), n_per_digit=3, size=28)
+    assert images.shape == (6, 28, 28) and images.dtype.name == "float32" and 0 <= images.min() <= images.max() <= 1
+    assert labels.tolist() == [6, 6, 6, 9, 9, 9]
+    x, y = load_sklearn_digits(size=28)
+    assert (images[0] == x[(y == 6).nonzero()[0, 0], 0].numpy()).all()  # the first six of the file
+    with pytest.raises(ValueError, match=r"digits in 0..9 and n_per_digit >= 1; got digits=\[12\]"):
+        sklearn_digit_examples((12,))
+    with pytest.raises(ValueError, match="n_per_digit=0"):
+        sklearn_digit_examples(n_per_digit=0)
 
 
 def test_digit_feature_net_shapes():

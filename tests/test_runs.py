@@ -7,7 +7,7 @@ import pytest
 
 from ldm_core.config import TrainConfig, get_preset
 from ldm_core.runs import (SAMPLING_DEFAULTS, Run, VariantResult, cache_key, chapter_metrics, load_run, loss_terms,
-                           run_key, run_path, save_run, summary_table, train_key)
+                           loss_terms_table, run_key, run_path, save_run, summary_table, train_key)
 from tests.train_helpers import TINY, TRAIN
 
 
@@ -47,6 +47,15 @@ def test_cache_key_ignores_only_fields_that_do_not_change_a_run():
     assert cache_key(train_key(_Data(), cfg, base)) == cache_key(train_key(_Data(), cfg, same))
     assert cache_key(train_key(_Data(), cfg, base)) != cache_key(train_key(_Data(), cfg, other))
     assert run_path("c", seed=3, key="k").name == "run-seed3-k"
+
+
+def test_cache_key_does_not_depend_on_where_the_feature_net_is_cached():
+    """A machine path (the feature-net cache folder) leaves the key unchanged: the same as with no folder."""
+    cfg = get_preset("fixed", **TINY)
+    keys = {cache_key(train_key(_Data(), cfg, TrainConfig.from_dict({**TRAIN, "w_perceptual": 0.1, **extra})))
+            for extra in ({}, {"feature_net_cache_dir": "/home/a/cache/fn"}, {"feature_net_cache_dir": "/b/fn"})}
+    assert len(keys) == 1
+    assert train_key(_Data(), cfg, TrainConfig.from_dict(TRAIN))["train"]["feature_net_cache_dir"] is None
 
 
 # run files
@@ -126,6 +135,14 @@ def test_loss_terms_weighted_known_answer():
 def test_loss_terms_raw_values():
     t = loss_terms({"mix": MIX}, weighted=False)
     assert t.loc["mix", "img_perceptual"] == pytest.approx(2.0) and "image share" not in t.columns
+
+
+def test_loss_terms_table_for_the_page():
+    t = loss_terms_table({"mix": MIX, "mse": MSE})
+    assert list(t.columns) == ["noise MSE", "w · perceptual", "w · (1 − SSIM)", "image-term share"]
+    assert t.loc["mix", "w · perceptual"] == "0.2000" and t.loc["mse", "w · perceptual"] == "off"
+    assert t.loc["mix", "image-term share"] == f"{0.205 / 0.705:.1%}" and t.loc["mse", "image-term share"] == "0.0%"
+    assert t.index.name == "weighted terms, last diffusion epoch" and not t.isna().any().any()
 
 
 def test_loss_terms_missing_stage():
