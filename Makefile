@@ -1,6 +1,6 @@
 # Brain LDM study. Two entry points (see README):
-#   make study   set up, run every chapter with the full parameters into book/, build the HTML
-#   make test    set up, unit tests + every chapter with the quick parameters (papermill) + book build
+#   make study   set up, run every chapter with the full parameters into book/ (publishing results/), build the HTML
+#   make test    set up, unit tests + every chapter with the quick parameters (papermill) + book build and checks
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -16,19 +16,21 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# Run every chapter (papermill) into book/ with params/*.$(PROFILE).yaml, then build the book.
+# Run every chapter (papermill) into book/ with params/*.$(PROFILE).yaml, publishing results/, then build the book.
 study: setup chapters book
 
 chapters: setup
 	$(PY) -m ldm_core.study --profile $(PROFILE) --out book
 
+# Build the HTML from the executed chapters in book/ and check what a reader must never see.
 book: setup
 	$(VENV)/bin/jupyter-book build book/ -W -n --keep-going
+	$(PY) -m ldm_core.bookcheck book _build/html
 
-# Unit tests, every notebook with its quick parameters through papermill, then the book build.
+# Unit tests, every notebook with its quick parameters through papermill, then the book build and its checks.
 test: setup
 	$(PY) -m pytest -q
-	$(VENV)/bin/jupyter-book build book/ -W -n --keep-going
+	$(MAKE) book
 
 unit: setup
 	$(PY) -m pytest -q -m "not notebook"

@@ -143,9 +143,39 @@ class Chapter:
                     f"run {needed} first (python -m ldm_core.study --only {needed}), or point inputs_root at a folder "
                     "that has them.")
             results_files_ok(folder)
+        self._open_executor()
+        self._page_settings()
         if show:
             self.show()
         return self
+
+    @staticmethod
+    def _page_settings() -> None:
+        """Figures sized for the page; tables that never truncate a claim's text with "..."."""
+        import pandas as pd
+
+        from .plots import use_book_style
+
+        use_book_style()
+        pd.set_option("display.max_colwidth", None)
+
+    def _open_executor(self) -> None:
+        """A Dask client for the ``workers`` / ``scheduler`` parameters, used by every run of this chapter."""
+        from .cluster import dask_client, set_default_executor
+
+        self._client_cm = None
+        if self.params["workers"] or self.params["scheduler"]:
+            self._client_cm = dask_client(workers=self.params["workers"], scheduler=self.params["scheduler"])
+            set_default_executor(self._client_cm.__enter__())
+
+    def close(self) -> None:
+        """Close the chapter's Dask client, if any (:meth:`write` does it)."""
+        from .cluster import set_default_executor
+
+        if getattr(self, "_client_cm", None) is not None:
+            set_default_executor(None)
+            self._client_cm.__exit__(None, None, None)
+            self._client_cm = None
 
     def science_params(self) -> dict:
         """The parameters that change what is computed (all but the location ones)."""
@@ -192,6 +222,13 @@ class Chapter:
 
         glue(key, Markdown(text), display=False)
 
+    @staticmethod
+    def glue(key: str, value) -> None:
+        """Make ``value`` (its text form) available to the page as ``{glue:text}`key```, not displayed here."""
+        from myst_nb import glue
+
+        glue(key, value, display=False)
+
     def answer(self, text: str) -> None:
         """The chapter's answer paragraph, generated from its results; the page shows it at the top (``{glue:md}`answer```)."""
         self.glue_md("answer", text)
@@ -210,9 +247,14 @@ class Chapter:
         publication = {"kind": self.kind, "profile": self.params["profile"] or None,
                        "unprofiled": getattr(self, "unprofiled", []) if self.kind == "published" else None,
                        "params_digest": self.params_digest}
-        return write_results(self.out_dir, chapter=self.name, metrics=metrics, reconstructions=reconstructions,
-                             targets=targets, labels=labels, params=self.science_params(),
-                             wall_time_s=time.time() - self._t0, extra=extra, device=device, publication=publication)
+        try:
+            return write_results(self.out_dir, chapter=self.name, metrics=metrics, reconstructions=reconstructions,
+                                 targets=targets, labels=labels, params=self.science_params(),
+                                 wall_time_s=time.time() - self._t0, extra=extra, device=device,
+                                 publication={**publication, "workers": self.params["workers"],
+                                              "scheduler": bool(self.params["scheduler"])})
+        finally:
+            self.close()
 
     @property
     def elapsed_s(self) -> float:

@@ -50,6 +50,13 @@ def verdict(mean: float, ci_low: float, ci_high: float, *, low: float = -math.in
     return "inconclusive"
 
 
+NBSP = "\u00a0"  # a space a table never breaks a line at: "13.69 [12.92, 14.39]" stays on one line
+
+
+def _unbroken(text: str) -> str:
+    return text.replace(" ", NBSP)
+
+
 def _fmt_range(low: float, high: float) -> str:
     if math.isinf(low) and math.isinf(high):
         return "any"
@@ -70,8 +77,8 @@ def claim_row(claim_id: str, text: str, metric_result: dict, *, low: float = -ma
     return {
         "claim": claim_id,
         "report says": text,
-        "claimed range": _fmt_range(low, high),
-        "measured mean [95% CI]": f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]",
+        "claimed range": _unbroken(_fmt_range(low, high)),
+        "measured mean [95% CI]": _unbroken(f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"),
         "verdict": verdict(m, lo, hi, low=low, high=high),
     }
 
@@ -87,8 +94,8 @@ def target_row(name: str, metric_result: dict, *, target: float, digits: int = 3
     v = verdict(m, lo, hi, low=target)
     return {
         "target": name,
-        "required": f"≥ {target:g}",
-        "measured mean [95% CI]": f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]",
+        "required": _unbroken(f"≥ {target:g}"),
+        "measured mean [95% CI]": _unbroken(f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"),
         "gap (mean − target)": round(m - target, digits),
         "verdict": "met" if v == "confirmed" else "missed" if v.startswith("refuted") else v,
     }
@@ -107,7 +114,7 @@ def paired_row(name: str, comparison: dict, *, digits: int = 3) -> dict:
     return {
         "target": name,
         "required": "difference > 0 (95% CI above 0)",
-        "measured mean [95% CI]": f"{m:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]",
+        "measured mean [95% CI]": _unbroken(f"{m:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"),
         "gap (mean − target)": round(m, digits),
         "Wilcoxon p": format_p(comparison["p_wilcoxon"]),
         "verdict": v,

@@ -104,6 +104,7 @@ def run_variants(
     cache_dir: str | Path | None = None,
     keep_models: bool = False,
     progress: bool = True,
+    executor=None,
 ) -> dict[str, VariantResult]:
     """Train each variant once per seed; reconstruct and evaluate validation and test trials.
 
@@ -128,6 +129,11 @@ def run_variants(
         loads it instead of training again.
     progress : bool
         tqdm bars of the training stages.
+    executor : concurrent.futures-style executor, optional
+        Anything with ``submit(fn, *args, **kwargs) -> future`` (a ``distributed.Client``, a
+        ``ProcessPoolExecutor``): each unit of work (one training group, one seed: :func:`train_and_reconstruct`)
+        is submitted to it, and the results are gathered in order. None runs them here, one after another.
+        The result does not depend on how it was computed (see :mod:`ldm_core.cluster`).
 
     Returns
     -------
@@ -148,14 +154,16 @@ def run_variants(
     for name, v in variants.items():
         if not isinstance(v, Variant):
             raise ValueError(f"variants[{name!r}] must be a Variant(ldm_cfg, train_cfg, sampling), got {type(v).__name__}")
+    from .cluster import map_units
+
     runs: dict[str, list[Run]] = {name: [] for name in variants}
-    for ldm_cfg, train_cfg, samplings in _groups(variants):
-        for seed in seeds:  # one unit of work: independent of the others (shared caches give bitwise the same result)
-            out = train_and_reconstruct(data, ldm_cfg=ldm_cfg, train_cfg=train_cfg, samplings=samplings, seed=int(seed),
-                                        n_boot=n_boot, n_perm=n_perm, cache_dir=cache_dir, keep_model=keep_models,
-                                        progress=progress)
-            for name, run in out.items():
-                runs[name].append(run)
+    units = [dict(ldm_cfg=ldm_cfg, train_cfg=train_cfg, samplings=samplings, seed=int(seed), n_boot=n_boot,
+                  n_perm=n_perm, cache_dir=cache_dir, keep_model=keep_models, progress=progress)
+             for ldm_cfg, train_cfg, samplings in _groups(variants) for seed in seeds]
+    # each unit is independent of the others (shared caches give bitwise the same result)
+    for out in map_units(train_and_reconstruct, data, units, executor=executor):
+        for name, run in out.items():
+            runs[name].append(run)
     return {name: VariantResult(name, v.ldm_cfg.to_dict(), v.train_cfg, v.sample_cfg, runs[name])
             for name, v in variants.items()}
 
@@ -266,7 +274,13 @@ class TrainedModel:
 
 
 def _train_cfg(train_cfg: dict, *, seed: int, cache_dir, progress: bool) -> TrainConfig:
-    extra = {"vae_cache_dir": str(Path(cache_dir) / "vae")} if cache_dir and "vae_cache_dir" not in train_cfg else {}
+    """The run's TrainConfig: caches of stage-1 VAEs and feature nets inside ``cache_dir`` (so no caller records a
+    machine path in its settings), then the seed and progress of the run."""
+    extra = {}
+    if cache_dir:
+        for name, sub in (("vae_cache_dir", "vae"), ("feature_net_cache_dir", "feature_net")):
+            if name not in train_cfg:
+                extra[name] = str(Path(cache_dir) / sub)
     return TrainConfig.from_dict({**train_cfg, **extra, "seed": seed, "progress": progress})
 
 

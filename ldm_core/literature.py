@@ -1,65 +1,61 @@
 """Published results on digit69, quoted with their sources -- never measured here, never in a measured column.
 
-Each entry of :data:`PUBLISHED` names a method evaluated on this dataset (the 6/9 handwritten-digit fMRI data of
-van Gerven et al. 2010 with the 90/10 split distributed with the DGMM code), the paper, where its numbers were
-looked for, the numbers found (``None`` where none could be found: no number is ever filled in from memory),
-and what differs from this study's evaluation. :data:`OUR_METRICS` states this study's definitions, so every
-comparison row can name the differences that matter: windowed (Gaussian 11x11) vs global SSIM, per-image vs
-pooled correlation, images on a 0-1 vs 0-255 scale (PSNR and MSE depend on it), mean over test images vs
-other averages.
+:data:`PUBLISHED` holds Table 2 ("Dataset 2") of Du, Du & He, "Sharing deep generative representation for perceived
+image reconstruction from human brain activity", IJCNN 2017 (arXiv:1704.07575), as quoted in the study's
+``shared/report/LITERATURE.md``: Pearson correlation (PCC), MSE and SSIM of six methods on the same 90/10 split of
+digit69, mean ± std over 20 random seeds and subjects. The paper does not define its metrics precisely (PCC per image
+or pooled, SSIM windowed or global; MSE on the [0, 1] pixel scale, judging by the code); DGMM is transductive (each
+test trial's latent is pulled toward the latents of its nearest training trials in fMRI space) and averages many
+decoded samples; its voxels were selected by encoding R² on the training data. :data:`CAVEATS` says so, and every
+comparison table prints it.
 
-:data:`REPORT_LITERATURE` holds the analysed report's own "literature comparison" rows (claim 15), which the
+:func:`comparison_table` puts one of this study's measured models beside the quoted rows, the quoted numbers in
+columns of their own ("as published") and ours under our definitions (:data:`OUR_METRICS`), with a verdict per
+metric that is only "higher than the published value under our definitions" -- not a claim that the conventions
+agree. :data:`REPORT_LITERATURE` holds the analysed report's own "literature comparison" rows (claim 15), which the
 report gives without a source.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["OUR_METRICS", "PUBLISHED", "REPORT_LITERATURE", "published_table"]
+__all__ = ["SOURCE", "CAVEATS", "OUR_METRICS", "PUBLISHED", "REPORT_LITERATURE", "published_table",
+           "comparison_table"]
+
+SOURCE = ("C. Du, C. Du, H. He, 'Sharing deep generative representation for perceived image reconstruction from "
+          "human brain activity', IJCNN 2017, arXiv:1704.07575, Table 2 ('Dataset 2' = digit69)")
+
+CAVEATS = (
+    "Quoted, not measured: mean ± std over 20 random seeds and subjects as the paper reports them. The paper does not "
+    "define its metrics (correlation per image or pooled, SSIM windowed or global); its MSE is on the [0, 1] pixel "
+    "scale (judging by its code). DGMM is transductive -- at test time each trial's latent is pulled toward its "
+    "nearest training trials in fMRI space -- and averages many decoded samples; its voxels were kept by encoding R² "
+    "> 0 under 10-fold CV on the training data."
+)
 
 OUR_METRICS = (
     "This study: images in [0, 1]; PSNR = 10 log10(1 / MSE) per image; SSIM windowed (Gaussian, sigma 1.5, "
     "scikit-image, data range 1) per image; pixel r = Pearson r per image; all averaged over the 10 test "
-    "images (95% bootstrap CI over images); the official 90/10 split, no test fMRI used except as the input "
+    "images (95% bootstrap CI over images); the official 90/10 split; no test fMRI is used except as the input "
     "of its own reconstruction."
 )
 
-# One dict per published method. values: metric -> number as printed in the source, or None (not found).
+# Table 2 of arXiv:1704.07575, as quoted in shared/report/LITERATURE.md: (mean, std) or a plain value.
 PUBLISHED: tuple[dict, ...] = (
-    {
-        "method": "DGMM (deep generative multi-view model)",
-        "paper": ("C. Du, C. Du, H. He, 'Sharing deep generative representation for perceived image reconstruction "
-                  "from human brain activity', IJCNN 2017 (IEEE Xplore 7965968; arXiv:1704.07575); "
-                  "C. Du, C. Du, L. Huang, H. He, 'Reconstructing perceived images from human brain activities with "
-                  "Bayesian deep multiview learning', IEEE TNNLS 2019 (doi:10.1109/TNNLS.2018.2882456)"),
-        "code": "github.com/ChangdeDu/DGMM (DGMM_Keras.py, calculateS.m; commit 286503c7)",
-        "values": {"psnr": None, "ssim": None, "pixel_r": None, "mse": None},
-        "status": ("not found: the stored copies of both papers reachable from this study (arXiv, deepai, groundai "
-                   "pages) gave abstracts and introductions, not the results tables; the repository shows its "
-                   "results only as an image (69results.png)"),
-        "how computed": (
-            "From the reference code: the same data file and 90/10 split as here; fMRI scaled per voxel to [0, 1] "
-            "by a min-max scaler fitted on the training trials, images divided by 255 (0-1 scale); a test image is "
-            "the mean of L = 100 images decoded from samples of the latent posterior (compare our n_samples "
-            "averaging). At inference the posterior of a test trial is pulled toward the latents of its k = 10 "
-            "nearest training trials in fMRI space (posterior regularisation, heat-kernel weights). This uses the "
-            "test fMRI beyond the decoder, but one test trial at a time: calculateS.m builds the neighbours from "
-            "[training fMRI; that one test trial], so no other test trial enters (not transductive across the "
-            "test set in the code). The papers' metric definitions (SSIM window, correlation per image or pooled) "
-            "could not be checked."
-        ),
-    },
-    {
-        "method": "Shape-Semantic GAN",
-        "paper": ("T. Fang, Y. Qi, G. Pan, 'Reconstructing perceptive images from brain activity by Shape-Semantic "
-                  "GAN', NeurIPS 2020 (arXiv:2101.12083)"),
-        "code": ("github.com/duolala1/Reconstructing-Perceptive-Images-from-Brain-Activity-by-Shape-Semantic-GAN "
-                 "(README: the demo takes the published fMRI data '69-digits' as input)"),
-        "values": {"psnr": None, "ssim": None, "pixel_r": None, "mse": None},
-        "status": "not found: only the abstract was reachable; the repository shows results as images",
-        "how computed": "Not checked (paper text not reachable); its demo code uses its own train/validation folders.",
-    },
+    {"method": "Miyawaki et al. (fixed multi-scale bases)", "pixel_r": (0.767, 0.033), "mse": (0.042, 0.007),
+     "ssim": (0.466, 0.030), "acc_svm": 1.00, "acc_cnn": 1.00},
+    {"method": "BCCA (Fujiwara et al.)", "pixel_r": (0.411, 0.157), "mse": (0.119, 0.017), "ssim": (0.192, 0.035),
+     "acc_svm": 1.00, "acc_cnn": 1.00},
+    {"method": "DCCAE-A", "pixel_r": (0.548, 0.044), "mse": (0.074, 0.010), "ssim": (0.358, 0.097), "acc_svm": 0.900,
+     "acc_cnn": (0.967, 0.047)},
+    {"method": "DCCAE-S", "pixel_r": (0.511, 0.057), "mse": (0.080, 0.016), "ssim": (0.552, 0.088), "acc_svm": 1.00,
+     "acc_cnn": 1.00},
+    {"method": "De-CNN (linear regression to feature maps + deconvolution net)", "pixel_r": (0.799, 0.062),
+     "mse": (0.038, 0.010), "ssim": (0.613, 0.043), "acc_svm": 1.00, "acc_cnn": 1.00},
+    {"method": "DGMM", "pixel_r": (0.803, 0.063), "mse": (0.037, 0.014), "ssim": (0.645, 0.054), "acc_svm": 1.00,
+     "acc_cnn": 1.00},
 )
+BEST_PUBLISHED = "DGMM"
 
 # The report's "Literature comparison" table (claim 15), quoted; the report names no paper for these rows.
 REPORT_LITERATURE: tuple[dict, ...] = (
@@ -69,12 +65,61 @@ REPORT_LITERATURE: tuple[dict, ...] = (
      "source": "the analysed report, 'Benchmarking context' (no paper cited)"},
 )
 
+_COLUMNS = {"pixel_r": "PCC", "mse": "MSE", "ssim": "SSIM", "acc_svm": "digit accuracy (SVM)",
+            "acc_cnn": "digit accuracy (CNN)"}
+
+
+def _fmt(v) -> str:
+    if isinstance(v, tuple):
+        return f"{v[0]:.3f} ± {v[1]:.3f}"
+    return f"{v:.3f}"
+
 
 def published_table() -> pd.DataFrame:
-    """:data:`PUBLISHED` as a table: numbers as reported (or 'not found'), source, status and caveats."""
-    rows = {}
+    """:data:`PUBLISHED` as printed (mean ± std over 20 seeds), one row per method; the source is :data:`SOURCE`."""
+    rows = {e["method"]: {col: _fmt(e[k]) for k, col in _COLUMNS.items()} for e in PUBLISHED}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("published method (quoted)")
+
+
+def _published(method: str, metric: str) -> float:
     for e in PUBLISHED:
-        row = {f"{m} (as reported)": ("not found" if v is None else v) for m, v in e["values"].items()}
-        row.update({"paper": e["paper"], "status": e["status"], "how computed / differences": e["how computed"]})
-        rows[e["method"]] = row
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("published method")
+        if e["method"] == method:
+            v = e[metric]
+            return v[0] if isinstance(v, tuple) else v
+    raise KeyError(f"no published row {method!r}; rows: {[e['method'] for e in PUBLISHED]}")
+
+
+def comparison_table(name: str, pooled: dict, *, method: str = BEST_PUBLISHED) -> pd.DataFrame:
+    """One of our models beside a published method, metric by metric, in separate quoted and measured columns.
+
+    Parameters
+    ----------
+    name : str
+        Our model's name.
+    pooled : dict
+        ``{metric: {"mean", "ci_low", "ci_high"}}`` on the test trials (seeds pooled), with pixel_r, mse, ssim.
+    method : str
+        A method of :data:`PUBLISHED` (default DGMM, the best published).
+
+    Returns
+    -------
+    DataFrame
+        One row per metric (PCC, MSE, SSIM): the published value (quoted), ours (measured, 95% CI), and whether ours
+        is better under our definitions: "higher" / "lower" MSE when the whole CI is on the better side, else
+        "not separable (CI contains it)".
+    """
+    rows = {}
+    for m, better_high in (("pixel_r", True), ("mse", False), ("ssim", True)):
+        pub = _published(method, m)
+        p = pooled[m]
+        lo, hi = p["ci_low"], p["ci_high"]
+        if (lo > pub) if better_high else (hi < pub):
+            verdict = "ours better (whole 95% CI on the better side)"
+        elif (hi < pub) if better_high else (lo > pub):
+            verdict = "published better (whole 95% CI on the worse side)"
+        else:
+            verdict = "not separable (CI contains the published value)"
+        rows[_COLUMNS[m]] = {f"{method}, as published (quoted)": _published(method, m),
+                             f"{name}, measured (our definitions)": f"{p['mean']:.3f} [{lo:.3f}, {hi:.3f}]",
+                             "comparison": verdict}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("metric")

@@ -208,6 +208,8 @@ RUN_PARAMS = {
     "publish": Bool(False, "write into the published results/ (the study runner sets it; needs profile)"),
     "profile": Str("", "params profile this run claims to use, checked when publishing", choices=("", "full", "quick")),
     "publish_unprofiled": Bool(False, "allow publishing values that differ from the profile's (recorded in provenance)"),
+    "workers": Int(0, "train this chapter's runs on a local Dask cluster of this many workers (0: in this process)", low=0),
+    "scheduler": Str("", "address of a running Dask scheduler to send the runs to (empty: none)"),
 }
 
 DATA = {
@@ -339,6 +341,90 @@ _chapter("06_augmentation_multiscale", {
     **SELECT, **STATS,
 }, requires=("00_data_and_metrics",))
 
+
+_chapter("07_image_prior", {
+    **DATA,
+    "prior_source": Str("auto", "unpaired images: auto (mnist_6_9.npz if found, else torchvision MNIST), npz or torchvision",
+                        choices=("auto", "npz", "torchvision")),
+    "leak_threshold": Float(0.9, "drop prior images whose shifted pixel r with a test or validation stimulus exceeds this",
+                            low=0.5, high=0.9),
+    "leak_max_shift": Int(2, "largest shift (pixels, each direction) the leakage guard tries", low=0, high=4),
+    "latent_dim": Int(16, "numbers per image in the prior's VAE latent", low=2),
+    "kl_weight": Float(1.0, "beta of the VAE's per-image ELBO (0: a plain autoencoder)", low=0),
+    "vae_steps": Int(1000, "VAE optimiser steps (batch 64)", low=1),
+    "diffusion_steps": Int(8000, "latent-diffusion optimiser steps (batch 256)", low=1),
+    "short_diffusion_steps": Int(500, "the small budget at which eps and x0 prediction are compared", low=1),
+    "prediction": Str("x0", "what the prior's denoiser predicts", choices=("x0", "eps")),
+    "n_voxels": Int(800, "voxels (best encoding R²) the fMRI -> latent map reads in the screen; 0: all", low=0),
+    "n_voxels_grid": List([200, 400, 800, 1600, 0], "voxel counts screened on validation (0: all)", _item("int", low=0),
+                          check=_unique),
+    "map_kinds": List(["ridge", "pls", "mlp"], "fMRI -> latent maps screened on validation",
+                      _item("str", choices=("ridge", "pls", "mlp")), check=_unique),
+    "strengths": List([0.2, 0.3, 0.5], "refinement strengths screened (fraction of the diffusion steps)",
+                      _item("float", low=0, high=1, low_open=True, high_open=True), check=_unique),
+    "noise_scales": List([0.5, 1.0], "multipliers of the calibrated observation noise screened",
+                         _item("float", low=0, low_open=True), check=_unique),
+    "guidance_grid": List([1.0, 2.0], "guidance scales screened for the chosen decoding; must include 1",
+                          _item("float", low=0), check=lambda v: None if 1.0 in v else "must include 1.0"),
+    "n_samples": Int(16, "samples per trial averaged by the refinement and from-noise decoders", low=2),
+    "decode_steps": Int(100, "DDIM steps over the whole schedule at decoding", low=1, high=1000),
+    "prior_sizes": List([0, 300, 1000], "unpaired-image counts of the prior-size curve (all available are added)",
+                        _item("int", low=0), check=_unique),
+    "n_seeds": Int(5, "seeds of the final model (each its own pretraining); screens use seed 0", low=1),
+    "spatial_vae_epochs": Int(60, "epochs of the spatial 8x8x8 VAE behind the latent-ridge baseline (as in chapter 08)",
+                              low=1),
+    **SELECT,
+    "targets": Dict({"psnr": 17.0, "ssim": 0.75, "pixel_r": 0.88, "id2": 1.0, "id2_within": 0.95},
+                    "the project's targets for the best model (test, seeds pooled): metric -> minimum",
+                    check=_metric_targets),
+    **STATS,
+}, requires=("00_data_and_metrics",))
+
+_chapter("08_benchmarks", {
+    **DATA,
+    "n_seeds": Int(5, "training seeds of the selected spatial LDM on the test trials; screens use seed 0", low=1),
+    "lr": Float(5e-4, "AdamW learning rate of the align and diffusion stages (main recipe)", low=0, low_open=True),
+    "epochs": Int(100, "diffusion-stage epochs (main recipe)", low=1),
+    "vae_epochs": Int(60, "VAE pretraining epochs (main recipe)", low=1),
+    "align_epochs": Int(60, "epochs aligning the fMRI encoder to VAE latents (main recipe)", low=1),
+    "batch_size": Int(16, "trials per optimiser step, every stage (main recipe)", low=1),
+    "unet_channels": RECIPE["unet_channels"],
+    "candidates": Dict({"x0": {"prediction": "x0"}, "x0, mean of 8 samples": {"prediction": "x0", "n_samples": 8},
+                        "eps": {"prediction": "eps"}, "eps, mean of 8 samples": {"prediction": "eps", "n_samples": 8}},
+                       "spatial LDM candidates: name -> LDMConfig fields and/or sampling keys (n_samples, guidance, steps, sampler)",
+                       check=_candidates),
+    **SELECT,
+    "steps": Int(50, "DDIM steps at reconstruction, for candidates that set none", low=1, high=1000),
+    "n_show_samples": Int(4, "individual samples per trial in the sampling figure", low=2),
+    "sweep_lrs": List([1e-5, 1e-4, 1e-3], "week-1 sweep: learning rates", _item("float", low=0, low_open=True),
+                      check=_unique),
+    "sweep_batch_sizes": List([2, 4, 8], "week-1 sweep: batch sizes", _item("int", low=1), check=_unique),
+    "sweep_encoder_dims": List([64, 128, 256], "week-1 sweep: the report's latent dimensions, read as encoder_dim",
+                               _item("int", low=1), check=_unique),
+    "sweep_epochs": Int(15, "diffusion epochs of each sweep training (a short recipe)", low=1),
+    "sweep_vae_epochs": Int(20, "VAE epochs of each sweep training", low=1),
+    "sweep_align_epochs": Int(10, "alignment epochs of each sweep training", low=1),
+    "scaling_sizes": List([10, 20, 45], "fitting-trial counts of the learning curves (the full set is added)",
+                          _item("int", low=6), check=_unique),
+    "scaling_draws": Int(2, "stratified draws per size", low=1),
+    "scaling_epochs": Int(40, "diffusion epochs of the spatial LDM at the full size (smaller sets: as many steps)", low=1),
+    "scaling_vae_epochs": Int(30, "VAE epochs at the full size (scaled likewise)", low=1),
+    "scaling_align_epochs": Int(20, "alignment epochs at the full size (scaled likewise)", low=1),
+    "recon_steps_grid": List([10, 50, 250], "DDIM step counts timed on the 10 test trials", _item("int", low=1, high=1000)),
+    "targets": Dict({"psnr": 17.0, "ssim": 0.75, "pixel_r": 0.88, "id2": 1.0, "id2_within": 0.95},
+                    "the project's targets for the best model (test, seeds pooled): metric -> minimum",
+                    check=_metric_targets),
+    "n_boot": Int(10000, "bootstrap resamples for 95% CIs over images", low=100),
+    "n_perm": Int(1000, "permutations for identification p-values on the test trials", low=1),
+}, requires=("00_data_and_metrics", "07_image_prior"))
+
+_chapter("09_conclusions", {
+    "n_boot": Int(2000, "bootstrap resamples for the CIs of cross-chapter differences (claim 11a)", low=100),
+}, requires=("00_data_and_metrics", "01_diagnostics", "02_unet_fix", "03_loss_function", "04_fmri_encoder",
+             "05_conditioning_vae", "06_augmentation_multiscale", "07_image_prior", "08_benchmarks"))
+
+_chapter("10_executive_summary", {}, requires=("00_data_and_metrics", "01_diagnostics", "07_image_prior",
+                                               "08_benchmarks", "09_conclusions"))
 
 def parameters_cell(chapter: str) -> str:
     """The source of the notebook's ``parameters`` cell for ``chapter``, generated from its table."""

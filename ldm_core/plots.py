@@ -17,6 +17,8 @@ from .names import METRIC_LABELS, format_p, metric_label, model_label
 
 __all__ = ["PAGE_WIDTH", "use_book_style", "image_grid", "metrics_table", "ci_table", "metric_ci_plot",
            "training_curves", "sensitivity_plot", "trajectory_plot", "sweep_heatmaps", "scaling_plot",
+           "prior_training_curves", "observation_plot", "verdict_bars",
+           "ladder_plot", "sampler_diagnosis_plot", "neighbour_correlation_plot",
            "METRIC_LABELS"]
 
 PAGE_WIDTH = 7.0  # inches: the book's text column
@@ -336,4 +338,156 @@ def scaling_plot(curves: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r")
         ax.set_ylabel(metric_label(m, short=True))
         ax.grid(alpha=0.3)
     _legend_outside(axes[0, -1])
+    return fig
+
+
+def prior_training_curves(histories: dict[str, dict]):
+    """Training losses of image priors: the VAE's negative ELBO (left) and the denoiser's MSE (right) per step.
+
+    ``histories`` maps a name to :attr:`ldm_core.prior.ImagePrior.history` (``vae_loss``, ``vae_log_every``,
+    ``diffusion_loss``, ``diffusion_log_every``): losses averaged over blocks of steps.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 2.4), squeeze=False)
+    for i, (name, h) in enumerate(histories.items()):
+        for ax, key in zip(axes[0], ("vae", "diffusion")):
+            y = np.asarray(h.get(f"{key}_loss", []), dtype=float)
+            if len(y):
+                x = (np.arange(len(y)) + 1) * int(h.get(f"{key}_log_every") or 1)
+                ax.plot(x, y, lw=1, c=f"C{i % 10}", label=model_label(name))
+    axes[0, 0].set_title("VAE: negative ELBO (nats per image)")
+    axes[0, 1].set_title("latent diffusion: denoising MSE")
+    for ax in axes[0]:
+        ax.set_xlabel("optimiser step")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    _legend_outside(axes[0, -1])
+    return fig
+
+
+def observation_plot(slope: np.ndarray, noise: np.ndarray, r2: np.ndarray):
+    """Per latent dimension: the map's cross-validated slope lambda, noise sigma and R² (stage-2 calibration)."""
+    d = len(slope)
+    fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH, 2.2), sharex=True, squeeze=False)
+    for ax, vals, title in zip(axes[0], (slope, noise, r2), ("slope λ", "noise σ (code std units)", "cross-validated R²")):
+        ax.bar(np.arange(1, d + 1), vals, color="C0")
+        ax.set_title(title)
+        ax.set_xlabel("latent dimension")
+        ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+# ----------------------------------------------------------------------------- diagnostics (chapters 01 and 04)
+
+
+def ladder_plot(results: dict[str, dict], *, groups: dict[str, str], metrics=("psnr", "ssim", "pixel_r"),
+                references: dict[str, dict[str, float]] | None = None):
+    """Mean and 95% CI per model as horizontal bars, one panel per metric, bars coloured by group.
+
+    Parameters
+    ----------
+    results : dict of str -> {metric: {"mean", "ci_low", "ci_high"}}
+        In the order to draw, top to bottom (reader names via :func:`~ldm_core.names.model_label`).
+    groups : dict of str -> str
+        Model -> group label (e.g. "cumulative fixes", "leave-one-out"); one colour and one legend entry per group.
+    references : dict of str -> {metric: value}, optional
+        Baselines drawn as dashed vertical lines, one colour each, in the legend.
+    """
+    names = list(results)
+    labels = list(dict.fromkeys(groups[n] for n in names))
+    colour = {g: f"C{i}" for i, g in enumerate(labels)}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 0.28 * len(names) + 1.1), sharey=True,
+                             squeeze=False)
+    y = np.arange(len(names))
+    for ax, m in zip(axes[0], metrics):
+        for g in labels:
+            idx = [i for i, n in enumerate(names) if groups[n] == g]
+            mean = np.array([results[names[i]][m]["mean"] for i in idx])
+            err = np.array([[results[names[i]][m]["mean"] - results[names[i]][m]["ci_low"],
+                             results[names[i]][m]["ci_high"] - results[names[i]][m]["mean"]] for i in idx]).T
+            ax.barh(y[idx], mean, xerr=err, color=colour[g], alpha=0.8, capsize=2, label=g)
+        for j, (lab, vals) in enumerate((references or {}).items()):
+            if m in vals:
+                ax.axvline(vals[m], ls="--", lw=1, c=f"C{len(labels) + j}", label=lab)
+        ax.set_xlabel(metric_label(m, short=True))
+        ax.grid(axis="x", alpha=0.3)
+    axes[0, 0].set_yticks(y)
+    axes[0, 0].set_yticklabels([model_label(n) for n in names])
+    axes[0, 0].invert_yaxis()
+    _legend_outside(axes[0, -1])
+    return fig
+
+
+def sampler_diagnosis_plot(errors: pd.DataFrame, trajectories: dict[str, dict]):
+    """Two panels: a denoiser's x0 error against t beside a reference's, and the size of x_t along each sampler.
+
+    Parameters
+    ----------
+    errors : DataFrame
+        :func:`ldm_core.diagnostics.x0_error_by_timestep`'s table (index t; columns "x0 error, model" and
+        "x0 error, Gaussian denoiser").
+    trajectories : dict of str -> dict
+        Label -> :func:`ldm_core.diagnostics.sampling_trajectory` output; the first one with ``forward_rms`` also
+        draws the forward-process reference.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 2.7))
+    ax = axes[0]
+    t = errors.index.to_numpy()
+    ax.plot(t, errors["x0 error, model"], "o-", c="C0", label="x0 error: the trained model")
+    ax.plot(t, errors["x0 error, Gaussian denoiser"], "s--", c="0.4", label="x0 error: exact Gaussian denoiser")
+    ax.set_yscale("log")
+    ax.set_xlabel("timestep t (noise level)")
+    ax.set_ylabel("x0 error / latent variance")
+    ax.grid(alpha=0.3)
+    ax = axes[1]
+    ref = next((tr for tr in trajectories.values() if "forward_rms" in tr), None)
+    if ref is not None:
+        ax.plot(ref["t"], ref["forward_rms"], c="0.4", ls="--", lw=1, label="x_t under the forward process")
+    for i, (lab, tr) in enumerate(trajectories.items()):
+        ax.plot(tr["t"], tr["x_t_rms"], c=f"C{i + 1}", lw=1.5, label=f"x_t: {lab}")
+    ax.set_yscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("timestep t (sampling runs from 999 to 0)")
+    ax.set_ylabel("RMS of x_t")
+    ax.grid(alpha=0.3)
+    handles, names = [], []
+    for a in axes:
+        for h, lab in zip(*a.get_legend_handles_labels()):
+            handles.append(h), names.append(lab)
+    fig.legend(handles, names, loc="outside lower center", ncols=2)
+    return fig
+
+
+def neighbour_correlation_plot(curve: dict[int, dict], *, marks: dict[str, float] | None = None):
+    """Mean across-trial correlation of voxels a given distance apart in file order, with the random-pair level.
+
+    ``curve`` is :func:`ldm_core.diagnostics.neighbour_correlation_curve`'s output; ``marks`` maps a label to a
+    distance drawn as a dotted vertical line (e.g. the voxels of one token).
+    """
+    lags = sorted(curve)
+    fig, ax = plt.subplots(figsize=(0.62 * PAGE_WIDTH, 2.5))
+    ax.plot(lags, [curve[k]["adjacent"] for k in lags], "o-", ms=3, label="voxel pairs this far apart")
+    ax.axhline(curve[lags[0]]["random"], ls="--", c="0.5", lw=1, label="random voxel pairs")
+    for j, (lab, x) in enumerate((marks or {}).items()):
+        ax.axvline(x, ls=":", c=f"C{3 + j}", lw=1.2, label=lab)
+    ax.set_xscale("log")
+    ax.set_xlabel("distance in file order (voxels)")
+    ax.set_ylabel("mean r over trials")
+    ax.grid(alpha=0.3)
+    _legend_outside(ax)
+    return fig
+
+
+def verdict_bars(counts: dict[str, int]):
+    """Horizontal bars: ledger rows per kind of verdict (:func:`ldm_core.ledger.verdict_counts`)."""
+    colours = {"confirmed": "C2", "refuted (below the claim)": "C3", "refuted (above the claim)": "C1",
+               "inconclusive": "0.6", "untestable": "0.8"}
+    names = list(counts)
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH * 0.7, 0.35 * len(names) + 0.8))
+    ax.barh(range(len(names)), [counts[n] for n in names], color=[colours.get(n, "C0") for n in names])
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names)
+    ax.invert_yaxis()
+    ax.set_xlabel("rows of the ledger")
+    for i, n in enumerate(names):
+        ax.text(counts[n] + 0.2, i, str(counts[n]), va="center", fontsize=9)
     return fig

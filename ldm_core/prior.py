@@ -39,7 +39,9 @@ from .models.mlp_denoiser import MLPDenoiser
 from .models.schedule import NoiseSchedule
 from .models.vector_vae import VectorVAE, elbo_loss
 
-__all__ = ["PriorConfig", "ImagePrior", "pretrain_prior", "prior_key", "observation_condition"]
+__all__ = ["PriorConfig", "ImagePrior", "pretrain_prior", "prior_key", "observation_condition", "sample_quality",
+           "pretrain_autoencoder",
+           "images_checksum"]
 
 CACHE_FORMAT = "image_prior/1"
 
@@ -133,9 +135,10 @@ class ImagePrior:
     center, spread : Tensor (d,)
         Mean and standard deviation of the training codes (posterior means); ``standardise`` maps codes to
         zero mean and unit variance per dimension.
-    denoiser : MLPDenoiser
-        Condition of size 3d (:func:`observation_condition`).
-    schedule : NoiseSchedule
+    denoiser : MLPDenoiser or None
+        Condition of size 3d (:func:`observation_condition`); None for an autoencoder-only prior
+        (:func:`pretrain_autoencoder`).
+    schedule : NoiseSchedule or None
     cfg : PriorConfig
     history : dict
         ``vae_loss`` and ``diffusion_loss``: training losses (means over blocks of steps), ``*_time_s``.
@@ -147,8 +150,8 @@ class ImagePrior:
     vae: VectorVAE
     center: torch.Tensor
     spread: torch.Tensor
-    denoiser: MLPDenoiser
-    schedule: NoiseSchedule
+    denoiser: MLPDenoiser | None
+    schedule: NoiseSchedule | None
     cfg: PriorConfig
     history: dict = field(default_factory=dict)
     images_sha256: str = ""
@@ -324,6 +327,34 @@ def _pretrain_vae(x: torch.Tensor, cfg: PriorConfig, seed: int, sha: str, cache_
     return vae, hist
 
 
+def _checked_images(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 3 or len(images) < 2 or images.min() < 0 or images.max() > 1:
+        raise ValueError(f"images must be (N >= 2, S, S) in [0, 1], got shape {images.shape}")
+    return images
+
+
+def _standardisation(vae: VectorVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    with torch.no_grad():
+        mean = torch.cat([vae.encode(x[s:s + 512]).mean for s in range(0, len(x), 512)])
+    return mean, mean.mean(0), mean.std(0).clamp(min=1e-6)
+
+
+def pretrain_autoencoder(images: np.ndarray, *, cfg: PriorConfig, seed: int = 0,
+                         cache_dir: str | Path | None = None, progress: bool = True) -> ImagePrior:
+    """Only the VAE of :func:`pretrain_prior` (same cache), as an :class:`ImagePrior` without a denoiser.
+
+    With ``cfg.kl_weight = 0`` this is a plain autoencoder: the "convolutional autoencoder + ridge" reference
+    decoder (no diffusion, no prior over the codes).
+    """
+    images = _checked_images(images)
+    x = torch.as_tensor(images)[:, None]
+    sha = images_checksum(images)
+    vae, hist = _pretrain_vae(x, cfg, seed, sha, cache_dir, progress)
+    _, center, spread = _standardisation(vae, x)
+    return ImagePrior(vae, center, spread, None, None, cfg, dict(hist), sha, len(images))
+
+
 def pretrain_prior(images: np.ndarray, *, cfg: PriorConfig, seed: int = 0, cache_dir: str | Path | None = None,
                    progress: bool = True) -> ImagePrior:
     """Train (or load from ``cache_dir``) the image prior on ``images``; see the module docstring.
@@ -353,9 +384,7 @@ def pretrain_prior(images: np.ndarray, *, cfg: PriorConfig, seed: int = 0, cache
     ValueError
         If ``images`` is not (N, S, S) in [0, 1] with N >= 2.
     """
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 3 or len(images) < 2 or images.min() < 0 or images.max() > 1:
-        raise ValueError(f"images must be (N >= 2, S, S) in [0, 1], got shape {images.shape}")
+    images = _checked_images(images)
     sha = images_checksum(images)
     path = Path(cache_dir) / f"prior-{prior_key(sha, cfg, seed)}.pt" if cache_dir else None
     state = _cached(path)
@@ -363,9 +392,7 @@ def pretrain_prior(images: np.ndarray, *, cfg: PriorConfig, seed: int = 0, cache
         return ImagePrior.from_state(state, image_size=images.shape[1])
     x = torch.as_tensor(images)[:, None]
     vae, hist = _pretrain_vae(x, cfg, seed, sha, cache_dir, progress)
-    with torch.no_grad():
-        mean = torch.cat([vae.encode(x[s:s + 512]).mean for s in range(0, len(x), 512)])
-    center, spread = mean.mean(0), mean.std(0).clamp(min=1e-6)
+    mean, center, spread = _standardisation(vae, x)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
         _, den, sched = _build(cfg, images.shape[1])
@@ -377,3 +404,50 @@ def pretrain_prior(images: np.ndarray, *, cfg: PriorConfig, seed: int = 0, cache
     if path is not None:
         atomic_torch_save(prior.state(), path)
     return prior
+
+
+@torch.no_grad()
+def sample_quality(prior: ImagePrior, reference_codes: np.ndarray, reference_images: np.ndarray, *, n: int = 512,
+                   steps: int = 100, seed: int = 0) -> dict:
+    """How well the prior's unconditional samples match its training data (is the diffusion model any good?).
+
+    Parameters
+    ----------
+    prior : ImagePrior
+    reference_codes : ndarray (M, d)
+        Standardised codes of the training images (:meth:`ImagePrior.codes`).
+    reference_images : ndarray (K, S, S)
+        Images to look for the nearest neighbour of each decoded sample in.
+    n, steps, seed : samples drawn from pure noise with DDIM, the null condition (guidance 0).
+
+    Returns
+    -------
+    dict
+        ``mean_error``: largest |mean difference| of a code dimension (in data standard deviations);
+        ``cov_error``: relative Frobenius error of the sample covariance; ``variance_ratio``: total sample variance
+        over total data variance; ``nn_r``: mean over samples of the best pixel correlation with a reference image
+        (how digit-like the decoded samples are); ``samples``: the first 16 decoded samples (16, S, S).
+    """
+    from .pipeline import sample_latents
+
+    gen = torch.Generator().manual_seed(int(seed))
+    d = prior.latent_dim
+    z = sample_latents(prior, None, x_T=torch.randn((n, d), generator=gen), steps=steps, guidance=0.0).numpy()
+    ref = np.asarray(reference_codes, dtype=np.float64)
+    mu, cov = ref.mean(0), np.cov(ref.T)
+    s_mu, s_cov = z.mean(0), np.cov(z.T)
+    images = prior.decode(z)
+    nn = float(np.mean(_nearest_r(images[:256], np.asarray(reference_images, dtype=np.float32))))
+    return {"mean_error": float(np.max(np.abs(s_mu - mu) / np.sqrt(np.diag(cov)))),
+            "cov_error": float(np.linalg.norm(s_cov - cov) / np.linalg.norm(cov)),
+            "variance_ratio": float(np.trace(s_cov) / np.trace(cov)), "nn_r": nn, "samples": images[:16]}
+
+
+def _nearest_r(images: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """For each image (N, S, S), its best pixel Pearson r with any reference (M, S, S) -> (N,)."""
+    def z(x):
+        f = x.reshape(len(x), -1).astype(np.float64)
+        f = f - f.mean(1, keepdims=True)
+        return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+
+    return (z(images) @ z(references).T).max(axis=1)

@@ -47,6 +47,7 @@ __all__ = [
     "load_prior_images",
     "max_shifted_correlation",
     "drop_near_duplicates",
+    "stratified_subset",
 ]
 
 # ----------------------------------------------------------------------------- constants
@@ -481,3 +482,37 @@ def drop_near_duplicates(
     remain = f"; {kept.n_images} remain ({_counts_text(kept.counts())})."
     kept = replace(kept, description=prior.description + note + remain)
     return kept, report
+
+
+def stratified_subset(prior: PriorImages, n_images: int, *, seed: int = 0) -> PriorImages:
+    """A seeded draw of ``n_images`` images, stratified by digit (for curves against the prior's size).
+
+    Parameters
+    ----------
+    prior : PriorImages
+    n_images : int
+        In [0, prior.n_images]; 0 gives an empty set (images of shape (0, S, S)), ``prior.n_images`` the set itself.
+    seed : int
+        Seed of the draw (scikit-learn's stratified ``train_test_split``).
+
+    Raises
+    ------
+    ValueError
+        If ``n_images`` is outside [0, prior.n_images] (the range is named).
+    """
+    from sklearn.model_selection import train_test_split
+
+    N = prior.n_images
+    if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)) or not 0 <= n_images <= N:
+        raise ValueError(f"n_images must be an int in [0, {N}] (the images available), got {n_images!r}")
+    if n_images == N:
+        return prior
+    if n_images == 0:
+        keep = np.zeros(0, dtype=np.int64)
+    elif n_images < len(np.unique(prior.labels)):
+        keep = np.sort(np.random.default_rng(seed).choice(N, size=int(n_images), replace=False))
+    else:
+        keep, _ = train_test_split(np.arange(N), train_size=int(n_images), stratify=prior.labels, random_state=seed)
+        keep = np.sort(keep)
+    sub = replace(prior, images=prior.images[keep], labels=prior.labels[keep])
+    return replace(sub, description=prior.description + f" Subset: {len(keep)} of {N} images (seed {seed}).")

@@ -102,6 +102,9 @@ class PriorBrainLDM:
         """Stage 3 in latent space: codes (N, n_samples, d) for ``decode.mode`` "refine" or "noise"."""
         if decode.mode == "direct":
             return self.predicted_codes(fmri)[:, None]
+        if self.prior.denoiser is None:
+            raise ValueError(f"decode mode {decode.mode!r} needs a prior with a denoiser; this one is an autoencoder "
+                             "only (pretrain_autoencoder): use mode 'direct'")
         pred = self.predicted_codes(fmri)  # (N, d)
         N, d, n = len(pred), pred.shape[1], decode.n_samples
         cond = self.observation.condition(pred, noise_scale=decode.noise_scale).repeat_interleave(n, dim=0)
@@ -128,10 +131,14 @@ class PriorBrainLDM:
         S = self.prior.vae.image_size
         return self.prior.decode(codes.reshape(N * n, d)).reshape(N, n, S, S).mean(axis=1)
 
+    def predict(self, fmri: np.ndarray) -> np.ndarray:
+        """Direct decoding (stages 1 and 2 only): images (N, S, S) of the predicted codes, like a baseline's ``predict``."""
+        return self.prior.decode(self.predicted_codes(fmri))
+
     def n_parameters(self) -> dict:
         """Parameter counts: VAE, denoiser, map coefficients, total."""
         vae = sum(p.numel() for p in self.prior.vae.parameters())
-        den = sum(p.numel() for p in self.prior.denoiser.parameters())
+        den = sum(p.numel() for p in self.prior.denoiser.parameters()) if self.prior.denoiser is not None else 0
         est = self.latent_map.estimator
         if hasattr(est, "net"):
             lm = sum(p.numel() for p in est.net.parameters())

@@ -24,12 +24,12 @@ import numpy as np
 
 from .latent_map import MAP_KINDS, fit_latent_map, observation_model
 from .metrics import evaluate
-from .prior import PriorConfig, images_checksum, pretrain_prior
+from .prior import PriorConfig, images_checksum, pretrain_autoencoder, pretrain_prior
 from .prior_ldm import DecodeConfig, PriorBrainLDM
 from .runs import Run, VariantResult, cache_key, load_run, run_path, save_run
 from .splits import StudyData
 
-__all__ = ["MapConfig", "PriorVariant", "build_decoder", "run_prior_variants"]
+__all__ = ["MapConfig", "PriorVariant", "build_decoder", "autoencoder_decoder", "run_prior_variants", "prior_seed_unit"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,12 @@ class PriorVariant:
     def to_dict(self) -> dict:
         return {"prior": self.prior.to_dict(), "map": self.map.to_dict(), "decode": self.decode.to_dict()}
 
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "PriorVariant":
+        """Inverse of :meth:`to_dict` (e.g. a variant recorded in a results file); unknown fields raise."""
+        return cls(PriorConfig.from_dict(dict(d["prior"])), MapConfig(**dict(d["map"])),
+                   DecodeConfig.from_dict(dict(d["decode"])))
+
 
 def build_decoder(data: StudyData, pretrain_images: np.ndarray, variant: PriorVariant, *, seed: int,
                   cache_dir: str | Path | None = None, progress: bool = True) -> PriorBrainLDM:
@@ -92,6 +98,18 @@ def build_decoder(data: StudyData, pretrain_images: np.ndarray, variant: PriorVa
     return PriorBrainLDM(prior, lmap, obs)
 
 
+def autoencoder_decoder(data: StudyData, pretrain_images: np.ndarray, *, cfg: PriorConfig, seed: int,
+                        map_cfg: MapConfig = MapConfig(n_voxels=None), cache_dir: str | Path | None = None,
+                        progress: bool = True) -> PriorBrainLDM:
+    """A reference decoder without diffusion: the prior's autoencoder (``cfg``'s VAE fields, e.g. ``kl_weight=0``
+    for a plain autoencoder) and a map from fMRI to its code, decoded directly (``DecodeConfig(mode="direct")``)."""
+    prior = pretrain_autoencoder(pretrain_images, cfg=cfg, seed=seed, cache_dir=cache_dir, progress=progress)
+    codes = prior.codes(data.images_fit)
+    lmap = fit_latent_map(data.fmri_fit, codes, kind=map_cfg.kind, n_voxels=map_cfg.n_voxels, n_folds=map_cfg.n_folds,
+                          seed=seed)
+    return PriorBrainLDM(prior, lmap, observation_model(lmap, data.fmri_fit, codes, n_folds=map_cfg.n_folds, seed=seed))
+
+
 def _run_key(data: StudyData, images_sha: str, variant: PriorVariant, *, seed: int, n_boot: int, n_perm: int) -> str:
     return cache_key({"kind": "prior_ldm/1", "data": data.fingerprint(), "images": images_sha,
                       **variant.to_dict(), "seed": int(seed), "n_boot": n_boot, "n_perm": n_perm})
@@ -99,7 +117,8 @@ def _run_key(data: StudyData, images_sha: str, variant: PriorVariant, *, seed: i
 
 def run_prior_variants(variants: Mapping[str, PriorVariant], data: StudyData, pretrain_images: np.ndarray, *,
                        seeds: Sequence[int], n_boot: int = 1000, n_perm: int = 0,
-                       cache_dir: str | Path | None = None, progress: bool = True) -> dict[str, VariantResult]:
+                       cache_dir: str | Path | None = None, progress: bool = True,
+                       executor=None) -> dict[str, VariantResult]:
     """Train and evaluate every variant for every seed (see the module docstring).
 
     Parameters
@@ -115,6 +134,9 @@ def run_prior_variants(variants: Mapping[str, PriorVariant], data: StudyData, pr
         Bootstrap resamples of each evaluation; permutations of the test identification p-values.
     cache_dir : path, optional
         Runs and priors are cached here (priors as ``prior-<key>.pt``).
+    executor : concurrent.futures-style executor, optional
+        Each seed (all variants: they share its pretraining) is one unit of work submitted to it
+        (:func:`ldm_core.cluster.map_units`); None computes them here.
 
     Returns
     -------
@@ -125,30 +147,40 @@ def run_prior_variants(variants: Mapping[str, PriorVariant], data: StudyData, pr
     ValueError
         If ``seeds`` or ``variants`` is empty.
     """
+    from .cluster import map_units
+
     if not seeds or not variants:
         raise ValueError("run_prior_variants needs at least one variant and one seed")
+    units = [dict(pretrain_images=pretrain_images, variants=dict(variants), seed=int(seed), n_boot=n_boot,
+                  n_perm=n_perm, cache_dir=cache_dir, progress=progress) for seed in seeds]
+    per_seed = map_units(prior_seed_unit, data, units, executor=executor)
+    return {n: VariantResult(n, variants[n].to_dict(), {}, variants[n].decode.to_dict(), [out[n] for out in per_seed])
+            for n in variants}
+
+
+def prior_seed_unit(data: StudyData, *, pretrain_images: np.ndarray, variants: Mapping[str, PriorVariant], seed: int,
+                    n_boot: int, n_perm: int, cache_dir: str | Path | None, progress: bool) -> dict[str, Run]:
+    """The unit of work of :func:`run_prior_variants`: every variant for one seed (plain, picklable arguments)."""
     sha = images_checksum(pretrain_images)
-    runs: dict[str, list[Run]] = {n: [] for n in variants}
-    for seed in seeds:
-        decoders: dict[str, PriorBrainLDM] = {}
-        for name, v in variants.items():
-            path = run_path(cache_dir, seed=seed, key=_run_key(data, sha, v, seed=seed, n_boot=n_boot, n_perm=n_perm)) \
-                if cache_dir else None
-            run = load_run(path) if path else None
-            if run is None:
-                group = f"{v.prior.to_dict()}{v.map.to_dict()}"
-                t0 = time.perf_counter()
-                if group not in decoders:
-                    decoders[group] = build_decoder(data, pretrain_images, v, seed=seed, cache_dir=cache_dir,
-                                                    progress=progress)
-                dec = decoders[group]
-                fit_s = time.perf_counter() - t0
-                run = _evaluate(dec, v, data, name=name, seed=seed, n_boot=n_boot, n_perm=n_perm, fit_s=fit_s)
-                if path:
-                    save_run(path, run)
-            run.variant = name
-            runs[name].append(run)
-    return {n: VariantResult(n, variants[n].to_dict(), {}, variants[n].decode.to_dict(), runs[n]) for n in variants}
+    decoders: dict[str, PriorBrainLDM] = {}
+    out: dict[str, Run] = {}
+    for name, v in variants.items():
+        path = run_path(cache_dir, seed=seed, key=_run_key(data, sha, v, seed=seed, n_boot=n_boot, n_perm=n_perm)) \
+            if cache_dir else None
+        run = load_run(path) if path else None
+        if run is None:
+            group = f"{v.prior.to_dict()}{v.map.to_dict()}"
+            t0 = time.perf_counter()
+            if group not in decoders:
+                decoders[group] = build_decoder(data, pretrain_images, v, seed=seed, cache_dir=cache_dir,
+                                                progress=progress)
+            fit_s = time.perf_counter() - t0
+            run = _evaluate(decoders[group], v, data, name=name, seed=seed, n_boot=n_boot, n_perm=n_perm, fit_s=fit_s)
+            if path:
+                save_run(path, run)
+        run.variant = name
+        out[name] = run
+    return out
 
 
 def _evaluate(dec: PriorBrainLDM, v: PriorVariant, data: StudyData, *, name: str, seed: int, n_boot: int,

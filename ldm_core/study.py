@@ -41,12 +41,13 @@ from pathlib import Path
 import yaml
 
 from .io import atomic_write_bytes
+from .parameters import RUN_PARAMS
 from .results import project_root, provenance
 
 __all__ = ["PROFILES", "chapters", "load_params", "run_chapter", "read_run_log", "main"]
 
 PROFILES = ("full", "quick")
-RUN_KEYS = ("results_root", "inputs_root", "cache_root", "publish", "profile", "publish_unprofiled")
+RUN_KEYS = tuple(RUN_PARAMS)  # where a run reads, writes and computes: never part of what it computes
 
 
 def chapters(root: Path | None = None) -> list[str]:
@@ -209,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="publish into results/ even with -p overrides (recorded in provenance)")
     ap.add_argument("--threads", type=int, default=None,
                     help="threads per chapter kernel (OMP_NUM_THREADS; default: $OMP_NUM_THREADS or all cores)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="train every chapter's runs on a local Dask cluster of this many worker processes")
+    ap.add_argument("--scheduler", default="", help="address of a running Dask scheduler to send every run to")
     args = ap.parse_args(argv)
     root = project_root()
     out = (args.out or root / "book").resolve()
@@ -224,19 +228,31 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["TQDM_DISABLE"] = "1"
     print(f"{'publishing into results/ and book/' if publish else f'scratch run into {out}'}; profile "
           f"{args.profile}; {threads} thread(s) per chapter", flush=True)
+    from .cluster import dask_client
+
     t0 = time.time()
-    for name in names:
-        print(f"== {name} ({args.profile})", flush=True)
-        wall = run_chapter(name, profile=args.profile, out_dir=out, overrides=overrides, root=root,
-                           publish=publish, allow_unprofiled=args.allow_unprofiled)
-        log = read_run_log(log_path, profile=args.profile)  # re-read: another runner may have added chapters
-        log["chapters"][name] = {"wall_time_s": round(wall, 1), "threads": threads, "provenance": provenance(),
-                                 "published": publish, "params": {**load_params(name, args.profile, root), **overrides}}
-        log["total_wall_time_s"] = round(sum(c["wall_time_s"] for c in log["chapters"].values()), 1)
-        atomic_write_bytes(log_path, json.dumps(log, indent=1).encode())
-        print(f"   {name}: {wall:.1f} s", flush=True)
+    with dask_client(workers=args.workers, scheduler=args.scheduler) as client:
+        if client is not None:  # one cluster for the whole study; each chapter's kernel connects to it
+            overrides["scheduler"] = client.scheduler.address
+            print(f"runs go to a Dask cluster with {len(client.scheduler_info()['workers'])} worker(s)", flush=True)
+        for name in names:
+            print(f"== {name} ({args.profile})", flush=True)
+            wall = run_chapter(name, profile=args.profile, out_dir=out, overrides=overrides, root=root,
+                               publish=publish, allow_unprofiled=args.allow_unprofiled)
+            _log(log_path, name, wall, args, threads, publish, overrides, root)
+            print(f"   {name}: {wall:.1f} s", flush=True)
     print(f"all chapters done in {time.time() - t0:.1f} s; log at {log_path.name} in {out.name}/")
     return 0
+
+
+def _log(log_path: Path, name: str, wall: float, args, threads: int, publish: bool, overrides: dict, root: Path) -> None:
+    """Add a chapter's entry to the run log (re-read first: another runner may have added chapters)."""
+    log = read_run_log(log_path, profile=args.profile)
+    params = {k: v for k, v in {**load_params(name, args.profile, root), **overrides}.items() if k != "scheduler"}
+    log["chapters"][name] = {"wall_time_s": round(wall, 1), "threads": threads, "workers": args.workers,
+                             "provenance": provenance(), "published": publish, "params": params}
+    log["total_wall_time_s"] = round(sum(c["wall_time_s"] for c in log["chapters"].values()), 1)
+    atomic_write_bytes(log_path, json.dumps(log, indent=1).encode())
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ def test_verdicts_follow_the_ci_rule():
 
 def test_claim_row():
     row = claim_row("3", "noise ~10 dB", {"mean": 5.0, "ci_low": 4.9, "ci_high": 5.1}, low=9, high=11, digits=1)
-    assert row["verdict"] == "refuted (below the claim)" and row["measured mean [95% CI]"] == "5.0 [4.9, 5.1]"
-    assert row["claimed range"] == "9 – 11"
+    nb = "\u00a0"  # no line break inside a number with its CI
+    assert row["verdict"] == "refuted (below the claim)" and row["measured mean [95% CI]"] == f"5.0{nb}[4.9,{nb}5.1]"
+    assert row["claimed range"] == f"9{nb}–{nb}11"
 
 
 def test_expectation_rows():
@@ -39,7 +40,7 @@ def test_expectation_rows():
 
 def test_target_rows_met_missed_inconclusive_and_gap():
     met = target_row("PSNR", {"mean": 17.5, "ci_low": 17.1, "ci_high": 19.0}, target=17, digits=2)
-    assert met["verdict"] == "met" and met["gap (mean − target)"] == 0.5 and met["required"] == "≥ 17"
+    assert met["verdict"] == "met" and met["gap (mean − target)"] == 0.5 and met["required"] == "≥\u00a017"
     missed = target_row("SSIM", {"mean": 0.45, "ci_low": 0.40, "ci_high": 0.50}, target=0.75)
     assert missed["verdict"] == "missed" and missed["gap (mean − target)"] == pytest.approx(-0.3)
     assert target_row("r", {"mean": 0.89, "ci_low": 0.80, "ci_high": 0.95}, target=0.88)["verdict"] == "inconclusive"

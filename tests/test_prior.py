@@ -74,3 +74,12 @@ def test_bad_config_and_images():
         PriorConfig.from_dict({"steps": 3})
     with pytest.raises(ValueError, match=r"images must be \(N >= 2, S, S\) in \[0, 1\]"):
         pretrain_prior(np.full((3, 8, 8), 2.0, np.float32), cfg=TINY)
+
+
+def test_sample_quality_reports_moments_and_realism(images):
+    from ldm_core.prior import sample_quality
+
+    p = pretrain_prior(images, cfg=TINY, seed=0, progress=False)
+    q = sample_quality(p, p.codes(images), images, n=64, steps=5)
+    assert set(q) == {"mean_error", "cov_error", "variance_ratio", "nn_r", "samples"}
+    assert q["samples"].shape == (16, 8, 8) and -1 <= q["nn_r"] <= 1 and q["variance_ratio"] > 0

@@ -427,3 +427,19 @@ def test_real_prior_guarded_against_digit69_test_and_validation(real_data_dir, r
     with capsys.disabled():
         print(f"\n[prior guard] dropped {report['n_dropped']} of {report['n_before']} prior images "
               f"(per digit {report['dropped_per_digit']}) against {len(refs)} test + validation stimuli")
+
+
+def test_stratified_subset_sizes_and_strata():
+    import numpy as np
+
+    from ldm_core.prior_images import PriorImages, stratified_subset
+
+    labels = np.array([6] * 30 + [9] * 20)
+    prior = PriorImages(images=np.zeros((50, 4, 4), np.float32), labels=labels, source="mnist_6_9.npz",
+                        path=__import__("pathlib").Path("x.npz"), sha256="0")
+    sub = stratified_subset(prior, 10, seed=0)
+    assert sub.n_images == 10 and sub.counts() == {6: 6, 9: 4}
+    assert stratified_subset(prior, 0).images.shape == (0, 4, 4)
+    assert stratified_subset(prior, 50) is prior
+    with pytest.raises(ValueError, match=r"n_images must be an int in \[0, 50\]"):
+        stratified_subset(prior, 51)
