@@ -19,10 +19,12 @@ scikit-learn does the linear algebra; this module only adds the voxel ranking, t
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.cross_decomposition import PLSRegression
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.model_selection import GridSearchCV, KFold
 
@@ -132,7 +134,9 @@ class LatentMap:
     def refit(self, fmri: np.ndarray, codes: np.ndarray) -> object:
         """A fresh estimator with this map's hyperparameters, fitted on (fmri, codes) of the selected voxels."""
         X = np.asarray(fmri, dtype=np.float64)[:, self.voxels]
-        return _estimator(self.kind, self.params).fit(X, np.asarray(codes, dtype=np.float64))
+        with warnings.catch_warnings():  # see fit_latent_map: PLS's late components may stop at max_iter
+            warnings.filterwarnings("ignore", category=ConvergenceWarning, module="sklearn.cross_decomposition")
+            return _estimator(self.kind, self.params).fit(X, np.asarray(codes, dtype=np.float64))
 
 
 def _estimator(kind: str, params: dict):
@@ -193,7 +197,10 @@ def fit_latent_map(fmri: np.ndarray, codes: np.ndarray, *, kind: str = "ridge", 
         max_c = len(X) - int(np.ceil(len(X) / n_folds)) - 1
         grid = {"n_components": [c for c in PLS_COMPONENTS if c <= min(max_c, X.shape[1])]}
         base = PLSRegression(scale=False)
-    search = GridSearchCV(base, grid, scoring="neg_mean_squared_error", cv=cv, refit=True).fit(X, codes)
+    with warnings.catch_warnings():
+        # PLS's NIPALS iterations may stop at max_iter for late, weak components; the CV score judges the fit
+        warnings.filterwarnings("ignore", category=ConvergenceWarning, module="sklearn.cross_decomposition")
+        search = GridSearchCV(base, grid, scoring="neg_mean_squared_error", cv=cv, refit=True).fit(X, codes)
     name = next(iter(grid))
     params = {name: float(search.best_params_[name]),
               "cv_scores": {float(p): float(s) for p, s in zip(search.cv_results_[f"param_{name}"],

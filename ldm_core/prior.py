@@ -226,6 +226,12 @@ def prior_key(images_sha256: str, cfg: PriorConfig, seed: int) -> str:
     return _key({"images": images_sha256, "cfg": cfg.to_dict(), "seed": int(seed)})
 
 
+def _bar(progress: bool) -> dict:
+    """tqdm keywords: off when not wanted; otherwise tqdm's own default, so that TQDM_DISABLE=1 (set by the study
+    runner for the published book) switches every bar off."""
+    return {} if progress else {"disable": True}
+
+
 def _log_every(n_steps: int) -> int:
     return max(1, n_steps // 50)
 
@@ -236,7 +242,7 @@ def _train_vae(vae: VectorVAE, x: torch.Tensor, cfg: PriorConfig, gen: torch.Gen
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=1e-4)
     every, losses, run = _log_every(cfg.vae_steps), [], 0.0
     vae.train()
-    for step in tqdm(range(cfg.vae_steps), desc="prior VAE", unit="step", disable=not progress or None, leave=False):
+    for step in tqdm(range(cfg.vae_steps), desc="prior VAE", unit="step", leave=False, **_bar(progress)):
         idx = torch.randint(0, len(x), (min(cfg.vae_batch, len(x)),), generator=gen)
         loss, _ = elbo_loss(vae, x[idx], kl_weight=cfg.kl_weight, generator=gen)
         opt.zero_grad(set_to_none=True)
@@ -261,8 +267,7 @@ def _train_denoiser(den: MLPDenoiser, sched: NoiseSchedule, z: torch.Tensor, cfg
     abar = sched.alphas_cumprod
     every, losses, run = _log_every(cfg.diffusion_steps), [], 0.0
     den.train()
-    for step in tqdm(range(cfg.diffusion_steps), desc="prior diffusion", unit="step", disable=not progress or None,
-                     leave=False):
+    for step in tqdm(range(cfg.diffusion_steps), desc="prior diffusion", unit="step", leave=False, **_bar(progress)):
         z0 = z[torch.randint(0, N, (B,), generator=gen)]  # (B, d)
         lam = torch.rand(B, d, generator=gen)  # observation slope per dimension
         sigma = cfg.obs_sigma_min + (cfg.obs_sigma_max - cfg.obs_sigma_min) * torch.rand(B, d, generator=gen)

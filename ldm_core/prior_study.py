@@ -63,27 +63,29 @@ def guarded_prior_images(data: StudyData, *, data_dir: str | None, source: str, 
 
 def budget_check(data: StudyData, pretrain_images: np.ndarray, reference_images: np.ndarray, base: PriorConfig, *,
                  budgets: Sequence[int], map_cfg: MapConfig, n_samples: int, steps: int, seed: int, n_boot: int,
-                 cache_dir: str | Path | None) -> pd.DataFrame:
-    """The prior trained with eps- and x0-prediction at each diffusion budget: sample quality and reconstructions.
+                 cache_dir: str | Path | None,
+                 parameterisations: Sequence[tuple[str, str]] = (("x0", "cosine"), ("eps", "cosine"), ("eps", "linear"))
+                 ) -> pd.DataFrame:
+    """The prior trained with each (prediction, schedule) at each diffusion budget: sample quality and reconstructions.
 
-    For each prediction and number of optimiser steps: the unconditional samples' covariance error, variance ratio
-    and realism (:func:`ldm_core.prior.sample_quality`), and the validation PSNR / SSIM of conditional sampling from
-    pure noise (``n_samples`` averaged) with ``map_cfg``.
+    For each prediction, noise schedule and number of optimiser steps: the unconditional samples' covariance error,
+    variance ratio and realism (:func:`ldm_core.prior.sample_quality`), and the validation PSNR / SSIM of conditional
+    sampling from pure noise (``n_samples`` averaged) with ``map_cfg``.
     """
     rows, variants = {}, {}
-    for pred in ("x0", "eps"):
-        for n_steps in dict.fromkeys(budgets):
-            cfg = PriorConfig(**{**base.to_dict(), "prediction": pred, "diffusion_steps": int(n_steps)})
+    for pred, schedule in parameterisations:
+        for n_steps in dict.fromkeys(int(b) for b in budgets):
+            cfg = PriorConfig(**{**base.to_dict(), "prediction": pred, "schedule": schedule, "diffusion_steps": n_steps})
             prior = pretrain_prior(pretrain_images, cfg=cfg, seed=seed, cache_dir=cache_dir)
             q = sample_quality(prior, prior.codes(pretrain_images), reference_images, steps=steps, seed=seed)
-            name = f"{pred}, {int(n_steps):,} steps"
+            name = f"{pred}, {schedule} schedule, {n_steps:,} steps"
             variants[name] = PriorVariant(cfg, map_cfg, DecodeConfig(mode="noise", n_samples=n_samples, steps=steps))
             rows[name] = {"sample covariance error": q["cov_error"], "sample variance ratio": q["variance_ratio"],
                           "samples' best r with a prior image": q["nn_r"]}
     res = run_prior_variants(variants, data, pretrain_images, seeds=[seed], n_boot=n_boot, cache_dir=cache_dir)
     for name, r in res.items():
         rows[name].update({"validation PSNR (dB)": val_score(r, "psnr"), "validation SSIM": val_score(r, "ssim")})
-    return pd.DataFrame(rows).T.rename_axis("prior (prediction, diffusion steps)")
+    return pd.DataFrame(rows).T.rename_axis("prior (prediction, schedule, diffusion steps)")
 
 
 def screen_maps(data: StudyData, pretrain_images: np.ndarray, prior: PriorConfig, *, kinds: Sequence[str],

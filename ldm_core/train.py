@@ -631,7 +631,7 @@ class _Trainer:
         from tqdm.auto import tqdm
 
         bar = tqdm(range(start, stage.epochs), desc=f"{name} ({cfg.stages})", unit="epoch",
-                   initial=start, total=stage.epochs, disable=True if not cfg.progress else None)
+                   initial=start, total=stage.epochs, **({} if cfg.progress else {"disable": True}))  # TQDM_DISABLE=1 still applies
         for epoch in bar:
             if early["stopped"]:
                 break
