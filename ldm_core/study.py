@@ -73,13 +73,15 @@ def load_params(chapter: str, profile: str, root: Path | None = None) -> dict:
 
 
 @contextlib.contextmanager
-def _chapter_lock(out_dir: Path, chapter: str):
-    """Hold ``<out_dir>/.<chapter>.lock`` (flock, released when the process ends, so never stale)."""
+def _chapter_lock(out_dir: Path, chapter: str, *, wait: bool = False):
+    """Hold ``<out_dir>/.<chapter>.lock`` (flock, released when the process ends, so never stale); ``wait``: block
+    until it is free instead of refusing."""
     path = out_dir / f".{chapter}.lock"
+    out_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             raise RuntimeError(f"another run of chapter {chapter} into {out_dir.name}/ is in progress (it holds "
                                f"{path.name}); wait for it or use another --out") from None
@@ -246,13 +248,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _log(log_path: Path, name: str, wall: float, args, threads: int, publish: bool, overrides: dict, root: Path) -> None:
-    """Add a chapter's entry to the run log (re-read first: another runner may have added chapters)."""
-    log = read_run_log(log_path, profile=args.profile)
-    params = {k: v for k, v in {**load_params(name, args.profile, root), **overrides}.items() if k != "scheduler"}
-    log["chapters"][name] = {"wall_time_s": round(wall, 1), "threads": threads, "workers": args.workers,
-                             "provenance": provenance(), "published": publish, "params": params}
-    log["total_wall_time_s"] = round(sum(c["wall_time_s"] for c in log["chapters"].values()), 1)
-    atomic_write_bytes(log_path, json.dumps(log, indent=1).encode())
+    """Add a chapter's entry to the run log, under a lock, re-reading it first: two runners (e.g. two chapters run
+    side by side into book/) both add their entries."""
+    with _chapter_lock(log_path.parent, log_path.name, wait=True):
+        log = read_run_log(log_path, profile=args.profile)
+        params = {k: v for k, v in {**load_params(name, args.profile, root), **overrides}.items() if k != "scheduler"}
+        log["chapters"][name] = {"wall_time_s": round(wall, 1), "threads": threads, "workers": args.workers,
+                                 "provenance": provenance(), "published": publish, "params": params}
+        log["total_wall_time_s"] = round(sum(c["wall_time_s"] for c in log["chapters"].values()), 1)
+        atomic_write_bytes(log_path, json.dumps(log, indent=1).encode())
 
 
 if __name__ == "__main__":
