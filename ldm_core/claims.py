@@ -18,7 +18,7 @@ import math
 from .names import metric_label
 
 __all__ = ["verdict", "claim_row", "target_row", "paired_row", "expectation_rows", "REPORT_EXPECTATIONS",
-           "verdict_table", "verdict_of", "sentences", "exact"]
+           "verdict_table", "verdict_of", "sentences", "exact", "paired_table"]
 
 
 def verdict(mean: float, ci_low: float, ci_high: float, *, low: float = -math.inf, high: float = math.inf) -> str:
@@ -184,6 +184,17 @@ def verdict_of(rows: list[dict], model: str, metric: str) -> str:
             return r["verdict"]
     raise KeyError(f"no verdict row for model {model!r}, metric {metric!r}; rows have "
                    f"{sorted({(r.get('model'), r.get('metric')) for r in rows}, key=str)}")
+
+
+def paired_table(comparisons: dict, *, title: str = "per test image"):
+    """A page table of paired comparisons: ``{label: {metric: comparison}}`` -> one row per (label, metric) with the
+    mean difference [95% CI], the Wilcoxon p-value and the verdict of :func:`paired_row`."""
+    import pandas as pd
+
+    rows = [{"comparison": label, "metric": metric_label(m), **paired_row(label, c)}
+            for label, per in comparisons.items() for m, c in per.items()]
+    return (pd.DataFrame(rows).set_index(["comparison", "metric"])[["measured mean [95% CI]", "Wilcoxon p", "verdict"]]
+            .rename_axis([title, "metric"]))
 
 
 def exact(value: float) -> dict:

@@ -49,6 +49,7 @@ __all__ = [
     "identification_test",
     "bootstrap_ci",
     "paired_comparison",
+    "paired_comparisons",
     "pool_per_image",
     "evaluate",
     "METRIC_NAMES",
@@ -441,6 +442,16 @@ def paired_comparison(
         "n_b_better": int((d < 0).sum()), "n_ties": int((d == 0).sum()),
         "wilcoxon_statistic": stat, "p_wilcoxon": p,
     }
+
+
+def paired_comparisons(a: dict, b: dict, *, metrics=("psnr", "ssim", "pixel_r"), n_boot: int = 2000,
+                       seed: int = 0) -> dict:
+    """:func:`paired_comparison` of two models for several metrics: ``{metric: comparison}``.
+
+    ``a`` and ``b`` map each metric to a result with ``per_image`` values (e.g. :func:`evaluate` or a seed-pooled
+    summary), on the same images in the same order.
+    """
+    return {m: paired_comparison(a[m]["per_image"], b[m]["per_image"], n_boot=n_boot, seed=seed) for m in metrics}
 
 
 def pool_per_image(per_image_sets, *, n_boot: int = 2000, seed: int = 0) -> dict:

@@ -11,12 +11,14 @@ choice.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .baselines import fit_latent_decoder, fit_pls, fit_ridge
+from .metrics import evaluate
 from .prior import PriorConfig, pretrain_prior, sample_quality
 from .prior_images import PriorImages, drop_near_duplicates, load_prior_images, max_shifted_correlation, stratified_subset
 from .prior_ldm import DecodeConfig
@@ -26,7 +28,7 @@ from .splits import StudyData
 from .sweep import pooled_metrics
 
 __all__ = ["guarded_prior_images", "budget_check", "screen_maps", "screen_decoders", "prior_size_curve",
-           "baseline_decoders", "val_score", "DIRECT"]
+           "baseline_decoders", "evaluate_baselines", "BaselineScores", "val_score", "DIRECT"]
 
 DIRECT = "direct (no diffusion)"
 
@@ -114,8 +116,8 @@ def screen_decoders(data: StudyData, pretrain_images: np.ndarray, prior: PriorCo
                     cache_dir: str | Path | None) -> tuple[dict[str, VariantResult], dict[str, PriorVariant], str]:
     """Stage-3 screen on validation; returns the results, the variants and the chosen name.
 
-    Candidates: direct decoding; refinement at every strength and noise scale; sampling from noise at every noise
-    scale (each averaging ``n_samples``). If a diffusion decoder wins, it is also tried at each guidance scale and with
+    Candidates: direct decoding; refinement at every strength and noise scale, averaging the ``n_samples`` decoded
+    images or decoding their mean code ("mean code"); sampling from noise at every noise scale. If a diffusion decoder wins, it is also tried at each guidance scale and with
     a single sample, and the overall best is chosen.
     """
     def dc(**kw):
@@ -125,6 +127,8 @@ def screen_decoders(data: StudyData, pretrain_images: np.ndarray, prior: PriorCo
     for u in noise_scales:
         for s in strengths:
             variants[f"refine, strength {s:g}, noise ×{u:g}"] = dc(mode="refine", strength=s, noise_scale=u)
+            variants[f"refine, strength {s:g}, noise ×{u:g}, mean code"] = dc(mode="refine", strength=s, noise_scale=u,
+                                                                              average="latent")
         variants[f"from noise, noise ×{u:g}"] = dc(mode="noise", noise_scale=u)
     run = dict(data=data, pretrain_images=pretrain_images, seeds=[seed], n_boot=n_boot, cache_dir=cache_dir)
     results = run_prior_variants(variants, **run)
@@ -172,3 +176,30 @@ def baseline_decoders(datasets: Mapping[str, StudyData], pretrain_images: np.nda
         out["autoencoder + ridge"][key] = autoencoder_decoder(d, pretrain_images, cfg=autoencoder, seed=0,
                                                               cache_dir=cache_dir)
     return out
+
+
+@dataclass
+class BaselineScores:
+    """Every baseline's reconstructions and scores: fitted on 72 trials (validation and test) and refitted on 90 (test).
+
+    recon : {baseline: {"val", "test", "test90"}: ndarray (N, S, S)}; val, test, test90 : {baseline: evaluate(...)};
+    best : the baseline with the best validation ``select_metric`` (chosen before any test number is read).
+    """
+
+    recon: dict
+    val: dict
+    test: dict
+    test90: dict
+    best: str
+
+
+def evaluate_baselines(decoders: Mapping[str, Mapping[str, object]], data: StudyData, data90: StudyData, *,
+                       select_metric: str, n_boot: int, n_perm: int) -> BaselineScores:
+    """Score :func:`baseline_decoders` (``{baseline: {"72": decoder, "90": decoder}}``) on validation and test."""
+    recon = {n: {"val": d["72"].predict(data.fmri_val), "test": d["72"].predict(data.fmri_test),
+                 "test90": d["90"].predict(data90.fmri_test)} for n, d in decoders.items()}
+    val = {n: evaluate(r["val"], data.images_val, data.labels_val, n_boot=n_boot, n_perm=0) for n, r in recon.items()}
+    best = max(val, key=lambda n: val[n][select_metric]["mean"])
+    test, test90 = ({n: evaluate(r[k], data.images_test, data.labels_test, n_boot=n_boot, n_perm=n_perm)
+                     for n, r in recon.items()} for k in ("test", "test90"))
+    return BaselineScores(recon, val, test, test90, best)
