@@ -113,7 +113,8 @@ def gain_per_doubling(curve: Mapping[int, dict], *, metric: str = "psnr", reach:
     slope = float(np.polyfit(np.log2(ns), ys, 1)[0]) if len(ns) > 1 else float("nan")
     need = float("nan")
     if reach is not None and slope > 0 and reach > ys[-1]:
-        need = float(min(ns[-1] * 2 ** ((reach - ys[-1]) / slope), 1e9))
+        doublings = min((reach - ys[-1]) / slope, np.log2(1e9 / ns[-1]))  # capped before the power: no overflow
+        need = float(min(ns[-1] * 2.0 ** doublings, 1e9))
     return {"slope": slope, "trials_needed": need}
 
 

@@ -12,6 +12,8 @@ What is checked:
   :class:`~ldm_core.chapter.Chapter`, holds the parameters, or calls ``ch.write`` must be tagged ``remove-input`` or
   ``remove-cell``; papermill's injected-parameters cell must be removed (``remove-cell``);
 - no stderr output (warnings, progress-bar residue) and no object repr (``<Figure``, ``<matplotlib``) in outputs;
+- no MyST role left unrendered in the prose (``{doc}``, ``{glue:...}``: glued Markdown pasted inline without
+  ``:myst``, for instance);
 - formulas render offline: the built pages load MathJax from the book's ``_static/``, never from a CDN.
 """
 from __future__ import annotations
@@ -28,6 +30,8 @@ _HIDDEN = ("remove-input", "remove-cell")
 _NAN_CELL = re.compile(r"<td[^>]*>\s*(nan|NaN)\s*</td>")
 _REPR = re.compile(r"<(Figure|matplotlib\.|Axes|pandas\.io\.formats\.style)")
 _P_ZERO = re.compile(r"p\s*=\s*0\.000\b")
+_RAW_ROLE = re.compile(r"\{(doc|ref|numref|glue:?[a-z]*|cite)\}")
+_CODE_BLOCK = re.compile(r"<pre\b.*?</pre>", flags=re.S)
 
 
 def _machine_paths(root: Path) -> list[str]:
@@ -99,7 +103,7 @@ def check_notebooks(book_dir: str | os.PathLike, *, root: str | os.PathLike | No
 
 
 def check_html(html_dir: str | os.PathLike, *, root: str | os.PathLike | None = None) -> list[str]:
-    """Problems in the built HTML: CDN MathJax, machine paths, NaN table cells."""
+    """Problems in the built HTML: CDN MathJax, machine paths, NaN table cells, unrendered MyST roles."""
     from .results import project_root
 
     html = Path(html_dir)
@@ -119,6 +123,9 @@ def check_html(html_dir: str | os.PathLike, *, root: str | os.PathLike | None = 
                 problems.append(f"{page.name}: shows the machine path {p!r}")
         if _NAN_CELL.search(text):
             problems.append(f"{page.name}: a table shows a NaN cell")
+        raw = _RAW_ROLE.search(_CODE_BLOCK.sub("", text))  # code blocks (folded analysis code) may hold roles
+        if raw:
+            problems.append(f"{page.name}: the prose shows the unrendered role {raw.group(0)!r}")
     return problems
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["METRIC_LABELS", "METRIC_SHORT", "MODEL_LABELS", "metric_label", "model_label", "readable",
-           "label_columns", "format_p"]
+__all__ = ["METRIC_LABELS", "METRIC_SHORT", "MODEL_LABELS", "FIX_LABELS", "metric_label", "model_label", "fix_label",
+           "readable", "label_columns", "format_p"]
 
 METRIC_LABELS = {
     "psnr": "PSNR (dB)",
@@ -45,7 +45,15 @@ MODEL_LABELS = {
     "brain_aware": "attention encoder over voxel groups",
     "rel_change_shuffled_fmri": "relative change with shuffled fMRI",
     "rel_change_other_t": "relative change with another timestep",
+    "rel_change_timestep": "relative change with another timestep",
     "grad_norm_fmri": "gradient norm with respect to the fMRI",
+}
+
+FIX_LABELS = {  # chapter 01's fixes of the original's defects (diagnostics.LADDER_FIXES), as a phrase in a sentence
+    "condition": "passing the fMRI condition to the denoiser",
+    "VAE decoder training": "training the VAE decoder",
+    "DDIM sampler": "sampling with DDIM instead of re-noising",
+    "skip U-Net": "a U-Net with skip connections",
 }
 
 
@@ -57,6 +65,11 @@ def metric_label(metric: str, *, short: bool = False) -> str:
 def model_label(name: str) -> str:
     """Reader name of a model or baseline; names that are already readable pass through."""
     return MODEL_LABELS.get(name, name)
+
+
+def fix_label(fix: str) -> str:
+    """Reader phrase of one of chapter 01's defect fixes; unknown names pass through."""
+    return FIX_LABELS.get(fix, fix)
 
 
 def readable(name: str) -> str:

@@ -726,21 +726,23 @@ def error_amplification(
 
 
 def known_answer_table(*, kinds=("linear", "cosine"), samplers=(("ddpm", 1000), ("ddim", 50), ("original", 50)),
-                       d: int = 6, n_samples: int = 2000, seed: int = 0, bias: float = 0.05) -> "pd.DataFrame":
+                       d: int = 6, n_samples: int = 2000, seed: int = 0, bias: float = 0.05,
+                       pass_se: float = 3.0) -> "pd.DataFrame":
     """Every sampler and parameterisation against an exact Gaussian denoiser, as one table for a chapter.
 
     The data are N(mu, Sigma) in ``d`` dimensions with eigenvalues from 0.1 to 3 (a fixed random rotation) and a mean
     of size about 1. For each schedule kind, sampler (with its step count) and prediction ("eps", "x0"): the
     closed-form covariance error and variance ratio of the sampler's output law (its own bias, free of sampling
     noise), the Monte Carlo error of the library's samples against that closed form (only sampling error if the
-    library is right), and the end-to-end amplification of a small fixed bias ``bias`` added to the denoiser's
-    output at every step (RMS shift of the final sample per unit of bias).
+    library is right) with the RMS error of that statistic for exact draws, whether the library passes (its MC
+    error within ``pass_se`` such standard errors), and the end-to-end amplification of a small fixed bias
+    ``bias`` added to the denoiser's output at every step (RMS shift of the final sample per unit of bias).
 
     Returns
     -------
     DataFrame
         Index (schedule, sampler, prediction); columns "covariance error (closed form)", "variance ratio (closed
-        form)", "library vs closed form (MC)", "bias amplification".
+        form)", "library vs closed form (MC)", "MC standard error", "library passes" (bool), "bias amplification".
     """
     import pandas as pd
 
@@ -761,6 +763,8 @@ def known_answer_table(*, kinds=("linear", "cosine"), samplers=(("ddpm", 1000), 
                     "covariance error (closed form)": c["exact_cov_error"],
                     "variance ratio (closed form)": c["exact_variance_ratio"],
                     "library vs closed form (MC)": c["mc_cov_error"],
+                    "MC standard error": c["cov_error_se"],
+                    "library passes": bool(c["mc_cov_error"] <= pass_se * c["cov_error_se"]),
                     "bias amplification": amp["exact_end_to_end"],
                 }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["schedule", "sampler", "prediction"])

@@ -47,3 +47,10 @@ def test_html_mathjax_must_be_local(tmp_path):
     problems = "\n".join(check_html(tmp_path, root=tmp_path / "proj"))
     assert "b.html: MathJax is loaded from the network" in problems and "b.html: a table shows a NaN cell" in problems
     assert check_html(tmp_path / "nothing") == ["nothing/: no HTML pages (build the book first)"]
+
+
+def test_html_unrendered_role_in_prose_but_not_in_code(tmp_path):
+    (tmp_path / "a.html").write_text('<pre><span>ch.glue_md("p", "({doc}`01_diagnostics`)")</span></pre><p>fine</p>')
+    assert check_html(tmp_path, root=tmp_path / "proj") == []
+    (tmp_path / "b.html").write_text('<li>costs 0.001 ({doc}<code>01_diagnostics</code>).</li>')
+    assert check_html(tmp_path, root=tmp_path / "proj") == ["b.html: the prose shows the unrendered role '{doc}'"]

@@ -355,3 +355,14 @@ def test_ddpm_error_amplification_eps_vs_x0():
         s = _schedule("linear", p)
         r = error_amplification(s, sampler="ddpm", steps=50, mean=MU, cov=COV, error=1e-2, n_samples=64)
         assert r["end_to_end"] == pytest.approx(r["exact_end_to_end"], rel=1e-6)
+
+
+def test_known_answer_table_columns_and_pass_rule():
+    from ldm_core.sampler_check import known_answer_table
+
+    t = known_answer_table(kinds=("linear",), samplers=(("ddim", 10),), n_samples=400)
+    assert list(t.index) == [("linear", "ddim, 10 steps", "eps"), ("linear", "ddim, 10 steps", "x0")]
+    assert t["library passes"].all()  # the library's DDIM is right: MC error within 3 standard errors
+    assert (t["library vs closed form (MC)"] <= 3 * t["MC standard error"]).all()
+    strict = known_answer_table(kinds=("linear",), samplers=(("ddim", 10),), n_samples=400, pass_se=1e-6)
+    assert not strict["library passes"].any()  # a tolerance no sampling noise meets fails every row
