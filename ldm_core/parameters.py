@@ -278,6 +278,9 @@ _chapter("01_diagnostics", {
     "vae_epochs": Int(100, "VAE pretraining epochs where the VAE decoder is trained", low=1),
     "unet_channels": RECIPE["unet_channels"],
     "steps": Int(50, "reverse steps at reconstruction (the original sampled 50)", low=1, high=1000),
+    "longer_epochs": Int(200, "epochs of the fully fixed model trained longer (one seed), more than epochs", low=2),
+    "probe_timesteps": List([20, 100, 250, 500, 750, 999], "timesteps at which the fully fixed model's x0 estimate "
+                            "is probed on validation latents", _item("int", low=0, high=999), check=_unique),
     **STATS,
     "n_perm_decoding": Int(1000, "permutations for the six-vs-nine decoding p-value", low=0),
 }, requires=("00_data_and_metrics",))

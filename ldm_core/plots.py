@@ -235,9 +235,9 @@ def sensitivity_plot(values, scores: dict[str, list[float]], *, xlabel: str, log
             ax.set_xscale("log")
         for mlabel, xv in (marks or {}).items():
             ax.axvline(xv, ls=":", c="C3", lw=1, label=mlabel)
-        ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+    _shared_xlabel(fig, axes[0], xlabel)
     if marks:
         _legend_outside(axes[0, -1])
     return fig
@@ -334,11 +334,19 @@ def scaling_plot(curves: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r")
             ax.get_xaxis().set_major_formatter(ScalarFormatter())
             ax.minorticks_off()
         ax.set_xticks(sizes)
-        ax.set_xlabel(xlabel)
         ax.set_ylabel(metric_label(m, short=True))
         ax.grid(alpha=0.3)
+    _shared_xlabel(fig, axes[0], xlabel)
     _legend_outside(axes[0, -1])
     return fig
+
+
+def _shared_xlabel(fig, axes, xlabel: str) -> None:
+    """One x label under a row of panels that share it (a label per panel overlaps its neighbours)."""
+    if len(axes) == 1:
+        axes[0].set_xlabel(xlabel)
+    else:
+        fig.supxlabel(xlabel, fontsize=plt.rcParams["axes.labelsize"])
 
 
 def prior_training_curves(histories: dict[str, dict]):
@@ -390,12 +398,12 @@ def ladder_plot(results: dict[str, dict], *, groups: dict[str, str], metrics=("p
     groups : dict of str -> str
         Model -> group label (e.g. "cumulative fixes", "leave-one-out"); one colour and one legend entry per group.
     references : dict of str -> {metric: value}, optional
-        Baselines drawn as dashed vertical lines, one colour each, in the legend.
+        Baselines drawn as dashed vertical lines, one colour each. One legend (groups and baselines) below the panels.
     """
     names = list(results)
     labels = list(dict.fromkeys(groups[n] for n in names))
     colour = {g: f"C{i}" for i, g in enumerate(labels)}
-    fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 0.28 * len(names) + 1.1), sharey=True,
+    fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 0.28 * len(names) + 1.6), sharey=True,
                              squeeze=False)
     y = np.arange(len(names))
     for ax, m in zip(axes[0], metrics):
@@ -413,41 +421,45 @@ def ladder_plot(results: dict[str, dict], *, groups: dict[str, str], metrics=("p
     axes[0, 0].set_yticks(y)
     axes[0, 0].set_yticklabels([model_label(n) for n in names])
     axes[0, 0].invert_yaxis()
-    _legend_outside(axes[0, -1])
+    handles, labels_ = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels_, loc="outside lower center", ncols=min(len(labels_), 3))
     return fig
 
 
-def sampler_diagnosis_plot(errors: pd.DataFrame, trajectories: dict[str, dict]):
-    """Two panels: a denoiser's x0 error against t beside a reference's, and the size of x_t along each sampler.
+def sampler_diagnosis_plot(study):
+    """Two panels: each denoiser's x0 error against t beside the exact Gaussian denoiser's, and the size of x_t
+    along each sampling run against the forward process.
 
     Parameters
     ----------
-    errors : DataFrame
-        :func:`ldm_core.diagnostics.x0_error_by_timestep`'s table (index t; columns "x0 error, model" and
-        "x0 error, Gaussian denoiser").
-    trajectories : dict of str -> dict
-        Label -> :func:`ldm_core.diagnostics.sampling_trajectory` output; the first one with ``forward_rms`` also
-        draws the forward-process reference.
+    study : SamplerStudy
+        :func:`ldm_core.diagnostics.sampler_study`'s result: ``x0_error_table()`` (index t, one column per model, then
+        "exact Gaussian denoiser", drawn dashed grey) and ``trajectories`` ((model, sampler) -> run, each with
+        ``forward_rms``). One legend below both panels.
     """
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 2.7))
+    errors = study.x0_error_table()
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.0))
     ax = axes[0]
-    t = errors.index.to_numpy()
-    ax.plot(t, errors["x0 error, model"], "o-", c="C0", label="x0 error: the trained model")
-    ax.plot(t, errors["x0 error, Gaussian denoiser"], "s--", c="0.4", label="x0 error: exact Gaussian denoiser")
+    for i, name in enumerate(errors.columns[:-1]):
+        ax.plot(errors.index, errors[name], "o-", ms=3, c=f"C{i}", label=f"x0 error: {model_label(name)}")
+    ax.plot(errors.index, errors.iloc[:, -1], "s--", ms=3, c="0.4", label=f"x0 error: {errors.columns[-1]}")
     ax.set_yscale("log")
     ax.set_xlabel("timestep t (noise level)")
     ax.set_ylabel("x0 error / latent variance")
     ax.grid(alpha=0.3)
     ax = axes[1]
-    ref = next((tr for tr in trajectories.values() if "forward_rms" in tr), None)
-    if ref is not None:
-        ax.plot(ref["t"], ref["forward_rms"], c="0.4", ls="--", lw=1, label="x_t under the forward process")
-    for i, (lab, tr) in enumerate(trajectories.items()):
-        ax.plot(tr["t"], tr["x_t_rms"], c=f"C{i + 1}", lw=1.5, label=f"x_t: {lab}")
+    colours = {name: f"C{i}" for i, name in enumerate(errors.columns[:-1])}
+    styles = {}
+    first = next(iter(study.trajectories.values()))
+    ax.plot(first["t"], first["forward_rms"], c="0.4", ls="--", lw=1, label="x_t of the forward process")
+    for (name, sampler), tr in study.trajectories.items():
+        ls = styles.setdefault(sampler, ("-", ":", "-.")[len(styles) % 3])
+        ax.plot(tr["t"], tr["x_t_rms"], c=colours.get(name, "k"), ls=ls, lw=1.5, label=f"x_t: {sampler}" if
+                name == errors.columns[0] else None)
     ax.set_yscale("log")
     ax.invert_xaxis()
     ax.set_xlabel("timestep t (sampling runs from 999 to 0)")
-    ax.set_ylabel("RMS of x_t")
+    ax.set_ylabel("RMS of x_t (colour: model)")
     ax.grid(alpha=0.3)
     handles, names = [], []
     for a in axes:

@@ -1,7 +1,23 @@
 import numpy as np
 import pytest
+import torch
 
-from ldm_core.diagnostics import neighbour_correlation
+from ldm_core.diagnostics import (LADDER_FIXES, defect_ladder, leave_one_out_drops, neighbour_correlation,
+                                  neighbour_correlation_curve, run_ladder, sampler_comparison, sampling_trajectory,
+                                  shuffled_fmri_check, x0_error_by_timestep)
+from ldm_core.models.schedule import NoiseSchedule
+from ldm_core.pipeline import BrainLDM
+from ldm_core.sampler_check import GaussianOracle
+from tests.train_helpers import small_study_data, tiny_cfg
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensor work: one thread is fastest, and on a shared machine several threads spin against each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_neighbour_correlation_known_answers():
@@ -32,3 +48,230 @@ def test_neighbour_correlation_refuses_bad_input():
         neighbour_correlation(np.ones((4, 4)), lag=4)
     with pytest.raises(ValueError, match="n_random must be >= 1"):
         neighbour_correlation(np.ones((4, 4)), n_random=0)
+
+
+# neighbour_correlation_curve
+
+
+def test_neighbour_correlation_curve_grid_and_extra_lags():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((20, 50))
+    curve = neighbour_correlation_curve(x, max_lag=100, n_lags=5, extra_lags=[7, 500])
+    assert list(curve) == sorted(curve) and curve[1] == neighbour_correlation(x, lag=1)
+    assert {7, 49} <= set(curve) and max(curve) == 49  # capped at V - 1
+    with pytest.raises(ValueError, match="max_lag and n_lags must be >= 1"):
+        neighbour_correlation_curve(x, max_lag=0)
+
+
+# the defect ladder
+
+
+def test_defect_ladder_fixes_one_defect_per_rung():
+    lad = defect_ladder(epochs=3, batch_size=4, lr=1e-4, vae_epochs=2, unet_channels=[16, 32], steps=7,
+                        longer_epochs=12)
+    assert list(lad.ladder) == ["original", "+ condition injected", "+ VAE decoder trained", "+ DDIM sampler", lad.full]
+    v = lad.ladder
+    assert not v["original"].ldm_cfg.original_unet_uses_embedding and v["+ condition injected"].ldm_cfg.original_unet_uses_embedding
+    assert v["+ condition injected"].train_cfg["stages"] == "original" and v["+ VAE decoder trained"].train_cfg["stages"] == "end_to_end"
+    assert v["+ VAE decoder trained"].sampling["sampler"] == "original" and v["+ DDIM sampler"].sampling["sampler"] == "ddim"
+    assert v[lad.full].ldm_cfg.unet == "unet" and v[lad.full].ldm_cfg.unet_channels == (16, 32)
+    for variant in lad.variants.values():  # the original's budget, its eps-prediction, 4x7x7 VAE and step count
+        assert (variant.train_cfg["epochs"], variant.train_cfg["batch_size"], variant.train_cfg["lr"]) == (3, 4, 1e-4)
+        assert variant.ldm_cfg.prediction == "eps" and variant.ldm_cfg.vae == "original"
+        assert variant.sampling["steps"] == 7
+    loo = lad.leave_one_out
+    assert list(lad.removed.values()) == list(LADDER_FIXES)
+    assert loo["all fixed − condition"].ldm_cfg.conditioning == "none"
+    assert loo["all fixed − VAE decoder training"].train_cfg["stages"] == "original"
+    assert loo["all fixed − DDIM (re-noising sampler)"].sampling["sampler"] == "original"
+    assert loo["all fixed − skip U-Net"] == v["+ DDIM sampler"]  # one variant under two names: one run
+    full = v[lad.full]
+    for name, variant in loo.items():  # each differs from the fully fixed model in one of config, training, sampling
+        differs = [variant.ldm_cfg != full.ldm_cfg, variant.train_cfg != full.train_cfg, variant.sampling != full.sampling]
+        assert sum(differs) == 1 or name == "all fixed − skip U-Net"
+    longer, x0 = lad.repairs.values()
+    assert longer.train_cfg == {**full.train_cfg, "epochs": 12} and longer.ldm_cfg == full.ldm_cfg
+    assert x0.ldm_cfg.prediction == "x0" and x0.train_cfg == full.train_cfg and x0.sampling == full.sampling
+    with pytest.raises(ValueError, match="parameter 'longer_epochs' must exceed 'epochs'"):
+        defect_ladder(epochs=3, batch_size=4, lr=1e-4, vae_epochs=2, unet_channels=[16, 32], steps=7, longer_epochs=3)
+
+
+@pytest.fixture
+def small_data(tmp_path):
+    return small_study_data(tmp_path)
+
+
+def test_run_ladder_keeps_the_first_seed_models_and_drops_compare_with_the_full_model(small_data, tmp_path):
+    lad = defect_ladder(epochs=1, batch_size=8, lr=1e-4, vae_epochs=1, unet_channels=[8, 16], steps=2,
+                        longer_epochs=2)
+    with pytest.raises(KeyError, match="keep names unknown variant"):
+        run_ladder(lad, small_data, seeds=[0], keep=["nope"])
+    out = run_ladder(lad, small_data, seeds=[0], keep=["original", lad.full], cache_dir=tmp_path / "c", n_boot=50)
+    assert list(out.results) == list(lad.variants)
+    assert list(out.models) == ["original", lad.full, *lad.repairs]
+    np.testing.assert_array_equal(  # the kept model is the one the run reconstructed with
+        out.models[lad.full].reconstruct(small_data.fmri_test, steps=2, seed=0, sampler="ddim"),
+        out.results[lad.full].runs[0].recon_test)
+    drops = leave_one_out_drops(out.results, lad, n_boot=50)
+    assert list(drops) == list(LADDER_FIXES)
+    full = np.array(out.results[lad.full].pooled("pixel_r", "val")["per_image"])
+    loo = np.array(out.results["all fixed − condition"].pooled("pixel_r", "val")["per_image"])
+    assert drops["condition"]["mean"] == pytest.approx(np.nanmean(full - loo))
+    check = shuffled_fmri_check(out.models[lad.full], small_data.fmri_val, small_data.images_val, steps=2)
+    assert set(check) == {"pixel r, own fMRI", "pixel r, shuffled fMRI", "mean |difference| of images"}
+    assert shuffled_fmri_check(out.models["original"], small_data.fmri_val, small_data.images_val,
+                               steps=2)["mean |difference| of images"] == 0.0  # the original ignores its condition
+    with pytest.raises(ValueError, match="at least 2 trials"):
+        shuffled_fmri_check(out.models["original"], small_data.fmri_val[:1], small_data.images_val[:1], steps=2)
+
+
+# denoiser and sampler probes, against the exact denoiser of Gaussian latents
+
+
+class GaussianLatentModel:
+    """A BrainLDM stand-in whose latents are its 12x12 "images" and whose denoiser is the exact Gaussian one.
+
+    ``error`` is added to every output (eps or x0 units), so an imperfect denoiser of known error can be probed.
+    """
+
+    def __init__(self, mean, var, *, prediction="eps", error=0.0):
+        self.schedule = NoiseSchedule(prediction=prediction)
+        self.oracle = GaussianOracle(torch.as_tensor(mean), torch.diag(torch.as_tensor(var)), self.schedule)
+        self.latent_shape, self.device, self.error = (1, 12, 12), torch.device("cpu"), error
+
+    def eval(self):
+        return self
+
+    def encode_images(self, x, sample=False):
+        return x.float()  # (B, 1, 12, 12): the image is its own latent
+
+    def decode_latents(self, z):
+        return z
+
+    def encode_fmri(self, x):
+        return x[:, None, :]
+
+    def predict(self, x_t, t, cond, guidance=1.0):
+        return self.oracle(x_t, t) + self.error
+
+
+MEAN = np.tile([0.5, -0.2, 0.8, 0.4], 36)  # (144,): 12 x 12 latents
+VAR = np.tile([0.3, 0.5, 0.7, 0.4], 36)  # variances about those of chapter 01's latents
+
+
+def _gaussian_images(n, seed):
+    rng = np.random.default_rng(seed)
+    return (MEAN + np.sqrt(VAR) * rng.standard_normal((n, 144))).reshape(n, 12, 12).astype(np.float32)
+
+
+def test_x0_error_of_the_exact_denoiser_is_the_reference_and_an_eps_error_is_amplified_by_s_over_a():
+    images, ref = _gaussian_images(400, 0), _gaussian_images(4000, 1)
+    fmri = np.zeros((400, 3), np.float32)
+    ts = [10, 500, 999]
+    fitted = (ref.reshape(-1, 144).mean(0), ref.reshape(-1, 144).var(0, ddof=1))
+    exact = x0_error_by_timestep(GaussianLatentModel(*fitted), images, fmri, timesteps=ts, reference_images=ref)
+    assert list(exact.index) == ts
+    np.testing.assert_allclose(exact["x0 error, model"], exact["x0 error, Gaussian denoiser"], rtol=1e-3)
+    assert exact.loc[999, "x0 error, Gaussian denoiser"] == pytest.approx(1.0, abs=0.15)  # predicts the mean
+    assert exact.loc[999, "eps error, Gaussian denoiser"] < 1e-3
+    delta = 0.05
+    off = x0_error_by_timestep(GaussianLatentModel(*fitted, error=delta), images, fmri, timesteps=ts,
+                               reference_images=ref)
+    s_over_a = np.sqrt(1 - off["sqrt(abar_t)"] ** 2) / off["sqrt(abar_t)"]
+    spread = images.reshape(-1, 144).var(0, ddof=1).mean()
+    expected = exact["x0 error, model"] + (s_over_a * delta) ** 2 / spread  # bias: cross term ~ 0
+    np.testing.assert_allclose(off["x0 error, model"], expected, rtol=0.05)
+    assert off.loc[999, "x0 error, model"] > 100 * off.loc[999, "x0 error, Gaussian denoiser"]  # 157^2 0.05^2 / 0.47
+    np.testing.assert_allclose(off["eps error, model"], exact["eps error, model"] + delta**2, rtol=0.05, atol=1e-6)
+    with pytest.raises(ValueError, match=r"timesteps must lie in \[0, 1000\)"):
+        x0_error_by_timestep(GaussianLatentModel(*fitted), images, fmri, timesteps=[1000], reference_images=ref)
+    with pytest.raises(ValueError, match="n_repeats must be >= 1"):
+        x0_error_by_timestep(GaussianLatentModel(*fitted), images, fmri, timesteps=ts, reference_images=ref, n_repeats=0)
+    with pytest.raises(ValueError, match=">= 2 images"):
+        x0_error_by_timestep(GaussianLatentModel(*fitted), images[:1], fmri[:1], timesteps=ts, reference_images=ref)
+
+
+def test_sampler_comparison_with_the_exact_denoiser_matches_the_closed_form():
+    images, ref = _gaussian_images(500, 2), _gaussian_images(2000, 3)
+    fmri = np.zeros((500, 3), np.float32)
+    model = GaussianLatentModel(ref.reshape(-1, 144).mean(0), ref.reshape(-1, 144).var(0, ddof=1))
+    table = sampler_comparison({"exact": model}, fmri, images, samplers=("ddim", "original"), steps=50,
+                               reference_images=ref)
+    assert list(table.index) == [("exact", "ddim"), ("exact", "original")]
+    out = table.loc["exact"].to_dict(orient="index")
+    for s in ("ddim", "original"):  # Monte Carlo variance ratio within sampling error (144 components, 500 draws)
+        assert out[s]["latent variance ratio"] == pytest.approx(out[s]["latent variance ratio, perfect Gaussian denoiser"],
+                                                                rel=0.05)
+    assert 0.85 < out["ddim"]["latent variance ratio, perfect Gaussian denoiser"] < 1.0  # DDIM keeps the spread
+    assert 0.4 < out["original"]["latent variance ratio, perfect Gaussian denoiser"] < 0.5  # re-noising halves it
+    assert out["original"]["r with the training-mean image"] > out["ddim"]["r with the training-mean image"]
+
+
+def test_sampling_trajectory_tracks_the_forward_process_and_is_what_reconstruct_returns():
+    images = _gaussian_images(1000, 4)
+    model = GaussianLatentModel(images.reshape(-1, 144).mean(0), images.reshape(-1, 144).var(0, ddof=1))
+    tr = sampling_trajectory(model, np.zeros((1000, 3), np.float32), sampler="ddim", steps=100, images=images)
+    assert tr["t"][0] == 999 and tr["t"][-1] == 0 and len(tr["x_t_rms"]) == len(tr["forward_rms"]) == 100
+    np.testing.assert_allclose(tr["x_t_rms"], tr["forward_rms"], rtol=0.05)  # an exact denoiser stays on the path
+    assert tr["latent_rms"] == pytest.approx(tr["data_rms"], rel=0.05)
+    ldm = BrainLDM(tiny_cfg("fixed"), n_voxels=12)
+    fmri = np.random.default_rng(0).standard_normal((3, 12)).astype(np.float32)
+    for sampler in ("ddim", "original"):
+        np.testing.assert_array_equal(sampling_trajectory(ldm, fmri, sampler=sampler, steps=3, seed=5)["images_out"],
+                                      ldm.reconstruct(fmri, steps=3, seed=5, sampler=sampler))
+
+
+# parameter counts
+
+
+def test_parameter_table_counts_by_part_and_per_trial():
+    from ldm_core.diagnostics import parameter_table
+    from ldm_core.runs import Run, VariantResult
+
+    run = Run(variant="m", seed=0, recon_val=np.zeros((1, 2, 2)), recon_test=np.zeros((1, 2, 2)), val_metrics={},
+              test_metrics={}, history={}, wall_time_s=0.0, steps_per_s=0.0, device="cpu",
+              n_parameters={"encoder": 9000, "vae": 500, "unet": 500, "total": 10000})
+    results = {"m": VariantResult("m", {}, {}, {}, [run])}
+    raw = parameter_table(results, n_train=90, formatted=False)
+    assert raw.loc["m", "encoder share"] == 0.9 and raw.loc["m", "total per training trial"] == pytest.approx(10000 / 90)
+    text = parameter_table(results, n_train=90)
+    assert text.loc["m"].to_dict() == {"encoder": "9,000", "VAE": "500", "U-Net": "500", "total": "10,000",
+                                       "encoder share": "90%", "encoder per training trial": "100",
+                                       "total per training trial": "111"}
+    with pytest.raises(ValueError, match="n_train must be >= 1"):
+        parameter_table(results, n_train=0)
+
+
+def test_sampler_study_bundles_the_three_probes():
+    from types import SimpleNamespace
+
+    from ldm_core.diagnostics import SAMPLER_LABELS, sampler_study
+
+    images, ref = _gaussian_images(50, 5), _gaussian_images(500, 6)
+    data = SimpleNamespace(fmri_val=np.zeros((50, 3), np.float32), images_val=images, images_fit=ref)
+    model = GaussianLatentModel(ref.reshape(-1, 144).mean(0), ref.reshape(-1, 144).var(0, ddof=1))
+    study = sampler_study({"a": model, "b": model}, data, steps=10, timesteps=[10, 999])
+    assert list(study.table.index) == [(m, SAMPLER_LABELS[s]) for m in "ab" for s in ("ddim", "original")]
+    assert list(study.trajectories) == [(m, SAMPLER_LABELS[s]) for m in "ab" for s in ("ddim", "original")]
+    assert all("forward_rms" in tr for tr in study.trajectories.values())
+    table = study.x0_error_table()
+    assert list(table.columns) == ["a", "b", "exact Gaussian denoiser"] and list(table.index) == [10, 999]
+    np.testing.assert_allclose(table["a"], table["exact Gaussian denoiser"], rtol=1e-3)
+
+
+@pytest.mark.parametrize("value, text", [(16843453.14, "16,843,453"), (0.04383, "0.0438"), (-0.5, "-0.5"),
+                                         (1.0, "1"), (999.4, "999"), (4.27, "4.27"), (0.0, "0"),
+                                         (float("nan"), "—")])
+def test_display_number_never_uses_scientific_notation(value, text):
+    from ldm_core.diagnostics import display_number
+
+    assert display_number(value) == text
+
+
+def test_every_ladder_fix_has_a_reader_phrase():
+    from ldm_core.diagnostics import LADDER_FIXES
+    from ldm_core.names import FIX_LABELS, fix_label
+
+    assert set(LADDER_FIXES) == set(FIX_LABELS)
+    assert fix_label("VAE decoder training") == "training the VAE decoder"
+    assert fix_label("unknown fix") == "unknown fix"
