@@ -22,8 +22,10 @@ study: setup chapters book
 chapters: setup
 	$(PY) -m ldm_core.study --profile $(PROFILE) --out book
 
-# Build the HTML from the executed chapters in book/ and check what a reader must never see.
+# Build the HTML from the executed chapters in book/ (a chapter not published yet gets a placeholder page) and check
+# what a reader must never see.
 book: setup
+	$(PY) -m ldm_core.placeholders book
 	$(VENV)/bin/jupyter-book build book/ -W -n --keep-going
 	$(PY) -m ldm_core.bookcheck book _build/html
 
