@@ -269,7 +269,7 @@ def verify(folder: str | os.PathLike, *, metrics=("psnr", "ssim", "pixel_r", "ms
             got = again[m]["mean"]
             ok = bool(np.isclose(got, want, rtol=rtol, atol=1e-9, equal_nan=True))
             rows.append({"model": name, "metric": m, "recorded": want, "recomputed": got, "ok": ok})
-    table = pd.DataFrame(rows).set_index(["model", "metric"])
+    table = pd.DataFrame(rows, columns=["model", "metric", "recorded", "recomputed", "ok"]).set_index(["model", "metric"])
     if not table["ok"].all():
         bad = table[~table["ok"]].index.tolist()
         raise ValueError(f"{Path(folder).name}: metrics.json does not match its reconstructions for {bad}")

@@ -102,3 +102,12 @@ def test_compare_two_runs(rng, tmp_path):
 
 def test_provenance_is_json_serialisable():
     json.dumps(provenance())
+
+
+def test_verify_of_a_chapter_without_reconstructions_is_an_empty_table(rng, tmp_path):
+    """Summary chapters (conclusions, executive summary) write metrics but no reconstructions."""
+    t = rng.random((4, 12, 12)).astype(np.float32)
+    out = write_results(tmp_path / "sum", chapter="sum", metrics={}, reconstructions={}, targets=t,
+                        labels=np.array([1, 2, 1, 2]), params={}, wall_time_s=0.1, publication={"kind": "scratch"})
+    table = verify(out)
+    assert len(table) == 0 and list(table.index.names) == ["model", "metric"] and table["ok"].all()
