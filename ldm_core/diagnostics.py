@@ -21,7 +21,6 @@
   does at each noise level, how the size of x_t evolves along a sampler's steps, and what each sampler makes of
   the same model -- set against the exact denoiser of Gaussian latents (:mod:`ldm_core.sampler_check`), whose
   samplers' output laws are known in closed form; :func:`sampler_study` runs the three on a few models.
-- :func:`display_number`: numbers for page tables (no scientific notation, thousands separators).
 """
 from __future__ import annotations
 
@@ -42,8 +41,7 @@ from .pipeline import sample_latents
 __all__ = ["class_decoding", "condition_sensitivity", "vae_roundtrip", "parameters_per_sample", "parameter_table",
            "neighbour_correlation", "neighbour_correlation_curve", "LADDER_FIXES", "SAMPLER_LABELS", "DefectLadder",
            "defect_ladder", "LadderRuns", "run_ladder", "leave_one_out_drops", "shuffled_fmri_check",
-           "x0_error_by_timestep", "sampling_trajectory", "sampler_comparison", "SamplerStudy", "sampler_study",
-           "display_number"]
+           "x0_error_by_timestep", "sampling_trajectory", "sampler_comparison", "SamplerStudy", "sampler_study"]
 
 
 def class_decoding(fmri: np.ndarray, labels: np.ndarray, *, n_folds: int = 5, n_perm: int = 200,
@@ -736,21 +734,3 @@ def sampler_study(models: Mapping, data, *, steps: int, timesteps, samplers=("dd
                                                                 images=data.images_val)
                     for n, m in models.items() for s in samplers}
     return SamplerStudy(table.rename(index=SAMPLER_LABELS, level="sampler"), errors, trajectories)
-
-
-def display_number(value: float) -> str:
-    """A number for a page table: three significant digits, thousands separators, never scientific notation.
-
-    >>> display_number(16843453.14), display_number(0.04383), display_number(-0.5)
-    ('16,843,453', '0.0438', '-0.5')
-    """
-    v = float(value)
-    if v != v:
-        return "—"
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
-    if v == 0:
-        return "0"
-    digits = max(0, 2 - int(np.floor(np.log10(abs(v)))))  # three significant digits
-    text = f"{v:,.{digits}f}"
-    return text.rstrip("0").rstrip(".") if digits else text

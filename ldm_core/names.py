@@ -2,14 +2,17 @@
 
 Code and results files keep short internal names (``id2_within``, ``class_mean_reference``); every table and
 figure of the book goes through :func:`metric_label`, :func:`model_label` and :func:`label_columns`, so one
-reader sees one name for one thing everywhere.
+reader sees one name for one thing everywhere. :func:`format_p` and :func:`display_number` format p-values and
+table numbers for a page (no scientific notation).
 """
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 
 __all__ = ["METRIC_LABELS", "METRIC_SHORT", "MODEL_LABELS", "FIX_LABELS", "metric_label", "model_label", "fix_label",
-           "readable", "label_columns", "format_p"]
+           "readable", "label_columns", "format_p", "display_number"]
 
 METRIC_LABELS = {
     "psnr": "PSNR (dB)",
@@ -97,3 +100,21 @@ def format_p(p: float, *, n_perm: int | None = None) -> str:
     if p < 0.001:
         return "< 0.001"
     return f"{p:.3f}"
+
+
+def display_number(value: float) -> str:
+    """A number for a page table: three significant digits, thousands separators, never scientific notation.
+
+    >>> display_number(16843453.14), display_number(0.04383), display_number(-0.5)
+    ('16,843,453', '0.0438', '-0.5')
+    """
+    v = float(value)
+    if v != v:
+        return "—"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if v == 0:
+        return "0"
+    digits = max(0, 2 - math.floor(math.log10(abs(v))))  # three significant digits
+    text = f"{v:,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if digits else text

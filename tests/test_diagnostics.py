@@ -259,15 +259,6 @@ def test_sampler_study_bundles_the_three_probes():
     np.testing.assert_allclose(table["a"], table["exact Gaussian denoiser"], rtol=1e-3)
 
 
-@pytest.mark.parametrize("value, text", [(16843453.14, "16,843,453"), (0.04383, "0.0438"), (-0.5, "-0.5"),
-                                         (1.0, "1"), (999.4, "999"), (4.27, "4.27"), (0.0, "0"),
-                                         (float("nan"), "—")])
-def test_display_number_never_uses_scientific_notation(value, text):
-    from ldm_core.diagnostics import display_number
-
-    assert display_number(value) == text
-
-
 def test_every_ladder_fix_has_a_reader_phrase():
     from ldm_core.diagnostics import LADDER_FIXES
     from ldm_core.names import FIX_LABELS, fix_label
