@@ -46,12 +46,22 @@ def results_dir(chapter: str, root: str | os.PathLike | None = None) -> Path:
     return base / chapter
 
 
+#: What the study itself writes into tracked files; changes there do not make the code "dirty".
+STUDY_OUTPUTS = ("results", "book/*.ipynb", "book/run_log*.json")
+
+
 def _git_commit(root: Path) -> str:
+    """HEAD, with ``+dirty`` when tracked files other than :data:`STUDY_OUTPUTS` differ from it.
+
+    A full study publishes chapter after chapter into ``results/`` and ``book/``; without the exclusion every
+    chapter after the first would record ``+dirty`` because of its predecessors' outputs.
+    """
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         commit = out.stdout.strip() if out.returncode == 0 else "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        excludes = [f":(exclude,glob){p}" if "*" in p else f":(exclude){p}" for p in STUDY_OUTPUTS]
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *excludes],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
         return commit + ("+dirty" if dirty and commit != "unknown" else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

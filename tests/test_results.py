@@ -111,3 +111,27 @@ def test_verify_of_a_chapter_without_reconstructions_is_an_empty_table(rng, tmp_
                         labels=np.array([1, 2, 1, 2]), params={}, wall_time_s=0.1, publication={"kind": "scratch"})
     table = verify(out)
     assert len(table) == 0 and list(table.index.names) == ["model", "metric"] and table["ok"].all()
+
+
+def test_commit_is_dirty_for_code_changes_not_for_the_study_outputs(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    for rel in ("ldm_core/a.py", "results/ch/metrics.json", "book/ch.ipynb", "book/run_log.full.json", "book/_toc.yml"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("0")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    head = results._git_commit(tmp_path)
+    assert len(head) == 40
+    for rel in ("results/ch/metrics.json", "book/ch.ipynb", "book/run_log.full.json"):
+        (tmp_path / rel).write_text("1")  # what a study run writes
+    assert results._git_commit(tmp_path) == head
+    (tmp_path / "book/_toc.yml").write_text("1")  # a book source, not an output
+    assert results._git_commit(tmp_path) == head + "+dirty"
+    git("checkout", "--", "book/_toc.yml")
+    (tmp_path / "ldm_core/a.py").write_text("1")
+    assert results._git_commit(tmp_path) == head + "+dirty"
