@@ -9,21 +9,27 @@
   ``fitter(sub_data, draw) -> validation reconstructions``.
 - :func:`gain_per_doubling`: the least-squares slope of a curve in log2(trials), and the extrapolated number of
   trials a target would need (an extrapolation, reported as such).
+- :func:`more_trials_rows`: claim-14 proxy rows -- does the last step of a learning curve still gain (paired, per image)?
+- :func:`week1_sweep`: the report's week-1 grid (learning rate x batch size x encoder width), one seed, validation.
+- :func:`compute_table`, :func:`sampling_steps_table`: parameters and seconds per model; reconstruction time and
+  validation quality against the number of DDIM steps.
 - :func:`samples_figure`: several samples per trial of a diffusion decoder, their mean and their spread.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .metrics import evaluate, identification_test, pool_per_image
+from . import claims
+from .metrics import evaluate, identification_test, paired_comparison, pool_per_image
 from .names import format_p, metric_label, model_label
 from .splits import StudyData, subsample_fit
 
 __all__ = ["identification_table", "learning_curve", "gain_per_doubling", "ridge_fitter", "latent_ridge_fitter",
-           "spatial_ldm_fitter", "prior_ldm_fitter", "samples_figure"]
+           "spatial_ldm_fitter", "prior_ldm_fitter", "more_trials_rows", "week1_sweep", "compute_table", "sampling_steps_table", "samples_figure"]
 
 Fitter = Callable[[StudyData, int], np.ndarray]
 
@@ -116,6 +122,77 @@ def gain_per_doubling(curve: Mapping[int, dict], *, metric: str = "psnr", reach:
         doublings = min((reach - ys[-1]) / slope, np.log2(1e9 / ns[-1]))  # capped before the power: no overflow
         need = float(min(ns[-1] * 2.0 ** doublings, 1e9))
     return {"slope": slope, "trials_needed": need}
+
+
+def more_trials_rows(curves: Mapping[str, Mapping[int, dict]], *, n_boot: int,
+                     metrics: Sequence[str] = ("psnr", "ssim", "pixel_r")) -> list[dict]:
+    """Claim 14 (proxy) per model and metric: the gain from the second-largest to the largest size of its curve,
+    paired over validation images (:func:`ldm_core.metrics.paired_comparison`), tested against "no gain"."""
+    rows = []
+    for name, curve in curves.items():
+        prev, top = sorted(curve)[-2:]
+        for m in metrics:
+            gain = paired_comparison(curve[top][m]["per_image"], curve[prev][m]["per_image"], n_boot=n_boot)
+            rows.append({**claims.claim_row("14 (proxy)", f"more paired trials still help at the top of the range: "
+                                            f"{metric_label(m)} gain from {prev} to {top} trials (validation)", gain,
+                                            low=0.0, digits=3), "model": name})
+    return rows
+
+
+# ----------------------------------------------------------------------------- the week-1 sweep and compute
+
+
+def week1_sweep(data: StudyData, ldm_cfg, train_cfg: dict, *, lrs: Sequence[float], batch_sizes: Sequence[int],
+                encoder_dims: Sequence[int], sample_cfg: dict, select_metric: str, **run_kw) -> dict[tuple, float]:
+    """The report's week-1 grid on one seed: ``{(lr, batch_size, encoder_dim): validation select_metric}``.
+
+    Each cell is ``ldm_cfg`` with ``encoder_dim`` and ``train_cfg`` with ``lr`` / ``batch_size`` replaced;
+    ``run_kw`` goes to :func:`ldm_core.experiment.run_variants` (cache, bootstrap, executor).
+    """
+    from .config import LDMConfig
+    from .experiment import Variant, run_variants
+
+    grid = {(g, int(bs), int(d)): Variant(LDMConfig.from_dict({**ldm_cfg.to_dict(), "encoder_dim": int(d)}),
+                                         {**train_cfg, "lr": g, "batch_size": int(bs)}, dict(sample_cfg))
+            for d in encoder_dims for bs in batch_sizes for g in lrs}
+    runs = run_variants({f"lr={g:g}, batch={bs}, dim={d}": v for (g, bs, d), v in grid.items()}, data, seeds=[0],
+                        **run_kw)
+    return {k: r.seed_mean(select_metric, "val")[0] for k, r in zip(grid, runs.values())}
+
+
+def compute_table(models: Mapping[str, object], notes: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Parameters, training and reconstruction seconds (means over seeds) and device per model.
+
+    models : {name: :class:`~ldm_core.runs.VariantResult`}; notes : {name: text appended to its training time}.
+    """
+    rows = {}
+    for name, res in models.items():
+        runs, note = res.runs, (notes or {}).get(name)
+        train = f"{np.mean([r.train_time_s or 0 for r in runs]):.0f}"
+        rows[name] = {"parameters": f"{runs[0].n_parameters['total']:,}",
+                      "training per seed (s)": f"{train} ({note})" if note else train,
+                      "reconstructing the test trials (s)": f"{np.mean([r.recon_test_s or 0 for r in runs]):.2f}",
+                      "device": runs[0].device}
+    return pd.DataFrame(rows).T.rename_axis("model")
+
+
+def sampling_steps_table(model, data: StudyData, steps_grid: Sequence[int], *, sample_cfg: dict,
+                         n_boot: int) -> pd.DataFrame:
+    """Per number of DDIM steps: seconds to reconstruct the test trials (after one warm-up call) and validation
+    PSNR / SSIM / pixel r of a trained :class:`~ldm_core.pipeline.BrainLDM` (seed 0); one row per step count."""
+    sample_cfg = {k: v for k, v in sample_cfg.items() if k != "steps"}
+    model.reconstruct(data.fmri_test[:1], steps=2)  # warm-up
+    rows = {}
+    for s in steps_grid:
+        t = time.perf_counter()
+        model.reconstruct(data.fmri_test, steps=int(s), seed=0, **sample_cfg)
+        dt = time.perf_counter() - t
+        ev = evaluate(model.reconstruct(data.fmri_val, steps=int(s), seed=0, **sample_cfg), data.images_val,
+                      data.labels_val, n_boot=n_boot, n_perm=0)
+        rows[int(s)] = {f"reconstructing {len(data.fmri_test)} test trials (s)": round(dt, 2),
+                        **{f"validation {metric_label(m, short=True)}": round(ev[m]["mean"], 3)
+                           for m in ("psnr", "ssim", "pixel_r")}}
+    return pd.DataFrame(rows).T
 
 
 # ----------------------------------------------------------------------------- fitters

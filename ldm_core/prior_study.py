@@ -28,7 +28,8 @@ from .splits import StudyData
 from .sweep import pooled_metrics
 
 __all__ = ["guarded_prior_images", "budget_check", "screen_maps", "screen_decoders", "prior_size_curve",
-           "baseline_decoders", "evaluate_baselines", "BaselineScores", "val_score", "DIRECT"]
+           "baseline_decoders", "evaluate_baselines", "BaselineScores", "val_score", "leakage_table", "prior_table",
+           "DIRECT"]
 
 DIRECT = "direct (no diffusion)"
 
@@ -192,6 +193,12 @@ class BaselineScores:
     test90: dict
     best: str
 
+    def by_trials(self) -> tuple[dict, dict]:
+        """Test scores and test reconstructions keyed ``(baseline, "72" | "90")``, each baseline's 72 before its 90."""
+        keys = [(n, k) for n in self.test for k in ("72", "90")]
+        scores = {(n, k): (self.test if k == "72" else self.test90)[n] for n, k in keys}
+        return scores, {(n, k): self.recon[n]["test" if k == "72" else "test90"] for n, k in keys}
+
 
 def evaluate_baselines(decoders: Mapping[str, Mapping[str, object]], data: StudyData, data90: StudyData, *,
                        select_metric: str, n_boot: int, n_perm: int) -> BaselineScores:
@@ -203,3 +210,31 @@ def evaluate_baselines(decoders: Mapping[str, Mapping[str, object]], data: Study
     test, test90 = ({n: evaluate(r[k], data.images_test, data.labels_test, n_boot=n_boot, n_perm=n_perm)
                      for n, r in recon.items()} for k in ("test", "test90"))
     return BaselineScores(recon, val, test, test90, best)
+
+
+# ----------------------------------------------------------------------------- page tables
+
+
+def leakage_table(leak: dict, n_pretrain: int) -> pd.DataFrame:
+    """What the leakage guard (:func:`guarded_prior_images`'s ``leak``) found, dropped and kept, as one column."""
+    return pd.DataFrame({"value": {
+        "unpaired images found": f"{leak['n_before']:,}",
+        "dropped as near-copies of a stimulus": f"{leak['n_dropped']:,}",
+        "kept": f"{leak['n_after']:,}",
+        "largest shifted r of a kept image with a test stimulus": f"{leak['max_r_kept_test']:.3f}",
+        "prior training images (kept + the fitting trials)": f"{n_pretrain:,}"}}).rename_axis("leakage guard")
+
+
+def prior_table(prior, ceiling: dict, quality: dict) -> pd.DataFrame:
+    """A pretrained prior at a glance: its VAE round trip on validation (``ceiling``, an :func:`evaluate` result), its
+    unconditional samples (``quality``, :func:`ldm_core.prior.sample_quality`) and its training times."""
+    h = prior.history
+    return pd.DataFrame({"value": {
+        "VAE round trip on validation images: PSNR (dB)": round(ceiling["psnr"]["mean"], 2),
+        "VAE round trip: SSIM": round(ceiling["ssim"]["mean"], 3),
+        "unconditional samples: largest mean error (data std)": round(quality["mean_error"], 3),
+        "unconditional samples: covariance error (relative)": round(quality["cov_error"], 3),
+        "unconditional samples: variance / data variance": round(quality["variance_ratio"], 3),
+        "unconditional samples: best r with a prior image (mean)": round(quality["nn_r"], 3),
+        "VAE training (s)": round(h["vae_time_s"], 1),
+        f"diffusion training, {prior.cfg.diffusion_steps:,} steps (s)": round(h["diffusion_time_s"], 1)}})
