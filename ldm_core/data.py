@@ -453,6 +453,38 @@ def load_digit69(
         a malformed ``labelNames``; the message names file, key and problem.
     """
     p = fetch_digit69(path, download=download, verbose=verbose)
+    mat = _read_mat(p)
+    arrays = {k: _checked_array(p, k, mat[k]) for k in KEYS}
+    _check_trials(p, arrays)
+    codes = _check_classes(p, arrays)
+    class_names = _class_names(mat, codes, path=p)
+    if arrays["stimTrn"].shape[1] != arrays["stimTest"].shape[1]:
+        raise _fail(p, "stimTest", f"{arrays['stimTest'].shape[1]} pixels but stimTrn has {arrays['stimTrn'].shape[1]}")
+
+    scales = {k: _pixel_scale(arrays[k], path=p, key=k) for k in ("stimTrn", "stimTest")}
+    if ("binary" in scales.values()) and len(set(scales.values())) > 1:
+        raise _fail(p, "stimTest", f"pixel scales differ: stimTrn is {scales['stimTrn']}, stimTest is "
+                                   f"{scales['stimTest']} (binarised 0/1 and 8-bit 0..255 cannot be mixed); "
+                                   "store both the same way")
+    images_train = _images_from_rows(arrays["stimTrn"], path=p, key="stimTrn", scale=scales["stimTrn"])
+    images_test = _images_from_rows(arrays["stimTest"], path=p, key="stimTest", scale=scales["stimTest"])
+    sha = sha256_of(p)
+    return Digit69(
+        fmri_train=arrays["fmriTrn"].astype(np.float32),
+        images_train=images_train,
+        labels_train=arrays["labelTrn"],
+        fmri_test=arrays["fmriTest"].astype(np.float32),
+        images_test=images_test,
+        labels_test=arrays["labelTest"],
+        path=p,
+        sha256=sha,
+        description=_describe(p, arrays, images_train.shape[1:], class_names, sha, binarised="binary" in scales.values()),
+        class_names=class_names,
+    )
+
+
+def _read_mat(p: Path) -> dict:
+    """The .mat file's variables; every key of :data:`KEYS` present, else :class:`DataFileError` listing them."""
     try:
         mat = scipy.io.loadmat(p)
     except Exception as e:  # scipy raises ValueError / MatReadError / TypeError on non-.mat input
@@ -461,26 +493,31 @@ def load_digit69(
     if missing:
         present = sorted(k for k in mat if not k.startswith("__"))
         raise _fail(p, missing[0], f"missing key(s) {missing}; the file has {present}")
+    return mat
 
-    arrays = {}
-    for k in KEYS:
-        a = np.asarray(mat[k])
-        if not np.issubdtype(a.dtype, np.number):
-            raise _fail(p, k, f"expected a numeric array, got dtype {a.dtype}")
-        if np.iscomplexobj(a):
-            raise _fail(p, k, f"complex values (dtype {a.dtype}); expected real numbers")
-        if k.startswith("label"):
-            if a.ndim == 2 and 1 in a.shape:
-                a = a.reshape(-1)
-            if a.ndim != 1:
-                raise _fail(p, k, f"expected shape (N, 1) or (N,), got {a.shape}")
-        elif a.ndim != 2:
-            raise _fail(p, k, f"expected a 2-D array (trials, features), got shape {a.shape}")
-        if not np.all(np.isfinite(a)):
-            n_bad = int(np.size(a) - np.isfinite(a).sum())
-            raise _fail(p, k, f"contains {n_bad} NaN or infinite value(s)")
-        arrays[k] = a
 
+def _checked_array(p: Path, k: str, value) -> np.ndarray:
+    """``mat[k]`` as a real, finite numeric array: labels 1-D (N,), everything else 2-D (trials, features)."""
+    a = np.asarray(value)
+    if not np.issubdtype(a.dtype, np.number):
+        raise _fail(p, k, f"expected a numeric array, got dtype {a.dtype}")
+    if np.iscomplexobj(a):
+        raise _fail(p, k, f"complex values (dtype {a.dtype}); expected real numbers")
+    if k.startswith("label"):
+        if a.ndim == 2 and 1 in a.shape:
+            a = a.reshape(-1)
+        if a.ndim != 1:
+            raise _fail(p, k, f"expected shape (N, 1) or (N,), got {a.shape}")
+    elif a.ndim != 2:
+        raise _fail(p, k, f"expected a 2-D array (trials, features), got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        n_bad = int(np.size(a) - np.isfinite(a).sum())
+        raise _fail(p, k, f"contains {n_bad} NaN or infinite value(s)")
+    return a
+
+
+def _check_trials(p: Path, arrays: dict) -> None:
+    """Non-empty splits, shared voxels, one stimulus and one label per trial; labels become whole int64 codes."""
     for split, k in (("training", "fmriTrn"), ("test", "fmriTest")):
         N, V = arrays[k].shape
         if N == 0:
@@ -503,6 +540,10 @@ def load_digit69(
             bad = sorted(set(lab[lab != np.round(lab)].tolist()))[:5]
             raise _fail(p, l, f"label codes must be whole numbers, got {bad}")
         arrays[l] = lab.astype(np.int64)
+
+
+def _check_classes(p: Path, arrays: dict) -> list[int]:
+    """The training label codes (sorted): at least two, and every test code among them."""
     codes = sorted(set(arrays["labelTrn"].tolist()))
     if len(codes) < 2:
         raise _fail(p, "labelTrn", f"only one class (code {codes[0]}) in {len(arrays['labelTrn'])} training "
@@ -511,42 +552,20 @@ def load_digit69(
     if unseen:
         raise _fail(p, "labelTest", f"label code(s) {unseen} never occur in labelTrn (codes {codes}); every test "
                                     "class needs training trials")
-    class_names = _class_names(mat, codes, path=p)
-    if arrays["stimTrn"].shape[1] != arrays["stimTest"].shape[1]:
-        raise _fail(p, "stimTest", f"{arrays['stimTest'].shape[1]} pixels but stimTrn has {arrays['stimTrn'].shape[1]}")
+    return codes
 
-    scales = {k: _pixel_scale(arrays[k], path=p, key=k) for k in ("stimTrn", "stimTest")}
-    if ("binary" in scales.values()) and len(set(scales.values())) > 1:
-        raise _fail(p, "stimTest", f"pixel scales differ: stimTrn is {scales['stimTrn']}, stimTest is "
-                                   f"{scales['stimTest']} (binarised 0/1 and 8-bit 0..255 cannot be mixed); "
-                                   "store both the same way")
-    images_train = _images_from_rows(arrays["stimTrn"], path=p, key="stimTrn", scale=scales["stimTrn"])
-    images_test = _images_from_rows(arrays["stimTest"], path=p, key="stimTest", scale=scales["stimTest"])
-    sha = sha256_of(p)
+
+def _describe(p: Path, arrays: dict, image_shape: tuple, class_names: dict, sha: str, *, binarised: bool) -> str:
+    """One sentence for pages and logs: file, trial and voxel counts, image size, classes, source."""
     N_trn, V = arrays["fmriTrn"].shape
     classes = ", ".join(f"{name} (code {c}: {int((arrays['labelTrn'] == c).sum())} train, "
                         f"{int((arrays['labelTest'] == c).sum())} test)" for c, name in class_names.items())
     source = ("van Gerven et al. 2010, as distributed with DGMM (Du et al. 2017)" if sha == DATA_SHA256
               else f"a file in the digit69 schema, sha256 {sha}")
-    binarised = (" The stimuli are stored binarised (integer 0/1) and are used as 0.0/1.0, not divided by 255."
-                 if "binary" in scales.values() else "")
-    description = (
-        f"digit69 from {p.name}: {N_trn} training and {arrays['fmriTest'].shape[0]} test trials, {V} voxels, "
-        f"{images_train.shape[1]}x{images_train.shape[2]} images of {len(class_names)} classes: {classes}; "
-        f"{source}.{binarised}"
-    )
-    return Digit69(
-        fmri_train=arrays["fmriTrn"].astype(np.float32),
-        images_train=images_train,
-        labels_train=arrays["labelTrn"],
-        fmri_test=arrays["fmriTest"].astype(np.float32),
-        images_test=images_test,
-        labels_test=arrays["labelTest"],
-        path=p,
-        sha256=sha,
-        description=description,
-        class_names=class_names,
-    )
+    note = (" The stimuli are stored binarised (integer 0/1) and are used as 0.0/1.0, not divided by 255."
+            if binarised else "")
+    return (f"digit69 from {p.name}: {N_trn} training and {arrays['fmriTest'].shape[0]} test trials, {V} voxels, "
+            f"{image_shape[0]}x{image_shape[1]} images of {len(class_names)} classes: {classes}; {source}.{note}")
 
 
 # ----------------------------------------------------------------------------- selection split and normalisation
