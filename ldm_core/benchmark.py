@@ -9,7 +9,8 @@
   ``fitter(sub_data, draw) -> validation reconstructions``.
 - :func:`gain_per_doubling`: the least-squares slope of a curve in log2(trials), and the extrapolated number of
   trials a target would need (an extrapolation, reported as such).
-- :func:`more_trials_rows`: claim-14 proxy rows -- does the last step of a learning curve still gain (paired, per image)?
+- :func:`more_trials_rows`: claim-14 proxy rows -- does the last step of a learning curve still gain (paired, per
+  image)?
 - :func:`week1_sweep`: the report's week-1 grid (learning rate x batch size x encoder width), one seed, validation.
 - :func:`compute_table`, :func:`sampling_steps_table`: parameters and seconds per model; reconstruction time and
   validation quality against the number of DDIM steps.
@@ -29,7 +30,8 @@ from .names import format_p, metric_label, model_label
 from .splits import StudyData, subsample_fit
 
 __all__ = ["identification_table", "learning_curve", "gain_per_doubling", "ridge_fitter", "latent_ridge_fitter",
-           "spatial_ldm_fitter", "prior_ldm_fitter", "more_trials_rows", "week1_sweep", "compute_table", "sampling_steps_table", "samples_figure"]
+           "spatial_ldm_fitter", "prior_ldm_fitter", "more_trials_rows", "week1_sweep", "compute_table",
+           "sampling_steps_table", "samples_figure"]
 
 Fitter = Callable[[StudyData, int], np.ndarray]
 

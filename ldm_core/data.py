@@ -478,7 +478,8 @@ def load_digit69(
         labels_test=arrays["labelTest"],
         path=p,
         sha256=sha,
-        description=_describe(p, arrays, images_train.shape[1:], class_names, sha, binarised="binary" in scales.values()),
+        description=_describe(p, arrays, images_train.shape[1:], class_names, sha,
+                              binarised="binary" in scales.values()),
         class_names=class_names,
     )
 

@@ -64,7 +64,8 @@ def test_compute_table_means_over_seeds_and_notes():
     table = compute_table(models, notes={"b": "cached"})
     assert list(table.index) == ["a", "b"] and table.index.name == "model"
     assert table.loc["a", "parameters"] == "12,345"
-    assert table.loc["a", "training per seed (s)"] == "15" and table.loc["a", "reconstructing the test trials (s)"] == "1.00"
+    assert table.loc["a", "training per seed (s)"] == "15"
+    assert table.loc["a", "reconstructing the test trials (s)"] == "1.00"
     assert table.loc["b", "training per seed (s)"] == "0 (cached)"
 
 

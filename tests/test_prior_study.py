@@ -26,7 +26,8 @@ def test_leakage_table_formats_counts():
 
 
 def test_prior_table_reads_ceiling_quality_and_times():
-    prior = SimpleNamespace(cfg=SimpleNamespace(diffusion_steps=8000), history={"vae_time_s": 12.34, "diffusion_time_s": 56.78})
+    prior = SimpleNamespace(cfg=SimpleNamespace(diffusion_steps=8000),
+                            history={"vae_time_s": 12.34, "diffusion_time_s": 56.78})
     ceiling = {"psnr": {"mean": 21.2871}, "ssim": {"mean": 0.91234}}
     quality = {"mean_error": 0.1, "cov_error": 0.2, "variance_ratio": 0.98765, "nn_r": 0.8}
     col = prior_table(prior, ceiling, quality)["value"]
