@@ -31,7 +31,7 @@ import numpy as np
 __all__ = [
     "LDMConfig", "PRESETS", "get_preset", "CHOICES", "REMOVED_LDM_FIELDS",
     "TrainConfig", "STAGE_PLANS", "LR_SCHEDULES", "VAE_RECON_LOSSES", "ADV_KINDS", "RESUMABLE_CHANGES",
-    "FIXED_AUGMENTATION",
+    "FIXED_AUGMENTATION", "NO_AUGMENTATION",
 ]
 
 # allowed values of the string fields
@@ -251,6 +251,8 @@ RESUMABLE_CHANGES = ("epochs", "progress", "checkpoint_dir", "checkpoint_every",
 # in the "progressive" plan without finetune_encoder, that was the alignment stage only) and draws it from
 # the training generator (the encoder drew from the global RNG), so runs with it do not repeat old numbers.
 FIXED_AUGMENTATION = {"fmri_noise": 0.1, "voxel_dropout": 0.1}
+# the same fields with the augmentation switched off (TrainConfig's defaults): {**train_cfg, **NO_AUGMENTATION}
+NO_AUGMENTATION = {k: 0.0 for k in FIXED_AUGMENTATION}
 
 
 @dataclass

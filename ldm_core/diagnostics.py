@@ -631,7 +631,8 @@ def sampling_trajectory(model, fmri: np.ndarray, *, sampler: str, steps: int, se
 
 
 def sampler_comparison(models: Mapping, fmri: np.ndarray, images: np.ndarray, *, samplers=("ddim", "original"),
-                       steps: int, reference_images: np.ndarray, seed: int = 0) -> pd.DataFrame:
+                       steps: int, reference_images: np.ndarray, seed: int = 0,
+                       trajectories: Mapping | None = None) -> pd.DataFrame:
     """Each trained model sampled with each sampler: scores, the spread of what comes out, a perfect denoiser's spread.
 
     Parameters
@@ -643,6 +644,9 @@ def sampler_comparison(models: Mapping, fmri: np.ndarray, images: np.ndarray, *,
     reference_images : ndarray of shape (M, S, S)
         The fitting images: their mean image is the "training mean"; their latents' mean and per-component variances
         define the Gaussian of the known-answer reference.
+    trajectories : mapping of (str, str) -> dict, optional
+        (model, sampler) -> :func:`sampling_trajectory` of ``fmri`` with these ``steps`` and ``seed``, already run
+        (as :func:`sampler_study` does); missing pairs are sampled here.
 
     Returns
     -------
@@ -665,7 +669,8 @@ def sampler_comparison(models: Mapping, fmri: np.ndarray, images: np.ndarray, *,
         ref_mean, ref_cov = _gaussian_fit(_latents(model, reference_images))
         target = _latents(model, images).reshape(len(images), -1).numpy()  # (N, d)
         for s in samplers:
-            tr = sampling_trajectory(model, fmri, sampler=s, steps=steps, seed=seed)
+            tr = (trajectories or {}).get((name, s)) or sampling_trajectory(model, fmri, sampler=s, steps=steps,
+                                                                            seed=seed)
             z, img = tr["latents"].reshape(len(images), -1), tr["images_out"]
             law = gaussian_moments(model.schedule, sampler=s, steps=steps, mean=ref_mean, cov=ref_cov)
             rows[(name, s)] = {
@@ -725,12 +730,12 @@ def sampler_study(models: Mapping, data, *, steps: int, timesteps, samplers=("dd
     -------
     SamplerStudy
     """
+    runs = {(n, s): sampling_trajectory(m, data.fmri_val, sampler=s, steps=steps, seed=seed, images=data.images_val)
+            for n, m in models.items() for s in samplers}  # each sampling once: the table reads the same runs
     table = sampler_comparison(models, data.fmri_val, data.images_val, samplers=samplers, steps=steps,
-                               reference_images=data.images_fit, seed=seed)
+                               reference_images=data.images_fit, seed=seed, trajectories=runs)
     errors = {n: x0_error_by_timestep(m, data.images_val, data.fmri_val, timesteps=timesteps,
                                       reference_images=data.images_fit, n_repeats=n_repeats, seed=seed)
               for n, m in models.items()}
-    trajectories = {(n, SAMPLER_LABELS[s]): sampling_trajectory(m, data.fmri_val, sampler=s, steps=steps, seed=seed,
-                                                                images=data.images_val)
-                    for n, m in models.items() for s in samplers}
+    trajectories = {(n, SAMPLER_LABELS[s]): tr for (n, s), tr in runs.items()}
     return SamplerStudy(table.rename(index=SAMPLER_LABELS, level="sampler"), errors, trajectories)

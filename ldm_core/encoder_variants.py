@@ -7,8 +7,8 @@ z-scored fMRI and dropped voxels) -- with its encoder or the encoder's training 
 - :func:`add_encoder_variants` adds the five variants to a :class:`~ldm_core.sweep.Sweep` (the report's deep MLP,
   the regularised MLP without augmentation, stronger weight decay, an attention encoder over voxel groups and its
   cross-attention version), checking the chapter's parameters against the data first;
-- :func:`encoder_tables` say what each variant's encoder is and how it is trained; :func:`align_losses` reads the alignment stage's
-  validation loss (the most direct measure of how well an encoder generalises); :func:`decay_shrink` is the factor
+- :func:`encoder_tables` say what each variant's encoder is and how it is trained; :func:`align_losses` reads the
+  alignment stage's validation loss (the most direct measure of how well an encoder generalises); :func:`decay_shrink` is the factor
   by which AdamW's decoupled weight decay alone shrinks a weight over a stage (parameter counts by part:
   :func:`ldm_core.diagnostics.parameter_table`);
 - :data:`UNTESTABLE` and :func:`file_variables`: the report's two encoder ideas that digit69 cannot test, and the
@@ -24,13 +24,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import TrainConfig, get_preset
-from .names import model_label
+from .config import NO_AUGMENTATION, TrainConfig, get_preset
 
-__all__ = ["BASE", "NO_AUGMENTATION", "add_encoder_variants", "encoder_tables", "align_losses", "decay_shrink", "UNTESTABLE", "untestable_table", "file_variables"]
+__all__ = ["BASE", "add_encoder_variants", "encoder_tables", "align_losses", "decay_shrink", "UNTESTABLE",
+           "untestable_table", "file_variables"]
 
 BASE = "regularised MLP + augmentation"  # name of chapter 04's base variant
-NO_AUGMENTATION = {"fmri_noise": 0.0, "voxel_dropout": 0.0}  # TrainConfig fields that switch the fMRI augmentation off
 ENCODER_LABELS = {"mlp_regularised": "regularised MLP", "mlp_original": "the report's MLP",
                   "brain_aware": "attention over voxel groups"}
 CONDITIONING_LABELS = {"film": "FiLM", "add": "added to t", "cross_attn": "cross-attention", "none": "none"}

@@ -266,3 +266,21 @@ def test_every_ladder_fix_has_a_reader_phrase():
     assert set(LADDER_FIXES) == set(FIX_LABELS)
     assert fix_label("VAE decoder training") == "training the VAE decoder"
     assert fix_label("unknown fix") == "unknown fix"
+
+
+def test_sampler_study_samples_each_model_and_sampler_once_and_its_table_is_sampler_comparisons(monkeypatch):
+    from types import SimpleNamespace
+
+    from ldm_core import diagnostics
+
+    images, ref = _gaussian_images(40, 7), _gaussian_images(400, 8)
+    data = SimpleNamespace(fmri_val=np.zeros((40, 3), np.float32), images_val=images, images_fit=ref)
+    model = GaussianLatentModel(ref.reshape(-1, 144).mean(0), ref.reshape(-1, 144).var(0, ddof=1))
+    alone = diagnostics.sampler_comparison({"a": model}, data.fmri_val, images, steps=10, reference_images=ref)
+    calls = []
+    real = diagnostics.sampling_trajectory
+    monkeypatch.setattr(diagnostics, "sampling_trajectory",
+                        lambda *a, **kw: calls.append(kw["sampler"]) or real(*a, **kw))
+    study = diagnostics.sampler_study({"a": model}, data, steps=10, timesteps=[10])
+    assert sorted(calls) == ["ddim", "original"]  # two samplings, not four
+    np.testing.assert_allclose(study.table.to_numpy(), alone.to_numpy())

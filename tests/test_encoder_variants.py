@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from ldm_core.config import FIXED_AUGMENTATION
-from ldm_core.encoder_variants import (BASE, NO_AUGMENTATION, add_encoder_variants, align_losses, decay_shrink,
+from ldm_core.config import FIXED_AUGMENTATION, NO_AUGMENTATION, TrainConfig
+from ldm_core.encoder_variants import (BASE, add_encoder_variants, align_losses, decay_shrink,
                                        encoder_tables, file_variables, untestable_table)
 from ldm_core.experiment import Variant, make_ldm_config
 from ldm_core.runs import Run, VariantResult
@@ -18,6 +18,11 @@ def sweep(tmp_path):
     data = small_study_data(tmp_path)  # 24 voxels
     base = Variant(make_ldm_config("fixed"), {"stages": "progressive", **FIXED_AUGMENTATION}, {"steps": 3})
     return Sweep(data, base, base_name=BASE, seeds=[0])
+
+
+def test_no_augmentation_is_the_train_config_default_of_the_augmentation_fields():
+    assert set(NO_AUGMENTATION) == set(FIXED_AUGMENTATION)
+    assert {k: getattr(TrainConfig(), k) for k in NO_AUGMENTATION} == NO_AUGMENTATION
 
 
 def test_add_encoder_variants_changes_one_thing_each(sweep):
