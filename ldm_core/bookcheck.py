@@ -12,12 +12,18 @@ What is checked:
   :class:`~ldm_core.chapter.Chapter`, holds the parameters, or calls ``ch.write`` must be tagged ``remove-input`` or
   ``remove-cell``; papermill's injected-parameters cell must be removed (``remove-cell``);
 - no stderr output (warnings, progress-bar residue) and no object repr (``<Figure``, ``<matplotlib``) in outputs;
+- no raw JSON or dict repr in what a reader sees (``{"psnr": 17.0, ...}`` in a cell's output, a table or a glued
+  value): the full record stays in ``metrics.json``, the page shows it as a table or a sentence;
+- parameter tables (a table whose header or caption reads "parameter") readable: no row whose value is raw JSON
+  (an object or a list, ``["ridge", "pls"]``) and no row with an empty value (an unset ``data_dir``);
 - no MyST role left unrendered in the prose (``{doc}``, ``{glue:...}``: glued Markdown pasted inline without
   ``:myst``, for instance);
 - formulas render offline: the built pages load MathJax from the book's ``_static/``, never from a CDN.
 """
 from __future__ import annotations
 
+import ast
+import html as html_lib
 import json
 import os
 import re
@@ -32,6 +38,15 @@ _REPR = re.compile(r"<(Figure|matplotlib\.|Axes|pandas\.io\.formats\.style)")
 _P_ZERO = re.compile(r"p\s*=\s*0\.000\b")
 _RAW_ROLE = re.compile(r"\{(doc|ref|numref|glue:?[a-z]*|cite)\}")
 _CODE_BLOCK = re.compile(r"<pre\b.*?</pre>", flags=re.S)
+_QUOTE = r"(?:\"|'|&quot;|&#34;|&#x22;|&#39;|&#x27;)"
+_RAW_JSON = re.compile(r"[{,]\s*" + _QUOTE + r"[^\"'<>\n]{1,60}?" + _QUOTE + r"\s*:\s*\S")  # {"psnr": 17.0 / {'a': 1
+_HTML_TABLE = re.compile(r"<table\b.*?</table>", flags=re.S | re.I)
+_PARAM_HEADER = re.compile(r"<(th|caption)\b[^>]*>\s*parameters?\b[^<]*</\1>", flags=re.I)
+_ROW = re.compile(r"<tr\b[^>]*>(.*?)</tr>", flags=re.S | re.I)
+_CELL = re.compile(r"<(th|td)\b[^>]*>(.*?)</\1>", flags=re.S | re.I)
+_TAG = re.compile(r"<[^>]+>")
+_TEXT_KINDS = ("text/html", "text/markdown", "text/latex", "text/plain")  # richest first: what a page shows
+_GLUE_PREFIX = "application/papermill.record/"
 
 
 def _machine_paths(root: Path) -> list[str]:
@@ -54,6 +69,99 @@ def _plain_only(out: dict) -> str:
         return ""
     text = data.get("text/plain", out.get("text", ""))
     return text if isinstance(text, str) else "".join(text)
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else "".join(value) if isinstance(value, list) else ""
+
+
+def _shown_texts(out: dict) -> list[str]:
+    """What a page shows of one output: a stream's text, and the richest text form of its data (and of a glued
+    value, ``application/papermill.record/...``); images and other data are left out."""
+    texts = [_text(out.get("text", ""))] if out.get("output_type") == "stream" else []
+    data = out.get("data", {})
+    for prefix in ("", _GLUE_PREFIX):
+        for kind in _TEXT_KINDS:
+            if prefix + kind in data:
+                texts.append(_text(data[prefix + kind]))
+                break
+    return [t for t in texts if t]
+
+
+def _plain_cell(fragment: str) -> str:
+    return " ".join(html_lib.unescape(_TAG.sub(" ", fragment)).split())
+
+
+def _raw_json_kind(value: str) -> str:
+    """"object" or "list" when ``value`` is a JSON (or Python) object or list written out ('{"psnr": 17.0}',
+    '[200, 400]', "['a']"), else ""."""
+    v = value.strip()
+    if not v or v[0] not in "[{" or v[-1] not in "]}":
+        return ""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            parsed = parse(v)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        return "object" if isinstance(parsed, dict) else "list" if isinstance(parsed, (list, tuple)) else ""
+    return ""
+
+
+_READABLE = {"list": "e.g. '200, 400, 800'", "object": "e.g. 'PSNR 17 dB, SSIM 0.75', or a table of its own"}
+
+
+def _parameter_tables(text: str) -> tuple[list[tuple[str, str]], str]:
+    """The (name, value) rows of the parameter tables in ``text`` (HTML tables whose header or caption reads
+    "parameter", Markdown tables whose first header cell does), and ``text`` without those tables."""
+    rows: list[tuple[str, str]] = []
+
+    def html_table(m: re.Match) -> str:
+        table = m.group(0)
+        if not _PARAM_HEADER.search(table):
+            return table
+        for row in _ROW.findall(table):
+            cells = _CELL.findall(row)
+            if len(cells) >= 2 and cells[0][0].lower() == "th" and any(kind.lower() == "td" for kind, _ in cells[1:]):
+                rows.append((_plain_cell(cells[0][1]), _plain_cell(cells[1][1])))
+        return ""
+
+    rest = _HTML_TABLE.sub(html_table, text)
+    lines, kept, in_table = rest.splitlines(), [], False
+    for i, line in enumerate(lines):
+        row = line.strip()
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]] if row.startswith("|") else None
+        if cells is None:
+            in_table = False
+        elif not in_table and cells and cells[0].lower().startswith("parameter") and i + 1 < len(lines) \
+                and re.fullmatch(r"\s*\|?[\s:|-]+\|?\s*", lines[i + 1]):
+            in_table = True
+            continue
+        elif in_table:
+            if not re.fullmatch(r"[\s:-]*", "".join(cells)):
+                rows.append((cells[0], cells[1] if len(cells) > 1 else ""))
+            continue
+        kept.append(line)
+    return rows, "\n".join(kept)
+
+
+def _readability_problems(where: str, texts: list[str]) -> list[str]:
+    """Raw JSON shown to a reader, and parameter-table rows that are raw JSON or empty (one message each)."""
+    problems = []
+    for text in texts:
+        rows, rest = _parameter_tables(text)
+        for name, value in rows:
+            if not value:
+                problems.append(f"{where}: the parameter table shows {name!r} with an empty value (leave the row out "
+                                "or say what the default means)")
+            elif _raw_json_kind(value):
+                problems.append(f"{where}: the parameter table shows {name!r} as raw JSON ({value[:60]!r}); write it "
+                                f"for a reader ({_READABLE[_raw_json_kind(value)]})")
+        m = _RAW_JSON.search(rest)
+        if m:
+            snippet = " ".join(html_lib.unescape(rest[max(0, m.start() - 20):m.end() + 30]).split())
+            problems.append(f"{where}: output shows raw JSON ({snippet!r}); show it as a table or a sentence "
+                            "(the full record stays in metrics.json)")
+    return list(dict.fromkeys(problems))
 
 
 def _must_hide(source: str, tags: list[str]) -> bool:
@@ -85,8 +193,12 @@ def check_notebooks(book_dir: str | os.PathLike, *, root: str | os.PathLike | No
                 problems.append(f"{where}: papermill's injected-parameters cell is shown (tag it remove-cell)")
             elif _must_hide(source, tags) and not hidden:
                 problems.append(f"{where}: an import / parameter / results-writing cell is shown (tag it remove-input)")
-            if "remove-cell" in tags:
+            glued = [t for out in cell.get("outputs", []) for t in _shown_texts({"data": {
+                k: v for k, v in out.get("data", {}).items() if k.startswith(_GLUE_PREFIX)}})]
+            if "remove-cell" in tags:  # its glued values still reach the page
+                problems += _readability_problems(where, glued)
                 continue
+            problems += _readability_problems(where, [t for out in cell.get("outputs", []) for t in _shown_texts(out)])
             text = _outputs_text(cell)
             for p in paths:
                 if p in text:
@@ -103,7 +215,8 @@ def check_notebooks(book_dir: str | os.PathLike, *, root: str | os.PathLike | No
 
 
 def check_html(html_dir: str | os.PathLike, *, root: str | os.PathLike | None = None) -> list[str]:
-    """Problems in the built HTML: CDN MathJax, machine paths, NaN table cells, unrendered MyST roles."""
+    """Problems in the built HTML: CDN MathJax, machine paths, NaN table cells, parameter tables with raw JSON or
+    empty rows, unrendered MyST roles."""
     from .results import project_root
 
     html = Path(html_dir)
@@ -123,6 +236,11 @@ def check_html(html_dir: str | os.PathLike, *, root: str | os.PathLike | None = 
                 problems.append(f"{page.name}: shows the machine path {p!r}")
         if _NAN_CELL.search(text):
             problems.append(f"{page.name}: a table shows a NaN cell")
+        for name, value in _parameter_tables(text)[0]:
+            if not value:
+                problems.append(f"{page.name}: the parameter table shows {name!r} with an empty value")
+            elif _raw_json_kind(value):
+                problems.append(f"{page.name}: the parameter table shows {name!r} as raw JSON ({value[:60]!r})")
         raw = _RAW_ROLE.search(_CODE_BLOCK.sub("", text))  # code blocks (folded analysis code) may hold roles
         if raw:
             problems.append(f"{page.name}: the prose shows the unrendered role {raw.group(0)!r}")

@@ -4,13 +4,36 @@ The book's text column is about 7 inches wide; figures are drawn at that width o
 10-point text, so that they are read at 100 % rather than shrunk, and every figure with several curves puts its
 legend outside the axes. Names come from :mod:`ldm_core.names`. Tables of metrics put each mean over its 95% CI
 (:func:`ci_table`), so a cell never wraps over several lines.
+
+Rules every figure helper keeps:
+
+- **Keyed data.** Whatever is drawn against an x axis arrives as ``{x: y}`` (or ``{x: {metric: ...}}``) and is
+  sorted by x here, so a value can never be drawn at another value's position (chapter 07 once drew voxel-count
+  scores listed in one order at positions listed in another). Keys may be numbers or numeric strings (a
+  ``metrics.json`` read back); a non-numeric, non-finite or repeated x, or x <= 0 on a log axis, raises ``ValueError``
+  naming the series.
+- **Data ticks.** An x axis of swept values is labelled with exactly those values as plain numbers ("10", "45",
+  "0.0003"), no minor tick labels; at draw time, labels that would overlap their neighbour are left blank (the
+  tick mark stays), keeping the smallest and the largest value (:class:`DataTickFormatter`).
+- **Empty input.** Nothing to draw is not an error: the helper shows one line of Markdown ("No images to show:
+  <reason>" / "Nothing to plot: <reason>", the reason given by ``empty_note``) and returns ``None``.
+- **Colour bars** wherever colour carries a value (heat maps, a per-pixel standard deviation); every axis is
+  labelled.
+
+The perception-distortion plane (:func:`perception_distortion_plot`) follows Blau and Michaeli, "The
+Perception-Distortion Tradeoff", CVPR 2018.
 """
 from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Mapping
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import ticker as mticker
 
 from .data import LABEL_NAMES
 from .names import METRIC_LABELS, format_p, metric_label, model_label
@@ -18,8 +41,8 @@ from .names import METRIC_LABELS, format_p, metric_label, model_label
 __all__ = ["PAGE_WIDTH", "use_book_style", "image_grid", "metrics_table", "ci_table", "metric_ci_plot",
            "training_curves", "sensitivity_plot", "trajectory_plot", "sweep_heatmaps", "scaling_plot",
            "prior_training_curves", "observation_plot", "verdict_bars",
-           "ladder_plot", "sampler_diagnosis_plot", "neighbour_correlation_plot",
-           "METRIC_LABELS"]
+           "ladder_plot", "sampler_diagnosis_plot", "neighbour_correlation_plot", "perception_distortion_plot",
+           "DataTickFormatter", "data_ticks", "METRIC_LABELS"]
 
 PAGE_WIDTH = 7.0  # inches: the book's text column
 
@@ -47,39 +70,206 @@ def _legend_outside(ax, **kw) -> None:
         ax.legend(list(seen.values()), list(seen), loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
 
 
+# ----------------------------------------------------------------------------- empty input, keyed data, ticks
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _note(lead: str, reason: str) -> None:
+    """Show ``"<lead>: <reason>."`` as one line of Markdown where the figure would have been; return None."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(_sentence(f"{lead}: {reason}")))
+    return None
+
+
+def _nothing_to_plot(reason: str, empty_note: str | None) -> None:
+    return _note("Nothing to plot", empty_note or reason)
+
+
+def _plain(x: float) -> str:
+    """A tick label as a plain number: 10 -> "10", 3092.0 -> "3092", 0.0003 -> "0.0003", 2.5e-05 -> "0.000025"."""
+    x = float(x)
+    if x == 0:
+        return "0"
+    if x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return np.format_float_positional(x, precision=4, unique=True, fractional=False, trim="-")
+
+
+def _keyed(name: str, points, *, log: bool, what: str = "series") -> list[tuple[float, object]]:
+    """``{x: value}`` as ``[(x, value), ...]`` sorted by x (float), refusing what could misplace a point.
+
+    Raises
+    ------
+    ValueError
+        If the mapping is empty or not a mapping, an x is not a number, is not finite, occurs twice (10 and "10"),
+        or is <= 0 while ``log``. The message names the series.
+    """
+    if not isinstance(points, Mapping):
+        raise ValueError(f"{what} {name!r}: expected a mapping {{x: value}}, got {type(points).__name__} "
+                         "(pass dict(zip(xs, ys)) so that every value keeps its own x)")
+    if not points:
+        raise ValueError(f"{what} {name!r} has no points (an empty {{x: value}} mapping)")
+    out: dict[float, object] = {}
+    for key, value in points.items():
+        try:
+            x = float(key)
+        except (TypeError, ValueError):
+            raise ValueError(f"{what} {name!r}: x value {key!r} is not a number") from None
+        if not math.isfinite(x):
+            raise ValueError(f"{what} {name!r}: x value {key!r} is not finite")
+        if log and x <= 0:
+            raise ValueError(f"{what} {name!r}: x value {key!r} is <= 0 and cannot be drawn on a log axis "
+                             "(pass log_x=False)")
+        if x in out:
+            raise ValueError(f"{what} {name!r}: x value {key!r} occurs twice")
+        out[x] = value
+    return sorted(out.items())
+
+
+def _label_size_px(text: str, prop, dpi: float) -> tuple[float, float]:
+    """Width and height of ``text`` in display pixels (font metrics; no renderer needed)."""
+    from matplotlib.textpath import text_to_path
+
+    w, h, _ = text_to_path.get_text_width_height_descent(text, prop, ismath=False)
+    return w * dpi / 72.0, h * dpi / 72.0
+
+
+class DataTickFormatter(mticker.Formatter):
+    """Plain-number tick labels that never overlap: decided at draw time, in display space.
+
+    Used with a :class:`~matplotlib.ticker.FixedLocator` at the data's x values (:func:`data_ticks`). Each time the
+    axis is drawn, the labels of the ticks inside the view are measured; walking from the smallest value, a label
+    is kept when it clears the last kept one by ``gap`` (a fraction of the font size), and the largest value is
+    always kept (its overlapping neighbours blanked instead). Blanked ticks keep their tick mark.
+    """
+
+    def __init__(self, gap: float = 0.6):
+        self.gap = gap
+
+    def __call__(self, x, pos=None):
+        return _plain(x)
+
+    def format_ticks(self, values):
+        labels = [_plain(v) for v in values]
+        try:
+            keep = self._keep(np.asarray(values, dtype=float), labels)
+        except Exception:  # no figure / transform yet: label everything (the next draw decides)
+            return labels
+        return [lab if k else "" for lab, k in zip(labels, keep)]
+
+    def _keep(self, values: np.ndarray, labels: list[str]) -> list[bool]:
+        axis = self.axis
+        ax = axis.axes
+        is_x = axis.axis_name == "x"
+        lo, hi = sorted(axis.get_view_interval())
+        tol = 1e-9 * max(abs(lo), abs(hi), 1e-300)
+        inside = (values >= lo - tol) & (values <= hi + tol)
+        keep = [False] * len(values)
+        idx = [i for i in np.argsort(values) if inside[i]]
+        if not idx:
+            return keep
+        trans = ax.get_xaxis_transform() if is_x else ax.get_yaxis_transform()
+        zeros = np.zeros_like(values)
+        pts = np.column_stack([values, zeros] if is_x else [zeros, values])
+        pos = trans.transform(pts)[:, 0 if is_x else 1]
+        try:
+            prop = axis.majorTicks[0].label1.get_fontproperties()
+        except Exception:
+            prop = mpl.font_manager.FontProperties(size=mpl.rcParams[f"{axis.axis_name}tick.labelsize"])
+        dpi = ax.figure.dpi
+        sizes = [_label_size_px(labels[i], prop, dpi) for i in range(len(values))]
+        half = [(s[0] if is_x else s[1]) / 2 for s in sizes]
+        gap = self.gap * prop.get_size_in_points() * dpi / 72.0
+        order = sorted(idx, key=lambda i: pos[i])  # display order (an inverted axis runs the other way)
+
+        def clear(a, b):  # labels a and b (a before b in display order) do not overlap
+            return pos[b] - half[b] >= pos[a] + half[a] + gap
+
+        kept = [order[0]]
+        for i in order[1:]:
+            if clear(kept[-1], i):
+                kept.append(i)
+        largest = max(idx, key=lambda i: values[i])
+        if largest not in kept:  # keep the largest value's label; drop its overlapping neighbours instead
+            kept = [i for i in kept if (clear(i, largest) if pos[i] <= pos[largest] else clear(largest, i))]
+            kept.append(largest)
+        for i in kept:
+            keep[i] = True
+        return keep
+
+
+def data_ticks(ax, xs, *, axis: str = "x") -> None:
+    """Tick ``ax``'s x (or y) axis at exactly the values ``xs``, plain labels, no minor ticks, never overlapping.
+
+    Call it after setting the axis scale (``set_xscale`` resets locators and formatters).
+    """
+    values = sorted({float(x) for x in xs if np.isfinite(float(x))})
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(mticker.FixedLocator(values))
+    target.set_major_formatter(DataTickFormatter())
+    target.set_minor_locator(mticker.NullLocator())
+    target.set_minor_formatter(mticker.NullFormatter())
+
+
 # ----------------------------------------------------------------------------- images
 
 
 def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None, max_cols: int = 10,
-               class_names: dict[int, str] | None = None, colour_rows: dict[str, str] | None = None):
+               class_names: dict[int, str] | None = None, colour_rows: dict[str, str] | None = None,
+               colour_labels: dict[str, str] | None = None, empty_note: str | None = None):
     """One row per entry of ``rows`` (name -> (N, S, S)), one column per image, upright, at most :data:`PAGE_WIDTH`.
 
     Parameters
     ----------
     rows : dict of str -> ndarray (N, S, S)
-        Images in [0, 1] (grey scale, 0 black), unless the row is in ``colour_rows``.
+        Images in [0, 1] (grey scale, 0 black), unless the row is in ``colour_rows``. Every row shows its first
+        ``min(max_cols, shortest row)`` images.
     labels : ndarray (N,), optional
         Class codes of the columns; titles them with ``class_names`` (default digit69's :data:`LABEL_NAMES`).
     colour_rows : dict of str -> str, optional
         Rows drawn with their own colour scale (0 to the row's maximum) and this colormap, e.g. a per-pixel
-        standard deviation, which would be black on the [0, 1] scale.
+        standard deviation, which would be black on the [0, 1] scale. Each gets a colour bar, labelled with
+        ``colour_labels[row]`` (default: the row's name).
+    empty_note : str, optional
+        Why there may be nothing to show (e.g. "no prior image is near a stimulus"). When ``rows`` is empty or
+        a row holds no image, the grid is not drawn: one Markdown line "No images to show: <empty_note>" is shown
+        instead (a default reason names the empty rows).
+
+    Returns
+    -------
+    matplotlib Figure, or None when there was nothing to show.
     """
     class_names = LABEL_NAMES if class_names is None else class_names
     colour_rows = colour_rows or {}
-    names = list(rows)
-    n = min(max_cols, min(len(v) for v in rows.values()))
-    cell = min(0.62, (PAGE_WIDTH - 1.6) / n)
-    fig, axes = plt.subplots(len(names), n, figsize=(1.6 + cell * n, 0.2 + cell * len(names)), squeeze=False,
+    colour_labels = colour_labels or {}
+    names = list(rows or {})
+    if not names:
+        return _note("No images to show", empty_note or "no image rows were given")
+    lengths = {name: len(rows[name]) for name in names}
+    n = min(int(max_cols), min(lengths.values()))
+    if n <= 0:
+        empty = [model_label(k) for k, v in lengths.items() if v == 0]
+        reason = (f"{', '.join(repr(e) for e in empty)} {'has' if len(empty) == 1 else 'have'} no images" if empty
+                  else f"max_cols is {max_cols}")
+        return _note("No images to show", empty_note or reason)
+    bar = 0.5 if any(name in colour_rows for name in names) else 0.0  # room for the colour bars
+    cell = min(0.62, (PAGE_WIDTH - 1.6 - bar) / n)
+    fig, axes = plt.subplots(len(names), n, figsize=(1.6 + cell * n + bar, 0.2 + cell * len(names)), squeeze=False,
                              layout="constrained")
     for r, name in enumerate(names):
         data = np.asarray(rows[name])
         if name in colour_rows:
-            kw = dict(cmap=colour_rows[name], vmin=0, vmax=max(float(data[:n].max()), 1e-6))
+            kw = dict(cmap=colour_rows[name], vmin=0, vmax=max(float(np.nanmax(data[:n])), 1e-6))
         else:
             kw = dict(cmap="gray", vmin=0, vmax=1)
         for c in range(n):
             ax = axes[r, c]
-            ax.imshow(data[c], **kw)
+            im = ax.imshow(data[c], **kw)
             ax.set_xticks([]), ax.set_yticks([])
             for s in ax.spines.values():
                 s.set_visible(False)
@@ -87,6 +277,11 @@ def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None,
                 ax.set_ylabel(model_label(name), rotation=0, ha="right", va="center", fontsize=9)
             if r == 0 and labels is not None:
                 ax.set_title(class_names.get(int(labels[c]), str(labels[c])), fontsize=9)
+        if name in colour_rows:
+            cb = fig.colorbar(im, ax=list(axes[r, :]), location="right", fraction=0.04, pad=0.02, aspect=6)
+            cb.set_ticks([0, kw["vmax"]])
+            cb.ax.set_yticklabels(["0", f"{kw['vmax']:.2g}"], fontsize=7)
+            cb.set_label(textwrap.fill(colour_labels.get(name, model_label(name)), 10), fontsize=7)
     return fig
 
 
@@ -158,20 +353,38 @@ def ci_table(results: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r", "i
 # ----------------------------------------------------------------------------- comparisons
 
 
+def _pooled(res: Mapping, metric: str) -> tuple[float, float, float]:
+    """(mean, ci_low, ci_high) of ``res[metric]``, NaN where missing (drawn as a gap, never as a wrong value)."""
+    m = res.get(metric) if isinstance(res, Mapping) else None
+    if not isinstance(m, Mapping):
+        return (np.nan, np.nan, np.nan)
+
+    def num(k):
+        v = m.get(k)
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return np.nan
+
+    return num("mean"), num("ci_low"), num("ci_high")
+
+
 def metric_ci_plot(results: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r", "id2_within"),
-                   reference: dict[str, tuple[str, float]] | None = None):
+                   reference: dict[str, tuple[str, float]] | None = None, empty_note: str | None = None):
     """Means with 95% CI bars, one panel per metric, one row per model (reader names).
 
-    ``reference`` maps metric -> (label, value) drawn as a dashed vertical line (e.g. the best baseline).
+    ``reference`` maps metric -> (label, value) drawn as a dashed vertical line (e.g. the best baseline). A model
+    without a metric (or with a non-finite one) has no dot in that panel. Returns None (and shows a note) when
+    ``results`` is empty.
     """
-    names = list(results)
+    names = list(results or {})
+    if not names or not metrics:
+        return _nothing_to_plot("no models were given" if not names else "no metrics were given", empty_note)
     fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 0.3 * len(names) + 1.0), sharey=True,
                              squeeze=False)
     y = np.arange(len(names))
     for ax, k in zip(axes[0], metrics):
-        mean = np.array([results[n][k]["mean"] for n in names], dtype=float)
-        lo = np.array([results[n][k]["ci_low"] for n in names], dtype=float)
-        hi = np.array([results[n][k]["ci_high"] for n in names], dtype=float)
+        mean, lo, hi = (np.array(v, dtype=float) for v in zip(*(_pooled(results[n], k) for n in names)))
         ok = np.isfinite(mean) & np.isfinite(lo) & np.isfinite(hi)
         ax.errorbar(mean[ok], y[ok], xerr=[mean[ok] - lo[ok], hi[ok] - mean[ok]], fmt="o", ms=4, capsize=2)
         if reference and k in reference:
@@ -187,18 +400,23 @@ def metric_ci_plot(results: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_
     return fig
 
 
-def training_curves(results: dict, *, stages: tuple[str, ...] | None = None):
+def training_curves(results: dict, *, stages: tuple[str, ...] | None = None, empty_note: str | None = None):
     """Train (solid) and validation (dashed) loss per epoch for each variant (first seed), one panel per stage.
 
     ``results`` maps names to :class:`ldm_core.runs.VariantResult`; their ``history`` holds aligned per-epoch
-    lists ``stage``, ``train_loss`` and ``val_loss``. One legend, outside the last panel.
+    lists ``stage``, ``train_loss`` and ``val_loss``. One legend, outside the last panel. Returns None (and shows a
+    note) when there is no variant, no run, or no epoch of the requested stages.
     """
+    results = {n: r for n, r in (results or {}).items() if getattr(r, "runs", None)}
     all_stages = []
     for res in results.values():
-        for s in res.runs[0].history["stage"]:
+        for s in res.runs[0].history.get("stage", []):
             if s not in all_stages:
                 all_stages.append(s)
     stages = tuple(s for s in all_stages if stages is None or s in stages)
+    if not stages:
+        return _nothing_to_plot("no training history" + (f" of the stages {', '.join(stages)}" if stages else ""),
+                                empty_note)
     fig, axes = plt.subplots(1, len(stages), figsize=(PAGE_WIDTH, 2.6), squeeze=False)
     for ax, stage in zip(axes[0], stages):
         for i, (name, res) in enumerate(results.items()):
@@ -222,20 +440,58 @@ def training_curves(results: dict, *, stages: tuple[str, ...] | None = None):
     return fig
 
 
-def sensitivity_plot(values, scores: dict[str, list[float]], *, xlabel: str, log_x: bool = True,
-                     marks: dict[str, float] | None = None):
-    """Validation metric(s) against a swept value: ``scores`` maps a metric label to one value per x.
+def sensitivity_plot(series: dict[str, dict[float, float]], *, xlabel: str,
+                     ylabel_by_series: dict[str, str] | None = None, log_x: bool = True,
+                     marks: dict[str, float] | None = None, empty_note: str | None = None):
+    """Validation score(s) against a swept value, one panel per series, each point at its own x.
 
-    ``marks`` maps a label to an x drawn as a dotted vertical line (e.g. the value the main comparison used).
+    Parameters
+    ----------
+    series : dict of str -> {x: y}
+        Series name (e.g. "PSNR (dB)") -> the score at each swept value; points are sorted by x here, so the
+        order of the mapping does not matter. A non-finite y is left out (a gap in the line).
+    xlabel : str
+        What was swept (with units); shared by the panels.
+    ylabel_by_series : dict of str -> str, optional
+        The y label of a series' panel (default: the series' name).
+    log_x : bool
+        Log x axis. The ticks are the swept values as plain numbers, never overlapping.
+    marks : dict of str -> float, optional
+        Label -> x drawn as a dotted vertical line (e.g. the value the main comparison used).
+    empty_note : str, optional
+        The reason shown when ``series`` is empty, or every series is (no figure, a one-line note).
+
+    Returns
+    -------
+    matplotlib Figure, or None when there is no point to draw.
+
+    Raises
+    ------
+    ValueError
+        If a series is not a mapping, or is empty while others are not (their keys no longer match), an x is not a
+        finite number or occurs twice, or (``log_x``) an x or a mark is <= 0; the message names the series.
     """
-    fig, axes = plt.subplots(1, len(scores), figsize=(_width(len(scores), 2.4), 2.3), squeeze=False)
-    for ax, (label, ys) in zip(axes[0], scores.items()):
-        ax.plot(values, ys, "o-")
+    if not isinstance(series, Mapping):
+        raise TypeError("sensitivity_plot(series, *, xlabel, ...) takes series as {name: {x: y}}; the separate list "
+                        f"of x values is gone: pass {{name: dict(zip(xs, ys))}} (got {type(series).__name__})")
+    if not series or all(isinstance(s, Mapping) and not s for s in series.values()):
+        return _nothing_to_plot("no series were given" if not series else "no series has a point", empty_note)
+    points = {name: _keyed(name, s, log=log_x) for name, s in series.items()}
+    for mlabel, xv in (marks or {}).items():
+        if log_x and not float(xv) > 0:
+            raise ValueError(f"mark {mlabel!r} at x = {xv!r} cannot be drawn on a log axis (pass log_x=False)")
+    ylabels = ylabel_by_series or {}
+    fig, axes = plt.subplots(1, len(points), figsize=(_width(len(points), 2.4), 2.3), squeeze=False)
+    for ax, (name, pts) in zip(axes[0], points.items()):
+        xs = np.array([x for x, _ in pts], dtype=float)
+        ys = np.array([np.nan if y is None else y for _, y in pts], dtype=float)
+        ax.plot(xs, ys, "o-")
         if log_x:
             ax.set_xscale("log")
         for mlabel, xv in (marks or {}).items():
-            ax.axvline(xv, ls=":", c="C3", lw=1, label=mlabel)
-        ax.set_ylabel(label)
+            ax.axvline(float(xv), ls=":", c="C3", lw=1, label=mlabel)
+        data_ticks(ax, xs)
+        ax.set_ylabel(ylabels.get(name, name))
         ax.grid(alpha=0.3)
     _shared_xlabel(fig, axes[0], xlabel)
     if marks:
@@ -243,53 +499,89 @@ def sensitivity_plot(values, scores: dict[str, list[float]], *, xlabel: str, log
     return fig
 
 
+def _expected_range(value) -> tuple[float, float] | None:
+    """(low, high) of a quoted range, or None when the stage has none (None, NaN, a malformed value)."""
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return (lo, hi) if np.isfinite(lo) and np.isfinite(hi) else None
+
+
 def trajectory_plot(traj: pd.DataFrame, *, metrics=("psnr", "ssim", "pixel_r"),
-                    references: dict[str, dict[str, float]] | None = None):
+                    references: dict[str, dict[str, float]] | None = None, empty_note: str | None = None):
     """Measured mean and 95% CI per stage (dots) over the report's expected range (grey bars, quoted).
 
-    ``traj`` is :func:`ldm_core.ledger.trajectory`'s table; ``references`` maps a label (e.g. "latent ridge")
-    to ``{metric: value}``, drawn as dashed lines so a reader can compare each stage with that baseline.
+    ``traj`` is :func:`ldm_core.ledger.trajectory`'s table (a DataFrame, or its records); each row is drawn on the
+    line of its own ``stage`` label, top to bottom in the table's order. ``references`` maps a label (e.g. "latent
+    ridge") to ``{metric: value}``, drawn as dashed lines so a reader can compare each stage with that baseline. A
+    stage without an expected range has no grey bar; a metric missing from the table has no panel. Returns None
+    (and shows a note) when there is no stage or no metric to draw.
     """
+    traj = pd.DataFrame(traj) if not isinstance(traj, pd.DataFrame) else traj
+    metrics = [m for m in metrics if m in traj.columns]
+    if traj.empty or "stage" not in traj.columns or not metrics:
+        return _nothing_to_plot("the trajectory has no stages" if traj.empty or "stage" not in traj.columns
+                                else "the trajectory has none of the metrics", empty_note)
+    traj = traj.reset_index(drop=True)
     fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 0.32 * len(traj) + 1.3), sharey=True,
                              squeeze=False)
     y = np.arange(len(traj))
     for ax, m in zip(axes[0], metrics):
-        for i, (lo, hi) in enumerate(traj[f"{m}_expected"]):
-            ax.barh(i, hi - lo, left=lo, height=0.6, color="0.87", label="report's expectation" if i == 0 else None)
-        mean, lo, hi = traj[m].to_numpy(), traj[f"{m}_lo"].to_numpy(), traj[f"{m}_hi"].to_numpy()
-        ax.errorbar(mean, y, xerr=[mean - lo, hi - mean], fmt="o", ms=4, c="C0", capsize=2,
+        first = True
+        for i, rng in enumerate(traj[f"{m}_expected"] if f"{m}_expected" in traj.columns else []):
+            rng = _expected_range(rng)
+            if rng is not None:
+                ax.barh(i, rng[1] - rng[0], left=rng[0], height=0.6, color="0.87",
+                        label="report's expectation" if first else None)
+                first = False
+        mean = traj[m].to_numpy(dtype=float)
+        lo = traj[f"{m}_lo"].to_numpy(dtype=float) if f"{m}_lo" in traj.columns else mean
+        hi = traj[f"{m}_hi"].to_numpy(dtype=float) if f"{m}_hi" in traj.columns else mean
+        ok = np.isfinite(mean) & np.isfinite(lo) & np.isfinite(hi)
+        ax.errorbar(mean[ok], y[ok], xerr=[mean[ok] - lo[ok], hi[ok] - mean[ok]], fmt="o", ms=4, c="C0", capsize=2,
                     label="measured (test, 95% CI)")
         for j, (lab, vals) in enumerate((references or {}).items()):
-            if m in vals:
+            if m in vals and np.isfinite(vals[m]):
                 ax.axvline(vals[m], ls="--", lw=1, c=f"C{j + 1}", label=lab)
         ax.set_xlabel(metric_label(m, short=True))
         ax.grid(axis="x", alpha=0.3)
     axes[0, 0].set_yticks(y)
-    axes[0, 0].set_yticklabels(traj["stage"])
+    axes[0, 0].set_yticklabels([str(s) for s in traj["stage"]])
     axes[0, 0].invert_yaxis()
     _legend_outside(axes[0, -1])
     return fig
 
 
 def sweep_heatmaps(scores: dict, *, rows: list, cols: list, panels: list, row_label: str, col_label: str,
-                   panel_label: str, value_label: str, fmt: str = ".3f"):
-    """One seaborn heat map per panel value: ``scores[(row, col, panel)]`` -> value, shared colour scale.
+                   panel_label: str, value_label: str, fmt: str = ".3f", empty_note: str | None = None):
+    """One seaborn heat map per panel value: ``scores[(row, col, panel)]`` -> value, one shared colour scale.
 
-    The best cell over all panels (highest value) is outlined; missing cells are blank.
+    The colour bar (right of the last panel) is labelled ``value_label``; the best cell over all panels (highest
+    value) is outlined; missing cells are blank. Returns None (and shows a note) when there are no scores, rows,
+    columns or panels.
     """
     import seaborn as sns
     from matplotlib.patches import Rectangle
 
-    vals = [v for v in scores.values() if np.isfinite(v)]
+    rows, cols, panels = list(rows or []), list(cols or []), list(panels or [])
+    if not scores or not rows or not cols or not panels:
+        return _nothing_to_plot("the sweep has no scores" if not scores else "the sweep grid is empty", empty_note)
+    grid_keys = [(r, c, p) for p in panels for r in rows for c in cols]
+    vals = [float(scores[k]) for k in grid_keys if k in scores and np.isfinite(scores[k])]
     vmin, vmax = (min(vals), max(vals)) if vals else (0.0, 1.0)
-    best = max(scores, key=lambda k: scores[k] if np.isfinite(scores[k]) else -np.inf) if vals else None
+    if vmin == vmax:
+        vmin, vmax = vmin - 0.5, vmax + 0.5  # one value: a visible colour, a readable bar
+    best = max((k for k in grid_keys if k in scores and np.isfinite(scores[k])), key=lambda k: scores[k],
+               default=None)
     fig, axes = plt.subplots(1, len(panels), figsize=(_width(len(panels), 2.5), 0.4 * len(rows) + 1.4), squeeze=False)
     for j, (ax, pv) in enumerate(zip(axes[0], panels)):
         grid = pd.DataFrame([[scores.get((r, c, pv), np.nan) for c in cols] for r in rows],
                             index=[f"{r:g}" if isinstance(r, float) else str(r) for r in rows],
-                            columns=[str(c) for c in cols])
-        sns.heatmap(grid, ax=ax, annot=True, fmt=fmt, vmin=vmin, vmax=vmax, cmap="viridis", cbar=j == len(panels) - 1,
-                    cbar_kws={"label": value_label} if j == len(panels) - 1 else None, annot_kws={"fontsize": 8})
+                            columns=[str(c) for c in cols], dtype=float)
+        last = j == len(panels) - 1
+        sns.heatmap(grid, ax=ax, annot=True, fmt=fmt, vmin=vmin, vmax=vmax, cmap="viridis", cbar=last,
+                    cbar_kws={"label": value_label} if last else None, annot_kws={"fontsize": 8})
         if best is not None and best[2] == pv:
             ax.add_patch(Rectangle((cols.index(best[1]), rows.index(best[0])), 1, 1, fill=False, ec="red", lw=2))
         ax.set_title(f"{panel_label} = {pv}")
@@ -300,18 +592,41 @@ def sweep_heatmaps(scores: dict, *, rows: list, cols: list, panels: list, row_la
 
 def scaling_plot(curves: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r"), bands: dict | None = None,
                  band_label: str = "", xlabel: str = "training trials", log_x: bool = True,
-                 references: dict[str, dict[str, float]] | None = None):
+                 references: dict[str, dict[str, float]] | None = None, empty_note: str | None = None):
     """Metric against a size (trials, images) with 95% CI bars, one line per model, one panel per metric.
 
-    ``curves[model][n][metric]`` is a dict with mean, ci_low, ci_high; ``bands[metric] = (low, high)`` shades a
-    (quoted) range labelled ``band_label``; ``references`` maps a label to ``{metric: value}`` (dashed lines).
-    A size of 0 is drawn on a linear axis (``log_x`` is then ignored).
-    """
-    from matplotlib.ticker import ScalarFormatter
+    Parameters
+    ----------
+    curves : dict of str -> {size: {metric: {"mean", "ci_low", "ci_high"}}}
+        :func:`ldm_core.benchmark.learning_curve` / :func:`ldm_core.prior_study.prior_size_curve`'s output; sizes
+        may come in any order and as numeric strings (a ``metrics.json`` read back): each point is drawn at its own
+        size. A size without the metric (or with a non-finite one) is left out.
+    bands : dict of metric -> (low, high), optional
+        A (quoted) range shaded grey, labelled ``band_label``.
+    log_x : bool
+        Log size axis; ignored (linear) when a size is 0. The ticks are the sizes as plain numbers, never
+        overlapping. Lines of several models are nudged sideways (2 % of a step) so their CI bars stay apart.
+    references : dict of str -> {metric: value}, optional
+        Dashed horizontal lines (e.g. a baseline).
+    empty_note : str, optional
+        The reason shown when ``curves`` is empty, or every curve is (no figure, a one-line note).
 
-    sizes = sorted({n for c in curves.values() for n in c})
+    Raises
+    ------
+    ValueError
+        If a curve is empty while others are not, or a size is not a finite number >= 0 (negative on a log axis), or occurs twice; the
+        message names the curve.
+    """
+    if not curves or all(isinstance(c, Mapping) and not c for c in curves.values()):
+        return _nothing_to_plot("no curves were given" if not curves else "no curve has a point", empty_note)
+    points = {name: _keyed(name, c, log=False, what="curve") for name, c in curves.items()}
+    sizes = sorted({x for pts in points.values() for x, _ in pts})
+    if min(sizes) < 0:
+        bad = next(name for name, pts in points.items() if pts[0][0] < 0)
+        raise ValueError(f"curve {bad!r}: a size is negative ({_plain(min(sizes))})")
     log_x = log_x and min(sizes) > 0
     fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 2.5), squeeze=False)
+    span = (max(sizes) - min(sizes)) or 1.0
     for ax, m in zip(axes[0], metrics):
         if bands and m in bands:
             lo, hi = bands[m]
@@ -319,21 +634,18 @@ def scaling_plot(curves: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r")
         for j, (lab, vals) in enumerate((references or {}).items()):
             if m in vals:
                 ax.axhline(vals[m], ls="--", lw=1, c=f"C{len(curves) + j}", label=lab)
-        for i, (name, curve) in enumerate(curves.items()):
-            ns = sorted(curve)
-            mean = np.array([curve[n][m]["mean"] for n in ns])
-            lo = np.array([curve[n][m]["ci_low"] for n in ns])
-            hi = np.array([curve[n][m]["ci_high"] for n in ns])
-            span = (max(sizes) - min(sizes)) or 1
-            off = (0.02 * (i - (len(curves) - 1) / 2))
-            x = np.array(ns, dtype=float) * (1 + off) if log_x else np.array(ns, dtype=float) + off * span
-            ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="o-", ms=4, capsize=2, c=f"C{i % 10}",
-                        label=model_label(name))
+        for i, (name, pts) in enumerate(points.items()):
+            xs = np.array([x for x, _ in pts], dtype=float)
+            mean, lo, hi = (np.array(v, dtype=float) for v in zip(*(_pooled(p, m) for _, p in pts)))
+            ok = np.isfinite(mean)
+            lo, hi = np.where(np.isfinite(lo), lo, mean), np.where(np.isfinite(hi), hi, mean)
+            off = 0.02 * (i - (len(points) - 1) / 2)
+            x = xs * (1 + off) if log_x else xs + off * span
+            ax.errorbar(x[ok], mean[ok], yerr=[mean[ok] - lo[ok], hi[ok] - mean[ok]], fmt="o-", ms=4, capsize=2,
+                        c=f"C{i % 10}", label=model_label(name))
         if log_x:
             ax.set_xscale("log")
-            ax.get_xaxis().set_major_formatter(ScalarFormatter())
-            ax.minorticks_off()
-        ax.set_xticks(sizes)
+        data_ticks(ax, sizes)
         ax.set_ylabel(metric_label(m, short=True))
         ax.grid(alpha=0.3)
     _shared_xlabel(fig, axes[0], xlabel)
@@ -349,21 +661,27 @@ def _shared_xlabel(fig, axes, xlabel: str) -> None:
         fig.supxlabel(xlabel, fontsize=plt.rcParams["axes.labelsize"])
 
 
-def prior_training_curves(histories: dict[str, dict]):
+def prior_training_curves(histories: dict[str, dict], *, empty_note: str | None = None):
     """Training losses of image priors: the VAE's negative ELBO (left) and the denoiser's MSE (right) per step.
 
     ``histories`` maps a name to :attr:`ldm_core.prior.ImagePrior.history` (``vae_loss``, ``vae_log_every``,
-    ``diffusion_loss``, ``diffusion_log_every``): losses averaged over blocks of steps.
+    ``diffusion_loss``, ``diffusion_log_every``): losses averaged over blocks of steps. Returns None (and shows a
+    note) when no history holds a loss.
     """
+    histories = histories or {}
+    if not any(len(h.get(f"{k}_loss", []) or []) for h in histories.values() for k in ("vae", "diffusion")):
+        return _nothing_to_plot("no training losses were recorded", empty_note)
     fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 2.4), squeeze=False)
     for i, (name, h) in enumerate(histories.items()):
         for ax, key in zip(axes[0], ("vae", "diffusion")):
-            y = np.asarray(h.get(f"{key}_loss", []), dtype=float)
+            y = np.asarray(h.get(f"{key}_loss", []) or [], dtype=float)
             if len(y):
                 x = (np.arange(len(y)) + 1) * int(h.get(f"{key}_log_every") or 1)
                 ax.plot(x, y, lw=1, c=f"C{i % 10}", label=model_label(name))
-    axes[0, 0].set_title("VAE: negative ELBO (nats per image)")
-    axes[0, 1].set_title("latent diffusion: denoising MSE")
+    axes[0, 0].set_title("VAE")
+    axes[0, 0].set_ylabel("negative ELBO (nats per image)")
+    axes[0, 1].set_title("latent diffusion")
+    axes[0, 1].set_ylabel("denoising MSE")
     for ax in axes[0]:
         ax.set_xlabel("optimiser step")
         ax.set_yscale("log")
@@ -372,15 +690,32 @@ def prior_training_curves(histories: dict[str, dict]):
     return fig
 
 
-def observation_plot(slope: np.ndarray, noise: np.ndarray, r2: np.ndarray):
-    """Per latent dimension: the map's cross-validated slope lambda, noise sigma and R² (stage-2 calibration)."""
+def observation_plot(slope: np.ndarray, noise: np.ndarray, r2: np.ndarray, *, empty_note: str | None = None):
+    """Per latent dimension: the map's cross-validated slope lambda, noise sigma and R² (stage-2 calibration).
+
+    The three arrays hold one value per latent dimension (numbered from 1). Returns None (and shows a note) when
+    they are empty.
+
+    Raises
+    ------
+    ValueError
+        If the three arrays differ in length.
+    """
+    slope, noise, r2 = (np.asarray(v, dtype=float).ravel() for v in (slope, noise, r2))
+    if not (len(slope) == len(noise) == len(r2)):
+        raise ValueError(f"slope, noise and r2 need one value per latent dimension each; got lengths "
+                         f"{len(slope)}, {len(noise)}, {len(r2)}")
     d = len(slope)
+    if d == 0:
+        return _nothing_to_plot("the map has no latent dimensions", empty_note)
     fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH, 2.2), sharex=True, squeeze=False)
-    for ax, vals, title in zip(axes[0], (slope, noise, r2), ("slope λ", "noise σ (code std units)", "cross-validated R²")):
+    for ax, vals, label in zip(axes[0], (slope, noise, r2), ("slope λ", "noise σ (code std units)",
+                                                               "cross-validated R²")):
         ax.bar(np.arange(1, d + 1), vals, color="C0")
-        ax.set_title(title)
-        ax.set_xlabel("latent dimension")
+        ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
+    data_ticks(axes[0, 0], np.arange(1, d + 1))  # shared by the three panels
+    _shared_xlabel(fig, axes[0], "latent dimension")
     return fig
 
 
@@ -388,19 +723,32 @@ def observation_plot(slope: np.ndarray, noise: np.ndarray, r2: np.ndarray):
 
 
 def ladder_plot(results: dict[str, dict], *, groups: dict[str, str], metrics=("psnr", "ssim", "pixel_r"),
-                references: dict[str, dict[str, float]] | None = None):
+                references: dict[str, dict[str, float]] | None = None, empty_note: str | None = None):
     """Mean and 95% CI per model as horizontal bars, one panel per metric, bars coloured by group.
 
     Parameters
     ----------
     results : dict of str -> {metric: {"mean", "ci_low", "ci_high"}}
-        In the order to draw, top to bottom (reader names via :func:`~ldm_core.names.model_label`).
+        In the order to draw, top to bottom (reader names via :func:`~ldm_core.names.model_label`). A missing or
+        non-finite metric draws no bar.
     groups : dict of str -> str
         Model -> group label (e.g. "cumulative fixes", "leave-one-out"); one colour and one legend entry per group.
     references : dict of str -> {metric: value}, optional
         Baselines drawn as dashed vertical lines, one colour each. One legend (groups and baselines) below the panels.
+    empty_note : str, optional
+        The reason shown when ``results`` is empty (no figure, a one-line note).
+
+    Raises
+    ------
+    ValueError
+        If a model has no group.
     """
-    names = list(results)
+    names = list(results or {})
+    if not names:
+        return _nothing_to_plot("no models were given", empty_note)
+    missing = [n for n in names if n not in groups]
+    if missing:
+        raise ValueError(f"ladder_plot: no group for {missing} (groups names {sorted(groups)})")
     labels = list(dict.fromkeys(groups[n] for n in names))
     colour = {g: f"C{i}" for i, g in enumerate(labels)}
     fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 0.28 * len(names) + 1.6), sharey=True,
@@ -409,10 +757,10 @@ def ladder_plot(results: dict[str, dict], *, groups: dict[str, str], metrics=("p
     for ax, m in zip(axes[0], metrics):
         for g in labels:
             idx = [i for i, n in enumerate(names) if groups[n] == g]
-            mean = np.array([results[names[i]][m]["mean"] for i in idx])
-            err = np.array([[results[names[i]][m]["mean"] - results[names[i]][m]["ci_low"],
-                             results[names[i]][m]["ci_high"] - results[names[i]][m]["mean"]] for i in idx]).T
-            ax.barh(y[idx], mean, xerr=err, color=colour[g], alpha=0.8, capsize=2, label=g)
+            mean, lo, hi = (np.array(v, dtype=float) for v in zip(*(_pooled(results[names[i]], m) for i in idx)))
+            ok = np.isfinite(mean)
+            err = np.array([np.where(np.isfinite(lo), mean - lo, 0.0), np.where(np.isfinite(hi), hi - mean, 0.0)])
+            ax.barh(y[idx][ok], mean[ok], xerr=err[:, ok], color=colour[g], alpha=0.8, capsize=2, label=g)
         for j, (lab, vals) in enumerate((references or {}).items()):
             if m in vals:
                 ax.axvline(vals[m], ls="--", lw=1, c=f"C{len(labels) + j}", label=lab)
@@ -426,7 +774,7 @@ def ladder_plot(results: dict[str, dict], *, groups: dict[str, str], metrics=("p
     return fig
 
 
-def sampler_diagnosis_plot(study):
+def sampler_diagnosis_plot(study, *, empty_note: str | None = None):
     """Two panels: each denoiser's x0 error against t beside the exact Gaussian denoiser's, and the size of x_t
     along each sampling run against the forward process.
 
@@ -435,28 +783,40 @@ def sampler_diagnosis_plot(study):
     study : SamplerStudy
         :func:`ldm_core.diagnostics.sampler_study`'s result: ``x0_error_table()`` (index t, one column per model, then
         "exact Gaussian denoiser", drawn dashed grey) and ``trajectories`` ((model, sampler) -> run, each with
-        ``forward_rms``). One legend below both panels.
+        ``t``, ``x_t_rms`` and ``forward_rms``; each run is drawn against its own ``t``). One legend below both
+        panels. Returns None (and shows a note) when there are no errors and no runs.
     """
-    errors = study.x0_error_table()
+    errors = study.x0_error_table() if getattr(study, "errors", None) else None
+    trajectories = dict(study.trajectories or {})
+    if (errors is None or errors.empty) and not trajectories:
+        return _nothing_to_plot("the sampler study has no models", empty_note)
     fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.0))
     ax = axes[0]
-    for i, name in enumerate(errors.columns[:-1]):
-        ax.plot(errors.index, errors[name], "o-", ms=3, c=f"C{i}", label=f"x0 error: {model_label(name)}")
-    ax.plot(errors.index, errors.iloc[:, -1], "s--", ms=3, c="0.4", label=f"x0 error: {errors.columns[-1]}")
-    ax.set_yscale("log")
+    model_cols = list(errors.columns[:-1]) if errors is not None and len(errors.columns) else []
+    if errors is not None and not errors.empty:
+        errors = errors.sort_index()
+        for i, name in enumerate(model_cols):
+            ax.plot(errors.index, errors[name], "o-", ms=3, c=f"C{i}", label=f"x0 error: {model_label(name)}")
+        ax.plot(errors.index, errors.iloc[:, -1], "s--", ms=3, c="0.4", label=f"x0 error: {errors.columns[-1]}")
+        ax.set_yscale("log")
     ax.set_xlabel("timestep t (noise level)")
     ax.set_ylabel("x0 error / latent variance")
     ax.grid(alpha=0.3)
     ax = axes[1]
-    colours = {name: f"C{i}" for i, name in enumerate(errors.columns[:-1])}
+    colours = {name: f"C{i}" for i, name in enumerate(model_cols)}
     styles = {}
-    first = next(iter(study.trajectories.values()))
-    ax.plot(first["t"], first["forward_rms"], c="0.4", ls="--", lw=1, label="x_t of the forward process")
-    for (name, sampler), tr in study.trajectories.items():
-        ls = styles.setdefault(sampler, ("-", ":", "-.")[len(styles) % 3])
-        ax.plot(tr["t"], tr["x_t_rms"], c=colours.get(name, "k"), ls=ls, lw=1.5, label=f"x_t: {sampler}" if
-                name == errors.columns[0] else None)
-    ax.set_yscale("log")
+    if trajectories:
+        first = next(iter(trajectories.values()))
+        order = np.argsort(np.asarray(first["t"]))
+        ax.plot(np.asarray(first["t"])[order], np.asarray(first["forward_rms"])[order], c="0.4", ls="--", lw=1,
+                label="x_t of the forward process")
+        first_model = model_cols[0] if model_cols else next(iter(trajectories))[0]
+        for (name, sampler), tr in trajectories.items():
+            ls = styles.setdefault(sampler, ("-", ":", "-.")[len(styles) % 3])
+            order = np.argsort(np.asarray(tr["t"]))
+            ax.plot(np.asarray(tr["t"])[order], np.asarray(tr["x_t_rms"])[order], c=colours.get(name, "k"), ls=ls,
+                    lw=1.5, label=f"x_t: {sampler}" if name == first_model else None)
+        ax.set_yscale("log")
     ax.invert_xaxis()
     ax.set_xlabel("timestep t (sampling runs from 999 to 0)")
     ax.set_ylabel("RMS of x_t (colour: model)")
@@ -465,23 +825,36 @@ def sampler_diagnosis_plot(study):
     for a in axes:
         for h, lab in zip(*a.get_legend_handles_labels()):
             handles.append(h), names.append(lab)
-    fig.legend(handles, names, loc="outside lower center", ncols=2)
+    if handles:
+        fig.legend(handles, names, loc="outside lower center", ncols=2)
     return fig
 
 
-def neighbour_correlation_plot(curve: dict[int, dict], *, marks: dict[str, float] | None = None):
+def neighbour_correlation_plot(curve: dict[int, dict], *, marks: dict[str, float] | None = None,
+                               empty_note: str | None = None):
     """Mean across-trial correlation of voxels a given distance apart in file order, with the random-pair level.
 
-    ``curve`` is :func:`ldm_core.diagnostics.neighbour_correlation_curve`'s output; ``marks`` maps a label to a
-    distance drawn as a dotted vertical line (e.g. the voxels of one token).
+    ``curve`` is :func:`ldm_core.diagnostics.neighbour_correlation_curve`'s output ({distance: {"adjacent",
+    "random"}}, any key order); ``marks`` maps a label to a distance drawn as a dotted vertical line (e.g. the voxels
+    of one token). Log distance axis ticked at the measured distances. Returns None (and shows a note) when
+    ``curve`` is empty.
+
+    Raises
+    ------
+    ValueError
+        If a distance is not a finite number > 0.
     """
-    lags = sorted(curve)
+    if not curve:
+        return _nothing_to_plot("no distances were measured", empty_note)
+    pts = _keyed("voxel pairs this far apart", curve, log=True, what="curve")
+    lags = np.array([x for x, _ in pts])
     fig, ax = plt.subplots(figsize=(0.62 * PAGE_WIDTH, 2.5))
-    ax.plot(lags, [curve[k]["adjacent"] for k in lags], "o-", ms=3, label="voxel pairs this far apart")
-    ax.axhline(curve[lags[0]]["random"], ls="--", c="0.5", lw=1, label="random voxel pairs")
+    ax.plot(lags, [p["adjacent"] for _, p in pts], "o-", ms=3, label="voxel pairs this far apart")
+    ax.axhline(pts[0][1]["random"], ls="--", c="0.5", lw=1, label="random voxel pairs")
     for j, (lab, x) in enumerate((marks or {}).items()):
         ax.axvline(x, ls=":", c=f"C{3 + j}", lw=1.2, label=lab)
     ax.set_xscale("log")
+    data_ticks(ax, lags)
     ax.set_xlabel("distance in file order (voxels)")
     ax.set_ylabel("mean r over trials")
     ax.grid(alpha=0.3)
@@ -489,17 +862,94 @@ def neighbour_correlation_plot(curve: dict[int, dict], *, marks: dict[str, float
     return fig
 
 
-def verdict_bars(counts: dict[str, int]):
-    """Horizontal bars: ledger rows per kind of verdict (:func:`ldm_core.ledger.verdict_counts`)."""
+def verdict_bars(counts: dict[str, int], *, xlabel: str = "rows of the ledger", empty_note: str | None = None):
+    """Horizontal bars: how many ledger rows (or claims: ``xlabel="claims"``) got each kind of verdict
+    (:func:`ldm_core.ledger.verdict_counts`). Returns None (and shows a note) when ``counts`` is empty."""
     colours = {"confirmed": "C2", "refuted (below the claim)": "C3", "refuted (above the claim)": "C1",
-               "inconclusive": "0.6", "untestable": "0.8"}
-    names = list(counts)
+               "refuted (both sides)": "C4", "inconclusive": "0.6", "untestable": "0.8"}
+    names = list(counts or {})
+    if not names:
+        return _nothing_to_plot("there are no verdicts", empty_note)
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH * 0.7, 0.35 * len(names) + 0.8))
     ax.barh(range(len(names)), [counts[n] for n in names], color=[colours.get(n, "C0") for n in names])
     ax.set_yticks(range(len(names)))
     ax.set_yticklabels(names)
     ax.invert_yaxis()
-    ax.set_xlabel("rows of the ledger")
+    ax.set_xlabel(xlabel)
+    ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
     for i, n in enumerate(names):
         ax.text(counts[n] + 0.2, i, str(counts[n]), va="center", fontsize=9)
+    return fig
+
+
+# ----------------------------------------------------------------------------- perception and distortion
+
+_PD_LABELS = {
+    "psnr": "PSNR to the seen image (dB)\nhigher = closer to the target",
+    "ssim": "SSIM to the seen image\nhigher = closer to the target",
+    "pixel_r": "pixel correlation r with the seen image\nhigher = closer to the target",
+    "mse": "MSE to the seen image\nlower = closer to the target",
+    "kid_digit": "KID to real digits\n(digit classifier's features)\nlower = closer to real digits",
+    "digit_acc": "digit classified as the one seen\n(share of images, higher = better)",
+    "feature_id2": "2-way identification in classifier features\nhigher = better",
+}
+_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "p", "h", "*")
+
+
+def perception_distortion_plot(points: dict[str, dict[str, dict]], *, x: str = "psnr", y: str = "kid_digit",
+                               xlabel: str | None = None, ylabel: str | None = None, zero_line: bool | None = None,
+                               empty_note: str | None = None):
+    """The perception-distortion plane (Blau and Michaeli, CVPR 2018): one marker per decoder, 95% CIs both ways.
+
+    Distortion (x, default PSNR to the seen image, higher = closer) against perception (y, default KID between the
+    reconstructions and real digits the classifier never saw, in its penultimate features; lower = closer to
+    real digits). A decoder that averages samples moves right and up (less distortion, less realistic); a
+    sampler moves left and down. Each point has its own marker and colour and is named in the legend, outside
+    the axes.
+
+    Parameters
+    ----------
+    points : dict of str -> {metric: {"mean", "ci_low", "ci_high"}}
+        Decoder name -> its metrics (e.g. :func:`ldm_core.metrics.perception_metrics` merged with ``evaluate``).
+        A decoder without a finite mean on both axes is not drawn (the figure's footnote names it); a missing CI
+        draws the point without that bar.
+    x, y : str
+        The metrics on each axis. Axis labels say the unit and which way is better (``xlabel`` / ``ylabel``
+        override them, e.g. for a dataset whose images are not digits).
+    zero_line : bool, optional
+        Draw the line y = 0 (the KID of two samples of one distribution). Default: when ``y`` starts with "kid".
+    empty_note : str, optional
+        The reason shown when no decoder can be drawn (no figure, a one-line note).
+
+    Returns
+    -------
+    matplotlib Figure, or None when no decoder has both metrics.
+    """
+    points = points or {}
+    drawable, skipped = {}, []
+    for name, res in points.items():
+        px, py = _pooled(res, x), _pooled(res, y)
+        if np.isfinite(px[0]) and np.isfinite(py[0]):
+            drawable[name] = (px, py)
+        else:
+            skipped.append(name)
+    if not drawable:
+        reason = ("no decoders were given" if not points
+                  else f"no decoder has both {metric_label(x, short=True)} and {metric_label(y, short=True)}")
+        return _nothing_to_plot(reason, empty_note)
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.4))
+    for i, (name, ((mx, lx, hx), (my, ly, hy))) in enumerate(drawable.items()):
+        xerr = [[mx - lx], [hx - mx]] if np.isfinite(lx) and np.isfinite(hx) else None
+        yerr = [[my - ly], [hy - my]] if np.isfinite(ly) and np.isfinite(hy) else None
+        ax.errorbar([mx], [my], xerr=xerr, yerr=yerr, fmt=_MARKERS[i % len(_MARKERS)], ms=6, capsize=2.5, lw=1,
+                    c=f"C{i % 10}", label=model_label(name))
+    if zero_line if zero_line is not None else y.startswith("kid"):
+        ax.axhline(0.0, ls=":", lw=1, c="0.5", label="KID 0: indistinguishable from real digits"
+                   if y.startswith("kid") else "0")
+    ax.set_xlabel(xlabel or _PD_LABELS.get(x, metric_label(x)))
+    ax.set_ylabel(ylabel or _PD_LABELS.get(y, metric_label(y)))
+    ax.grid(alpha=0.3)
+    if skipped:
+        fig.supxlabel("not drawn (a metric missing): " + ", ".join(model_label(n) for n in skipped), fontsize=8)
+    _legend_outside(ax)
     return fig
