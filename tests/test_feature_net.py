@@ -1,8 +1,12 @@
-"""Tests for ldm_core.feature_net: digits CNN training, caching, VGG16 loading, specs."""
+"""Tests for ldm_core.feature_net: digits CNN training, caching, VGG16 loading, specs, the perception classifier."""
 
+import warnings
+
+import numpy as np
 import pytest
 import torch
 
+from ldm_core import feature_net as FN
 from ldm_core.feature_net import (
     DIGITS_EPOCHS,
     DigitFeatureNet,
@@ -160,3 +164,178 @@ def test_vgg16_loads_and_perceptual(vgg_file):
 def test_unknown_spec(spec):
     with pytest.raises(ValueError, match="'digits' or 'vgg16:"):
         get_feature_net(spec)
+
+
+# perception classifier
+
+BAR_NAMES = {3: "vertical", 7: "horizontal"}
+
+
+def bars(n_per_class=40, size=16, seed=0):
+    """Two classes of (size x size) images in [0, 1]: a 2-pixel vertical bar (code 3) or horizontal bar (code 7)."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for code in (3, 7):
+        for _ in range(n_per_class):
+            x = 0.1 * rng.random((size, size))
+            p = rng.integers(2, size - 3)
+            if code == 3:
+                x[:, p:p + 2] = 1.0
+            else:
+                x[p:p + 2, :] = 1.0
+            images.append(x)
+            labels.append(code)
+    return np.array(images, dtype=np.float32), np.array(labels)
+
+
+@pytest.fixture(scope="module")
+def bar_net():
+    x, y = bars()
+    return FN.train_perception_net(x, y, class_names=BAR_NAMES, steps=40, batch_size=32, seed=0)
+
+
+def test_digit_word():
+    assert FN.digit_word(6) == "six" and FN.digit_word(np.int64(9)) == "nine" and FN.digit_word(0) == "zero"
+    for bad in (10, -1, 6.0, True, "6"):
+        with pytest.raises(ValueError, match=r"is not a digit; digit_word takes an integer in 0..9"):
+            FN.digit_word(bad)
+
+
+def test_perception_cnn_shapes_any_size_and_classes():
+    for S, K in ((4, 2), (16, 3), (28, 2)):
+        net = FN.PerceptionCNN(K)
+        x = torch.rand(5, 1, S, S)
+        assert net.features(x).shape == (5, FN.PERCEPTION_FEATURES) and net(x).shape == (5, K)
+
+
+def test_perception_net_heldout_split_accuracy_and_outputs(bar_net):
+    x, y = bars()
+    net = bar_net
+    assert net.class_names == ("vertical", "horizontal")  # logit order: ascending code
+    assert net.heldout_images.shape == (16, 16, 16) and net.heldout_images.dtype == np.float32
+    assert sorted(np.unique(net.heldout_labels, return_counts=True)[1].tolist()) == [8, 8]  # stratified, 20%
+    assert net.n_train == 64 and net.image_size == 16
+    # held-out images are real training-set images, and none of them was in the training part
+    flat = x.reshape(len(x), -1)
+    held_rows = [int(np.flatnonzero((flat == h.reshape(-1)).all(axis=1))[0]) for h in net.heldout_images]
+    assert len(set(held_rows)) == 16 and (y[held_rows] == net.heldout_labels).all()
+    assert net.heldout_accuracy == 1.0
+    pred = net.predict(net.heldout_images)
+    assert pred.shape == (16,) and set(pred) <= set(net.class_names)
+    expected = np.array([BAR_NAMES[c] for c in net.heldout_labels])
+    assert (pred == expected).all()
+    f = net.features(x[:5])
+    assert f.shape == (5, FN.PERCEPTION_FEATURES) and f.dtype == np.float64 and (f >= 0).all()
+    assert np.array_equal(net.heldout_features, net.features(net.heldout_images))
+    assert not net.net.training and all(not p.requires_grad for p in net.net.parameters())
+    assert net.name == "vertical-vs-horizontal CNN (64 training images, seed 0)"
+
+
+def test_perception_net_deterministic_and_leaves_global_rng(bar_net):
+    x, y = bars()
+    state = torch.get_rng_state()
+    again = FN.train_perception_net(x, y, class_names=BAR_NAMES, steps=40, batch_size=32, seed=0)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert np.array_equal(again.features(x), bar_net.features(x))
+    assert np.array_equal(again.heldout_images, bar_net.heldout_images)
+    other = FN.train_perception_net(x, y, class_names=BAR_NAMES, steps=40, batch_size=32, seed=1)
+    assert not np.array_equal(other.features(x), bar_net.features(x))
+
+
+def test_perception_net_cache_loads_and_damaged_file_retrains(tmp_path, monkeypatch, bar_net):
+    x, y = bars()
+    kw = dict(class_names=BAR_NAMES, steps=40, batch_size=32, seed=0, cache_dir=tmp_path)
+    first = FN.train_perception_net(x, y, **kw)
+    files = list(tmp_path.glob("perception_net_*.pt"))
+    assert len(files) == 1 and first.cache_path == files[0] and first.train_seconds > 0
+    assert np.array_equal(first.features(x), bar_net.features(x))
+
+    # a second call loads: the optimiser must not run
+    def no_training(*a, **k):
+        raise AssertionError("trained although the cache file exists")
+
+    with monkeypatch.context() as m:
+        m.setattr(FN.torch.optim, "Adam", no_training)
+        loaded = FN.train_perception_net(x, y, **kw)
+    assert loaded.train_seconds == 0.0 and loaded.heldout_accuracy == first.heldout_accuracy
+    assert np.array_equal(loaded.features(x), first.features(x))
+    assert np.array_equal(loaded.heldout_images, first.heldout_images)
+
+    # other data, seed or settings -> another file
+    FN.train_perception_net(x[::-1].copy(), y[::-1].copy(), **kw)
+    FN.train_perception_net(x, y, **{**kw, "steps": 41})
+    assert len(list(tmp_path.glob("perception_net_*.pt"))) == 3
+
+    # a damaged file: warned about (naming it), retrained, replaced
+    files[0].write_bytes(b"not a torch file")
+    with pytest.warns(RuntimeWarning, match=rf"perception net cache file .*{files[0].name} is damaged"):
+        fixed = FN.train_perception_net(x, y, **kw)
+    assert fixed.train_seconds > 0 and np.array_equal(fixed.features(x), first.features(x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the replaced file loads cleanly
+        assert FN.train_perception_net(x, y, **kw).train_seconds == 0.0
+
+
+def test_perception_net_runs_on_one_thread_and_restores_the_count(bar_net):
+    before = torch.get_num_threads()
+    seen = []
+    hook = bar_net.net.conv0.register_forward_hook(lambda *a: seen.append(torch.get_num_threads()))
+    try:
+        torch.set_num_threads(2)
+        bar_net.features(bar_net.heldout_images[:2])
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        hook.remove()
+        torch.set_num_threads(before)
+
+
+def test_perception_net_features_errors(bar_net):
+    with pytest.raises(ValueError, match=r"are 28x28 images, but this network was trained on 16x16"):
+        bar_net.features(np.zeros((2, 28, 28)))
+    with pytest.raises(ValueError, match=r"images must have shape \(N, 16, 16\)"):
+        bar_net.predict(np.zeros((16, 16)))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        bar_net.features(np.full((1, 16, 16), np.nan))
+
+
+def test_train_perception_net_errors():
+    x, y = bars(n_per_class=4)
+    train = FN.train_perception_net
+    with pytest.raises(ValueError, match="labels is None"):
+        train(x, None, class_names=BAR_NAMES)
+    with pytest.raises(ValueError, match="labels has 7 entries for 8 images"):
+        train(x, y[:7], class_names=BAR_NAMES)
+    with pytest.raises(ValueError, match="labels must be integer label codes"):
+        train(x, y.astype(float), class_names=BAR_NAMES)
+    with pytest.raises(ValueError, match=r"labels hold fewer than 2 classes \(\['vertical'\]\)"):
+        train(x[:4], y[:4], class_names=BAR_NAMES)
+    with pytest.raises(ValueError, match=r"labels hold fewer than 2 classes"):
+        train(x, y, class_names={3: "bar", 7: "bar"})  # two codes, one name: one class
+    with pytest.raises(ValueError, match=r"every class needs at least 2 images"):
+        train(x[3:], y[3:], class_names=BAR_NAMES)
+    with pytest.raises(ValueError, match=r"class_names has no name for the label code\(s\) \[7\]"):
+        train(x, y, class_names={3: "vertical"})
+    with pytest.raises(ValueError, match="class_names must be a non-empty dict"):
+        train(x, y, class_names={})
+    with pytest.raises(ValueError, match="class_names has the key 'a'"):
+        train(x, y, class_names={"a": "vertical", 7: "horizontal"})
+    with pytest.raises(ValueError, match=r"class_names\[3\] = ''"):
+        train(x, y, class_names={3: "", 7: "horizontal"})
+    with pytest.raises(ValueError, match=r"images must have shape \(N, S, S\)"):
+        train(x[:, :, :8], y, class_names=BAR_NAMES)
+    with pytest.raises(ValueError, match=r"images must have shape \(N, S, S\)"):
+        train(x[:, :3, :3], y, class_names=BAR_NAMES)
+    with pytest.raises(ValueError, match=r"images must be in \[0, 1\]"):
+        train(x * 255, y, class_names=BAR_NAMES)
+    with pytest.raises(ValueError, match="heldout_fraction=1.0"):
+        train(x, y, class_names=BAR_NAMES, heldout_fraction=1.0)
+    with pytest.raises(ValueError, match="steps=0"):
+        train(x, y, class_names=BAR_NAMES, steps=0)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        train(x, y, class_names=BAR_NAMES, batch_size=0)
+
+
+def test_string_keys_of_class_names_are_codes():
+    x, y = bars(n_per_class=5)
+    net = FN.train_perception_net(x, y, class_names={"3": "vertical", "7": "horizontal"}, steps=2)
+    assert net.class_names == ("vertical", "horizontal") and len(net.heldout_images) == 2

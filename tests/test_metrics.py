@@ -211,3 +211,283 @@ def test_pool_per_image_known_answer():
     assert 2.0 <= p["ci_low"] <= 3.0 <= p["ci_high"] <= 4.0
     with pytest.raises(ValueError, match=r"shape \(K >= 1, N\)"):
         M.pool_per_image([1.0, 2.0])
+
+
+# ----------------------------------------------------------------------------- perception metrics
+
+
+def _kid_by_loops(a, b):
+    """The unbiased MMD^2 of Bińkowski et al. (2018), written out with explicit sums."""
+    d = a.shape[1]
+
+    def k(x, y):
+        return (float(np.dot(x, y)) / d + 1.0) ** 3
+
+    n, m = len(a), len(b)
+    saa = sum(k(a[i], a[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    sbb = sum(k(b[i], b[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    sab = sum(k(a[i], b[j]) for i in range(n) for j in range(m)) / (n * m)
+    return saa + sbb - 2 * sab
+
+
+def test_kid_by_hand_1d():
+    # d = 1, k(x, y) = (x y + 1)^3. Within a: k(0, 1) = 1 -> 1; within b: k(2, 3) = 7^3 = 343;
+    # across: k(0, 2) = k(0, 3) = 1, k(1, 2) = 27, k(1, 3) = 64 -> mean 93 / 4. KID = 1 + 343 - 2 * 23.25
+    assert M.kid(np.array([[0.0], [1.0]]), np.array([[2.0], [3.0]])) == pytest.approx(297.5)
+    assert M.kid(np.array([[1.0], [1.0]]), np.array([[1.0], [1.0]])) == 0.0
+
+
+def test_kid_matches_explicit_sums_and_is_symmetric(rng):
+    a, b = rng.random((5, 3)), rng.random((4, 3)) + 0.5
+    assert M.kid(a, b) == pytest.approx(_kid_by_loops(a, b))
+    assert M.kid(a, b) == pytest.approx(M.kid(b, a))
+
+
+def test_kid_same_distribution_near_zero_shifted_positive(rng):
+    a, b = rng.normal(size=(200, 8)), rng.normal(size=(200, 8))
+    same, shifted = M.kid(a, b), M.kid(a, b + 1.0)
+    assert abs(same) < 0.05
+    assert shifted > 0.5 and shifted > 20 * abs(same)
+    # unbiased: over independent draws from one distribution, the estimates average to about 0, some negative
+    draws = [M.kid(rng.normal(size=(20, 4)), rng.normal(size=(20, 4))) for _ in range(40)]
+    assert min(draws) < 0 < max(draws) and abs(np.mean(draws)) < 0.2
+
+
+def test_kid_errors(rng):
+    with pytest.raises(ValueError, match=r"features_a must have shape \(n, d\) with n >= 2"):
+        M.kid(rng.random((1, 3)), rng.random((4, 3)))
+    with pytest.raises(ValueError, match=r"features_b must have shape \(n, d\)"):
+        M.kid(rng.random((3, 3)), rng.random(4))
+    with pytest.raises(ValueError, match="same feature dimension d; got 3 and 2"):
+        M.kid(rng.random((3, 3)), rng.random((3, 2)))
+    with pytest.raises(ValueError, match="features_a contain NaN"):
+        M.kid(np.full((2, 2), np.nan), rng.random((3, 2)))
+
+
+def test_kid_resampled_equals_kid_without_duplicates_and_skips_copy_pairs(rng):
+    K, N = 2, 4
+    a, b = rng.random((K * N, 3)), rng.random((5, 3))  # row k * N + i: seed k, image i
+    kaa = M._poly_kernel(a, a)
+    kab_mean = M._poly_kernel(a, b).mean(axis=1)
+    kbb = M._poly_kernel(b, b)
+    term_b = (kbb.sum() - np.trace(kbb)) / (5 * 4)
+    w = np.array([[1, 1, 1, 1], [2, 0, 2, 0], [0, 0, 4, 0]])
+    got = M._kid_resampled(kaa, kab_mean, term_b, w, n_sets=K)
+    assert got[0] == pytest.approx(M.kid(a, b))
+    # by hand: list the drawn reconstructions (draw, seed, image); pair them unless they are two draws of one image
+    for r in (1, 2):
+        draws = [i for i in range(N) for _ in range(w[r, i])]
+        recon = [(d, k, i) for d, i in enumerate(draws) for k in range(K)]
+        num = den = 0.0
+        for d1, k1, i1 in recon:
+            for d2, k2, i2 in recon:
+                if (d1, k1) == (d2, k2) or (d1 != d2 and i1 == i2):
+                    continue
+                num += kaa[k1 * N + i1, k2 * N + i2]
+                den += 1
+        cross = np.mean([kab_mean[k * N + i] for _, k, i in recon])
+        assert got[r] == pytest.approx(num / den + term_b - 2 * cross)
+    one_seed = M._kid_resampled(M._poly_kernel(a[:N], a[:N]), kab_mean[:N], term_b, np.array([[0, 4, 0, 0]]))
+    assert np.isnan(one_seed[0])  # copies of one image, one seed: no pair to compare
+
+
+class _FakeNet:
+    """Duck-typed PerceptionNet: features = the flattened image, class = brighter left or right half."""
+
+    class_names = ("left", "right")
+
+    def __init__(self, heldout):
+        self.heldout_images = heldout
+
+    def features(self, images):
+        x = np.asarray(images, dtype=np.float64)
+        return x.reshape(len(x), -1)
+
+    def predict(self, images):
+        x = np.asarray(images)
+        S = x.shape[-1]
+        return np.where(x[:, :, : S // 2].sum(axis=(1, 2)) >= x[:, :, S // 2:].sum(axis=(1, 2)), "left", "right")
+
+
+def _halves(rng, n, s=6):
+    """n images whose left (code 1) or right (code 2) half is bright, plus noise; labels alternate 1, 2."""
+    labels = np.array([1, 2] * (n // 2))
+    x = 0.2 * rng.random((n, s, s))
+    for i, c in enumerate(labels):
+        if c == 1:
+            x[i, :, : s // 2] += 0.7
+        else:
+            x[i, :, s // 2:] += 0.7
+    return x, labels
+
+
+def test_perception_metrics_keys_and_shapes(rng):
+    t, lab = _halves(rng, 8)
+    net = _FakeNet(_halves(rng, 10)[0])
+    names = {1: "left", 2: "right"}
+    single = M.perception_metrics(t, t, lab, net=net, class_names=names, n_boot=200)
+    seeds = M.perception_metrics(np.stack([t, t, t]), t, lab, net=net, class_names=names, n_boot=200)
+    assert M.PERCEPTION_METRICS == ("digit_acc", "feature_id2", "kid_digit")
+    for res, K in ((single, 1), (seeds, 3)):
+        assert tuple(res) == M.PERCEPTION_METRICS
+        for m in ("digit_acc", "feature_id2"):
+            assert {"mean", "ci_low", "ci_high", "per_image", "per_image_by_seed"} <= set(res[m])
+            assert len(res[m]["per_image"]) == 8 and np.shape(res[m]["per_image_by_seed"]) == (K, 8)
+            assert res[m]["ci_low"] <= res[m]["mean"] <= res[m]["ci_high"]
+        assert "per_image" not in res["kid_digit"]
+        assert res["kid_digit"]["n_recons"] == 8 * K and res["kid_digit"]["n_reference"] == 10
+    assert single["digit_acc"]["mean"] == 1.0 and single["feature_id2"]["mean"] == 1.0
+    assert seeds["feature_id2"]["mean"] == 1.0 and seeds["digit_acc"]["per_image_by_seed"] == [[1.0] * 8] * 3
+
+
+def test_perception_metrics_digit_acc_averages_seeds_and_kid_by_hand(rng):
+    t, lab = _halves(rng, 6)
+    ref = _halves(rng, 8)[0]
+    net = _FakeNet(ref)
+    flipped = t[:, :, ::-1]  # every image classified as the other class
+    res = M.perception_metrics(np.stack([t, flipped]), t, lab, net=net, class_names={1: "left", 2: "right"},
+                               n_boot=300)
+    assert res["digit_acc"]["per_image_by_seed"] == [[1.0] * 6, [0.0] * 6]
+    assert res["digit_acc"]["mean"] == 0.5 and res["digit_acc"]["per_image"] == [0.5] * 6
+    # KID of the 12 pooled reconstructions against the reference, in units of the reference's RMS feature
+    scale = np.sqrt(np.mean(ref.reshape(8, -1) ** 2))
+    pooled = np.concatenate([t, flipped]).reshape(12, -1)
+    assert res["kid_digit"]["feature_scale"] == pytest.approx(scale)
+    assert res["kid_digit"]["mean"] == pytest.approx(_kid_by_loops(pooled / scale, ref.reshape(8, -1) / scale))
+    assert res["kid_digit"]["ci_low"] <= res["kid_digit"]["mean"] <= res["kid_digit"]["ci_high"]
+
+
+def test_perception_metrics_kid_ranks_real_looking_sets_first(rng):
+    t, lab = _halves(rng, 10)
+    net = _FakeNet(_halves(rng, 40)[0])
+    names = {1: "left", 2: "right"}
+    real = M.perception_metrics(_halves(rng, 10)[0], t, lab, net=net, class_names=names, n_boot=200)["kid_digit"]
+    blur = M.perception_metrics(np.full_like(t, t.mean()), t, lab, net=net, class_names=names,
+                                n_boot=200)["kid_digit"]
+    assert real["mean"] < blur["mean"] and real["ci_high"] < blur["ci_low"]
+
+
+def test_perception_metrics_unknown_class_gives_nan_and_note(rng):
+    t, lab = _halves(rng, 4)
+    res = M.perception_metrics(t, t, lab, net=_FakeNet(t), class_names={1: "left", 2: "seven"}, n_boot=50)
+    acc = res["digit_acc"]
+    assert np.isnan(acc["mean"]) and np.isnan(acc["ci_low"]) and np.isnan(acc["ci_high"])
+    assert "['seven']" in acc["note"] and "differ" in acc["note"]
+    assert res["feature_id2"]["mean"] == 1.0  # the other metrics do not need class names
+
+
+def test_perception_metrics_errors(rng):
+    t, lab = _halves(rng, 4)
+    net = _FakeNet(t)
+    names = {1: "left", 2: "right"}
+    with pytest.raises(ValueError, match=r"recons must have shape \(N, S, S\) or \(K, N, S, S\)"):
+        M.perception_metrics(t[:3], t, lab, net=net, class_names=names)
+    with pytest.raises(ValueError, match="at least 2 test images"):
+        M.perception_metrics(t[:1], t[:1], lab[:1], net=net, class_names=names)
+    with pytest.raises(ValueError, match="labels has 3 entries for 4 test images"):
+        M.perception_metrics(t, t, lab[:3], net=net, class_names=names)
+    with pytest.raises(ValueError, match=r"class_names has no name for the label code\(s\) \[2\]"):
+        M.perception_metrics(t, t, lab, net=net, class_names={1: "left"})
+    with pytest.raises(ValueError, match="class_names has the key 'x'"):
+        M.perception_metrics(t, t, lab, net=net, class_names={"x": "left", 2: "right"})
+
+
+@pytest.fixture(scope="module")
+def bar_net_and_data():
+    """A real PerceptionNet trained on two classes of 16x16 bar images (vertical: code 3, horizontal: code 7)."""
+    from ldm_core.feature_net import train_perception_net
+
+    rng = np.random.default_rng(0)
+    images, labels = [], []
+    for code in (3, 7):
+        for _ in range(40):
+            x = 0.1 * rng.random((16, 16))
+            p = rng.integers(2, 13)
+            if code == 3:
+                x[:, p:p + 2] = 1.0
+            else:
+                x[p:p + 2, :] = 1.0
+            images.append(x)
+            labels.append(code)
+    names = {3: "vertical", 7: "horizontal"}
+    net = train_perception_net(np.array(images, np.float32), np.array(labels), class_names=names, steps=40,
+                               batch_size=32, seed=0)
+    return net, names
+
+
+def test_perception_metrics_with_a_trained_net(bar_net_and_data):
+    net, names = bar_net_and_data
+    h, lab = net.heldout_images, net.heldout_labels  # real images the net never trained on, as perfect recons
+    assert net.heldout_accuracy == 1.0
+    perfect = M.perception_metrics(h, h, lab, net=net, class_names=names, n_boot=200)
+    assert perfect["digit_acc"]["mean"] == 1.0 and perfect["digit_acc"]["per_image"] == [1.0] * len(h)
+    assert perfect["feature_id2"]["mean"] > 0.9
+    # a derangement: every recon is another image -> identification near chance
+    perm = np.roll(np.arange(len(h)), 3)
+    shuffled = M.perception_metrics(h[perm], h, lab, net=net, class_names=names, n_boot=200)
+    assert abs(shuffled["feature_id2"]["mean"] - 0.5) < 0.2
+    # recons that name the wrong class (bars turned by 90 degrees): digit accuracy 0
+    turned = M.perception_metrics(np.transpose(h, (0, 2, 1)), h, lab, net=net, class_names=names, n_boot=200)
+    assert turned["digit_acc"]["mean"] == 0.0
+    # digit codes of another dataset mapped to names the net does not know
+    other = M.perception_metrics(h, h, lab, net=net, class_names={3: "six", 7: "nine"}, n_boot=50)
+    assert np.isnan(other["digit_acc"]["mean"]) and "['nine', 'six']" in other["digit_acc"]["note"]
+
+
+# ----------------------------------------------------------------------------- robustness
+
+
+def test_two_level_bootstrap_identical_seeds_equals_one_level(rng):
+    v = rng.normal(size=12)
+    same = np.stack([v, v, v])
+    one_level = M.bootstrap_ci(v, n_boot=500, seed=4)
+    assert M.two_level_bootstrap_ci(same, n_boot=500, seed=4) == pytest.approx(one_level, abs=1e-12)
+    assert M.two_level_bootstrap_ci(v[None], n_boot=500, seed=4) == pytest.approx(one_level, abs=1e-12)
+
+
+def test_two_level_bootstrap_wider_when_seeds_differ(rng):
+    v = rng.normal(size=12)
+    seed_offsets = np.array([-1.0, 0.0, 1.0])[:, None]  # seeds that disagree by a constant
+    differ = v[None] + seed_offsets
+    lo1, hi1 = M.bootstrap_ci(differ.mean(axis=0), n_boot=1000)  # one level: over images of the seed mean
+    lo2, hi2 = M.two_level_bootstrap_ci(differ, n_boot=1000)
+    assert hi2 - lo2 > 1.5 * (hi1 - lo1)
+    assert lo2 < differ.mean() < hi2
+
+
+def test_two_level_bootstrap_nan_and_errors():
+    lo, hi = M.two_level_bootstrap_ci(np.array([[1.0, np.nan, 3.0], [1.0, np.nan, 3.0]]), n_boot=200)
+    assert 1.0 <= lo <= hi <= 3.0
+    assert all(np.isnan(M.two_level_bootstrap_ci(np.full((2, 3), np.nan))))
+    with pytest.raises(ValueError, match=r"per_image must have shape \(n_seeds >= 1, N >= 1\); got \(3,\)"):
+        M.two_level_bootstrap_ci(np.ones(3))
+    with pytest.raises(ValueError, match=r"per_image must have shape"):
+        M.two_level_bootstrap_ci(np.ones((2, 0)))
+
+
+def test_selection_stability_dominant_candidate_and_sums_to_one(rng):
+    base = rng.normal(size=15)
+    shares = M.selection_stability({"direct": base + 1.0, "diffusion": base, "mean of 8": base - 0.5}, n_boot=300)
+    assert list(shares) == ["direct", "diffusion", "mean of 8"]
+    assert shares["direct"] == 1.0 and sum(shares.values()) == pytest.approx(1.0)
+    lower = M.selection_stability({"a": base + 1.0, "b": base}, n_boot=300, higher_is_better=False)
+    assert lower == {"a": 0.0, "b": 1.0}
+    close = M.selection_stability({"a": rng.normal(size=15), "b": rng.normal(size=15)}, n_boot=300)
+    assert 0 < close["a"] < 1 and sum(close.values()) == pytest.approx(1.0)
+
+
+def test_selection_stability_ties_split_evenly():
+    v = np.array([1.0, 2.0, 3.0])
+    assert M.selection_stability({"a": v, "b": v.copy(), "c": v - 1}, n_boot=100) == {"a": 0.5, "b": 0.5, "c": 0.0}
+    assert M.selection_stability({"only": v}, n_boot=10) == {"only": 1.0}
+
+
+def test_selection_stability_errors():
+    with pytest.raises(ValueError, match="per_image is empty"):
+        M.selection_stability({})
+    with pytest.raises(ValueError, match="1-D array over the same N >= 1 trials"):
+        M.selection_stability({"a": np.ones(3), "b": np.ones(4)})
+    with pytest.raises(ValueError, match="1-D array over the same N >= 1 trials"):
+        M.selection_stability({"a": np.ones((2, 3))})
+    with pytest.raises(ValueError, match=r"per_image of \['b'\] hold NaN"):
+        M.selection_stability({"a": np.ones(3), "b": np.array([1.0, np.nan, 2.0])})
