@@ -272,7 +272,7 @@ def init_vae_from_own_seed(model: BrainLDM, *, ldm_cfg: LDMConfig, seed: int) ->
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        fresh = build_vae(ldm_cfg)
+        fresh = build_vae(ldm_cfg, image_size=model.image_size)
     model.vae.load_state_dict(fresh.state_dict())
     model.set_latent_scale(float(fresh.scale_factor))
 

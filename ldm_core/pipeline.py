@@ -164,6 +164,9 @@ class BrainLDM(nn.Module):
         Architecture (see :mod:`ldm_core.config`).
     n_voxels : int
         Voxel count V, read from the data (3092 for digit69).
+    image_size : int, default 28
+        Side S of the square images, read from the data like V (not a config field, so run-cache keys, which hold
+        the data file's checksum, do not change).
 
     Attributes
     ----------
@@ -182,7 +185,7 @@ class BrainLDM(nn.Module):
         If ``n_voxels`` is not a positive int or ``ldm_cfg`` is not an LDMConfig.
     """
 
-    def __init__(self, ldm_cfg: LDMConfig, *, n_voxels: int) -> None:
+    def __init__(self, ldm_cfg: LDMConfig, *, n_voxels: int, image_size: int = 28) -> None:
         super().__init__()
         if not isinstance(ldm_cfg, LDMConfig):
             raise ValueError(
@@ -194,7 +197,7 @@ class BrainLDM(nn.Module):
         self.ldm_cfg = ldm_cfg
         self.n_voxels = int(n_voxels)
         self.encoder = build_encoder(ldm_cfg, self.n_voxels)
-        self.vae = build_vae(ldm_cfg)
+        self.vae = build_vae(ldm_cfg, image_size=int(image_size))
         self.unet = build_unet(ldm_cfg, self.vae.latent_shape, self.encoder.out_dim)
         self.schedule = build_schedule(ldm_cfg)
         self.image_size = int(self.vae.image_size)
@@ -426,6 +429,7 @@ class BrainLDM(nn.Module):
             "format": CHECKPOINT_FORMAT,
             "ldm_cfg": self.ldm_cfg.to_dict(),
             "n_voxels": self.n_voxels,
+            "image_size": self.image_size,
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
         }
 
@@ -444,7 +448,8 @@ class BrainLDM(nn.Module):
                 f"not a BrainLDM checkpoint of format {CHECKPOINT_FORMAT!r} (found {found!r}); "
                 "write it with BrainLDM.save."
             )
-        model = cls(LDMConfig.from_dict(ckpt["ldm_cfg"]), n_voxels=int(ckpt["n_voxels"]))
+        model = cls(LDMConfig.from_dict(ckpt["ldm_cfg"]), n_voxels=int(ckpt["n_voxels"]),
+                    image_size=int(ckpt.get("image_size", 28)))  # checkpoints written before the field: 28
         model.load_state_dict(ckpt["state_dict"])
         return model.to(map_location)
 

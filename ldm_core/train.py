@@ -274,12 +274,7 @@ class _Trainer:
         self.amp = amp_enabled(device, amp=cfg.amp)
 
         torch.manual_seed(cfg.seed)  # weights; fit() forks the global RNG so the caller's is untouched
-        self.model = BrainLDM(ldm_cfg, n_voxels=self.V).to(device)
-        if self.model.image_size != self.images.shape[-1]:
-            raise ValueError(
-                f"images are {self.images.shape[-1]}x{self.images.shape[-1]} but the VAE of this config expects "
-                f"{self.model.image_size}x{self.model.image_size}."
-            )
+        self.model = BrainLDM(ldm_cfg, n_voxels=self.V, image_size=int(self.images.shape[-1])).to(device)
         if cfg.w_coarse > 0 and not getattr(self.model.unet, "multiscale", False):
             raise ValueError(
                 f"TrainConfig.w_coarse={cfg.w_coarse} needs a U-Net with a coarse head; set LDMConfig.unet='unet' "

@@ -50,6 +50,28 @@ def test_parts_and_parameter_counts(model):
     assert float(model.latent_scale) == pytest.approx(0.18215)
 
 
+@pytest.mark.parametrize("preset, side, latent", [("fixed", 20, (4, 5, 5)), ("original", 20, (4, 5, 5)),
+                                                   ("fixed", 28, (4, 7, 7))])
+def test_image_size_comes_from_the_data_and_survives_a_checkpoint(preset, side, latent, tmp_path):
+    """Another dataset's image side (not a config field) sizes the VAE; a saved model keeps it."""
+    torch.manual_seed(0)
+    model = BrainLDM(tiny_cfg(preset), n_voxels=V, image_size=side).eval()
+    assert model.image_size == side and model.latent_shape == latent
+    out = model.reconstruct(np.zeros((2, V), np.float32), steps=2)
+    assert out.shape == (2, side, side)
+    again = BrainLDM.load(model.save(tmp_path / "m.pt"))
+    assert again.image_size == side
+    np.testing.assert_array_equal(again.reconstruct(np.zeros((2, V), np.float32), steps=2), out)
+
+
+def test_large_vae_canvas_leaves_a_border_of_at_least_two_pixels():
+    from ldm_core.models import build_vae, large_vae_canvas
+
+    assert large_vae_canvas(28) == 32  # digit69: the published 8x8x8 latent
+    assert [large_vae_canvas(s) for s in (20, 16, 30, 10)] == [24, 20, 36, 16]
+    assert build_vae(get_preset("fixed"), image_size=20).latent_shape == (8, 6, 6)
+
+
 def test_build_errors():
     with pytest.raises(ValueError, match="n_voxels must be a positive int"):
         BrainLDM(tiny_cfg(), n_voxels=0)

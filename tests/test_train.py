@@ -91,9 +91,9 @@ def test_fit_argument_errors(tmp_path):
         fit(fmri, images, ldm_cfg="improved", train_cfg=train_cfg())
     with pytest.raises(ValueError, match="train_cfg must be a TrainConfig, a mapping or None"):
         fit(fmri, images, ldm_cfg=tiny_cfg(), train_cfg=3)
-    big = np.pad(images, ((0, 0), (2, 2), (2, 2)))
-    with pytest.raises(ValueError, match="images are 32x32 but the VAE of this config expects 28x28"):
-        fit(fmri, big, ldm_cfg=tiny_cfg(), train_cfg=train_cfg())
+    odd = np.pad(images, ((0, 0), (1, 1), (1, 1)))  # 30x30: the model takes the data's side, the 4x7x7 VAE needs S % 4 == 0
+    with pytest.raises(ValueError, match="image_size must be a positive multiple of 4, got 30"):
+        fit(fmri, odd, ldm_cfg=tiny_cfg(), train_cfg=train_cfg())
 
 
 def test_device_resolution():

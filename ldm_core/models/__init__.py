@@ -110,13 +110,24 @@ def build_encoder(cfg: LDMConfig, n_voxels: int) -> nn.Module:
     raise _unknown("encoder", cfg.encoder)
 
 
-def build_vae(cfg: LDMConfig) -> nn.Module:
-    """The VAE chosen by ``cfg.vae`` with normalisation ``cfg.vae_norm``.
+def large_vae_canvas(image_size: int) -> int:
+    """Canvas side of :class:`LargeVAE` for ``image_size``: 32 for 28 (digit69), else the smallest multiple of 4 that
+    is >= S + 4 with an even difference (a border of at least 2 pixels, as for 28 -> 32)."""
+    c = image_size + 4
+    while c % 4 or (c - image_size) % 2:
+        c += 1
+    return c
+
+
+def build_vae(cfg: LDMConfig, *, image_size: int = 28) -> nn.Module:
+    """The VAE chosen by ``cfg.vae`` with normalisation ``cfg.vae_norm``, for square images of side ``image_size``
+    (read from the data, like the voxel count; not a config field).
 
     Returns
     -------
     OriginalVAE or LargeVAE
-        ``.latent_shape`` is (4, 7, 7) or (8, 8, 8) for 28x28 images.
+        ``.latent_shape`` is (4, 7, 7) or (8, 8, 8) for 28x28 images; (4, S/4, S/4) or (8, c/4, c/4) in general,
+        where the large VAE's canvas c is the smallest multiple of 4 that is at least S + 4 with c - S even.
 
     Raises
     ------
@@ -124,9 +135,9 @@ def build_vae(cfg: LDMConfig) -> nn.Module:
         If ``cfg.vae`` is not a known VAE.
     """
     if cfg.vae == "original":
-        return OriginalVAE(norm=cfg.vae_norm)
+        return OriginalVAE(norm=cfg.vae_norm, image_size=image_size)
     if cfg.vae == "large":
-        return LargeVAE(norm=cfg.vae_norm)
+        return LargeVAE(norm=cfg.vae_norm, image_size=image_size, canvas=large_vae_canvas(image_size))
     raise _unknown("vae", cfg.vae)
 
 
