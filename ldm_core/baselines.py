@@ -2,7 +2,9 @@
 
 Noise floors use no fMRI: uniform noise, constant images, the training-mean image, and -- as a
 labelled *reference*, not a decoder, because it reads the test labels -- the mean training image of
-the correct digit. Linear decoders map z-scored fMRI to pixels with scikit-learn's ridge regression
+the correct digit. The *nearest-fMRI copy* (:func:`nearest_fmri_copy`) reads the fMRI but reconstructs nothing: it
+copies the training image of the training trial whose fMRI pattern is most similar -- the honest floor when test
+images repeat in training. Linear decoders map z-scored fMRI to pixels with scikit-learn's ridge regression
 and PLS; their hyperparameter (ridge alpha, number of PLS components) is chosen by K-fold
 cross-validation inside the training trials only, then the model is refit on all training trials.
 
@@ -21,7 +23,8 @@ from sklearn.cross_decomposition import PLSRegression
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold
 
-__all__ = ["noise_floors", "LinearDecoder", "fit_ridge", "fit_pls", "fit_latent_ridge", "vae_latents",
+__all__ = ["noise_floors", "nearest_fmri_copy",
+           "LinearDecoder", "fit_ridge", "fit_pls", "fit_latent_ridge", "vae_latents",
            "LatentDecoder", "fit_latent_decoder", "DEFAULT_ALPHAS", "DEFAULT_LATENT_ALPHAS",
            "DEFAULT_PLS_COMPONENTS"]
 
@@ -73,6 +76,58 @@ def noise_floors(
         "train_mean": np.repeat(mean[None], N, axis=0).astype(np.float32),
         "class_mean_reference": np.stack([class_means[c] for c in labels_test]).astype(np.float32),
     }
+
+
+def nearest_fmri_copy(fmri_train: np.ndarray, images_train: np.ndarray, fmri_test: np.ndarray, *,
+                      return_index: bool = False):
+    """Copy the training image of the training trial whose fMRI pattern correlates best with each test trial's.
+
+    The honest floor for data whose test images repeat in training: it reconstructs nothing, it *retrieves*. Each
+    pattern (row) is z-scored across its voxels, so the score is the Pearson correlation of two trials' patterns;
+    ties go to the first training trial. Pass fMRI normalised per voxel with training statistics (as every chapter
+    does); the pattern correlation itself needs no fitted parameter.
+
+    Parameters
+    ----------
+    fmri_train : ndarray of shape (N_train, V)
+    images_train : ndarray of shape (N_train, S, S), float in [0, 1]
+    fmri_test : ndarray of shape (N_test, V)
+    return_index : bool
+        Also return the chosen training trial of each test trial.
+
+    Returns
+    -------
+    images : ndarray of shape (N_test, S, S), float32
+        ``images_train[j(i)]`` with ``j(i) = argmax_j r(fmri_test[i], fmri_train[j])``.
+    index : ndarray of shape (N_test,), int64
+        ``j(i)``, only with ``return_index``.
+
+    Raises
+    ------
+    ValueError
+        fMRI that is not 2-D with the same voxel count in both splits, images that are not (N_train, S, S), or
+        training counts that differ between fMRI and images.
+    """
+    fmri_train = np.asarray(fmri_train, dtype=np.float64)
+    fmri_test = np.asarray(fmri_test, dtype=np.float64)
+    images_train = np.asarray(images_train)
+    if fmri_train.ndim != 2 or fmri_test.ndim != 2 or fmri_train.shape[1] != fmri_test.shape[1] \
+            or len(fmri_train) == 0:
+        raise ValueError(f"expected fmri_train (N_train >= 1, V) and fmri_test (N_test, V) with the same V; got "
+                         f"{fmri_train.shape} and {fmri_test.shape}")
+    if images_train.ndim != 3 or len(images_train) != len(fmri_train):
+        raise ValueError(f"images_train must be (N_train, S, S) with N_train = {len(fmri_train)} (one image per "
+                         f"training trial); got {images_train.shape}")
+
+    def patterns(x):  # rows with mean 0 and norm 1 across voxels; a constant pattern correlates 0 with everything
+        x = x - x.mean(axis=1, keepdims=True)
+        norm = np.linalg.norm(x, axis=1, keepdims=True)
+        return np.divide(x, norm, out=np.zeros_like(x), where=norm > 1e-12)
+
+    r = patterns(fmri_test) @ patterns(fmri_train).T  # (N_test, N_train)
+    index = r.argmax(axis=1).astype(np.int64)
+    images = images_train[index].astype(np.float32)
+    return (images, index) if return_index else images
 
 
 # ----------------------------------------------------------------------------- linear decoders

@@ -27,9 +27,15 @@ A chapter notebook has three cells before any work::
 
    and where it reads earlier chapters' results: ``inputs_root`` if given, else ``results_root`` if given, else
    the published ``results/``;
-5. shows the parameters as one small table and says, with paths relative to the project, where results go.
+5. shows the parameters as one short table a reader can read (reader names, values written for people, empty
+   values left out; the full record is in ``metrics.json``) and says, with paths relative to the project, where
+   results go.
 
-:meth:`Chapter.inputs` reads an earlier chapter's results; :meth:`Chapter.write` writes this chapter's.
+:meth:`Chapter.glue_data` glues the data's counts and class names for the page (``{glue:text}`n_fit```: never a
+typed "90 training trials"). :meth:`Chapter.answer` glues the answer paragraph and appends, by itself, a warning when
+chapter 00 found test stimuli repeated among the training stimuli (``extra.test_in_training`` > 0): identification
+then measures retrieval, not reconstruction. :meth:`Chapter.inputs` reads an earlier chapter's results;
+:meth:`Chapter.write` writes this chapter's.
 """
 from __future__ import annotations
 
@@ -37,15 +43,182 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import time
+import warnings
 from pathlib import Path
 
 from .parameters import CHAPTER_PARAMS, RUN_PARAMS, ParameterError, requirements, validate
 from .results import load_results, project_root, results_files_ok, write_results
 
-__all__ = ["Chapter", "ParameterError", "relative"]
+__all__ = ["Chapter", "ParameterError", "relative", "param_label", "param_value", "classes_text",
+           "repeat_warning", "PARAM_LABELS"]
 
 PLAIN_TYPES = (str, int, float, bool, list, dict, tuple)  # values a parameters cell holds (papermill injects only these)
+DATA_CHAPTER = "00_data_and_metrics"  # publishes extra.test_in_training, read by every later chapter's answer
+
+#: Reader names of parameters in the table a page shows; others get their doc's first clause (see :func:`param_label`).
+PARAM_LABELS = {
+    "data_dir": "data file",
+    "class_names": "class names",
+    "seed": "seed",
+    "split_seed": "seed of the validation split",
+    "val_fraction": "validation share of the training trials",
+    "cv_folds": "cross-validation folds",
+    "n_boot": "bootstrap resamples",
+    "n_perm": "permutations",
+    "n_perm_decoding": "permutations of the class-decoding test",
+    "n_seeds": "training seeds",
+    "epochs": "epochs",
+    "vae_epochs": "VAE epochs",
+    "align_epochs": "alignment epochs",
+    "batch_size": "batch size (trials)",
+    "lr": "learning rate",
+    "lr_grid": "learning rates swept",
+    "unet_channels": "U-Net widths",
+    "prediction": "denoiser predicts",
+    "steps": "sampling steps",
+    "n_samples": "samples averaged per trial",
+    "select_metric": "selection metric (validation)",
+    "targets": "targets (test, seeds pooled)",
+    "candidates": "candidates",
+    "prior_source": "unpaired prior images",
+    "leak_threshold": "leakage guard: drop above pixel r",
+    "leak_max_shift": "leakage guard: largest shift (pixels)",
+    "latent_dim": "prior latent size",
+    "kl_weight": "prior VAE KL weight (β)",
+    "vae_steps": "prior VAE steps",
+    "diffusion_steps": "prior diffusion steps",
+    "n_voxels": "voxels read by the map",
+    "n_voxels_grid": "voxel counts screened",
+    "decode_steps": "decoding steps",
+    "guidance_grid": "guidance scales screened",
+    "original_epochs": "epochs of the original model",
+    "longer_epochs": "epochs of the longer training",
+    "probe_timesteps": "timesteps probed",
+    "w_perceptual": "perceptual loss weight",
+    "w_ssim": "SSIM loss weight",
+    "w_adv": "adversarial loss weight",
+    "adv_kind": "adversarial loss",
+    "img_loss_t_frac": "image losses: share of timesteps",
+    "perceptual_net": "perceptual feature network",
+    "weight_decay": "weight decay",
+    "encoder_tokens": "attention encoder: tokens",
+    "brain_aware_dropout": "attention encoder: dropout",
+    "conditionings": "conditionings compared",
+    "cfg_dropout": "condition dropout (for guidance)",
+    "vae_kl_weight": "VAE KL weight",
+    "kl_grid": "VAE KL weights compared",
+    "fmri_noise_grid": "fMRI noise levels (std)",
+    "voxel_dropout_grid": "voxel dropout rates",
+    "augment_degrees": "image jitter: rotation (degrees)",
+    "augment_translate": "image jitter: shift (share of the side)",
+    "w_coarse": "coarse-scale loss weight",
+    "short_diffusion_steps": "short diffusion budget (x0 vs eps)",
+    "map_kinds": "fMRI → latent maps screened",
+    "strengths": "refinement strengths screened",
+    "noise_scales": "observation-noise scales screened",
+    "prior_sizes": "prior sizes (unpaired images)",
+    "spatial_vae_epochs": "spatial VAE epochs (latent-ridge baseline)",
+    "n_show_samples": "samples shown per trial",
+    "sweep_lrs": "sweep: learning rates",
+    "sweep_batch_sizes": "sweep: batch sizes",
+    "sweep_encoder_dims": "sweep: encoder widths",
+    "sweep_epochs": "sweep: diffusion epochs",
+    "sweep_vae_epochs": "sweep: VAE epochs",
+    "sweep_align_epochs": "sweep: alignment epochs",
+    "scaling_sizes": "learning curve: fitting-trial counts",
+    "scaling_draws": "learning curve: draws per size",
+    "scaling_epochs": "learning curve: diffusion epochs (full size)",
+    "scaling_vae_epochs": "learning curve: VAE epochs (full size)",
+    "scaling_align_epochs": "learning curve: alignment epochs (full size)",
+    "recon_steps_grid": "sampling steps timed",
+    "leak_sensitivity": "leakage guard: other thresholds tried",
+    "prior_holdout_fraction": "prior-fit check: held-out share",
+    "fit_probe_steps": "prior-fit check: probe VAE steps",
+    "fit_margin_db": "prior-fit check: PSNR margin (dB)",
+    "fit_margin_ssim": "prior-fit check: SSIM margin",
+}
+LABEL_LENGTH = 50  # a fallback label longer than this is cut at its first ", " or " (" when that makes it fit
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def param_label(name: str, doc: str = "") -> str:
+    """Reader name of a parameter: :data:`PARAM_LABELS`, else its doc's first clause (before ";"), without a
+    closing parenthesis, else the name in words."""
+    if name in PARAM_LABELS:
+        return PARAM_LABELS[name]
+    text = doc.split(";")[0].strip()
+    if text.endswith(")") and " (" in text:
+        text = text[: text.rindex(" (")].strip()
+    if len(text) > LABEL_LENGTH:
+        cuts = [i for i in (text.find(", "), text.find(" (")) if 15 <= i <= LABEL_LENGTH]
+        text = text[: min(cuts)] if cuts else text
+    return text or name.replace("_", " ")
+
+
+def _number(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) >= 1000:
+            return f"{v:,.0f}"
+        if v != 0 and abs(v) < 1e-3:  # 1e-05 -> 10⁻⁵, 5e-04 -> 5×10⁻⁴
+            mantissa, exponent = f"{v:e}".split("e")
+            m = f"{float(mantissa):g}"
+            power = "10" + str(int(exponent)).translate(_SUPERSCRIPT)
+            return power if m == "1" else (f"−{power}" if m == "-1" else f"{m}×{power}")
+        return f"{v:g}"
+    return str(v)
+
+
+def param_value(value, doc: str = "", *, kind: str = "") -> str:
+    """A parameter's value written for people: lists as "200, 400, 800", mappings as "psnr ≥ 17, ssim ≥ 0.75"
+    (a doc saying "-> minimum") or "1: six, 2: nine", nested mappings as "name (key value, ...); ...", a path (also
+    one inside a text value) as its file name only (never a machine folder), 0 as "all" where the doc says "0: all"."""
+    from .names import metric_label
+
+    zero_all = "0: all" in doc
+
+    def one(v):
+        if zero_all and isinstance(v, int) and not isinstance(v, bool) and v == 0:
+            return "all"
+        return _number(v)
+
+    if kind == "path" and isinstance(value, str):
+        return Path(value).name or value
+    if isinstance(value, str) and os.sep in value:  # a path inside a value ("vgg16:/x/y.pth", a prior .npz): its name
+        return re.sub(r"[^\s:]*" + re.escape(os.sep) + r"[^\s:]*", lambda m: Path(m.group()).name or m.group(), value)
+    if isinstance(value, dict):
+        if "-> minimum" in doc:
+            return ", ".join(f"{metric_label(k, short=True)} ≥ {one(v)}" for k, v in value.items())
+        if any(isinstance(v, dict) for v in value.values()):
+            return "; ".join(f"{k} (" + ", ".join(f"{a.replace('_', ' ')} {one(b)}" for a, b in v.items()) + ")"
+                             if isinstance(v, dict) else f"{k}: {one(v)}" for k, v in value.items())
+        return ", ".join(f"{k}: {one(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(param_value(v, doc) for v in value)
+    return one(value)
+
+
+def classes_text(class_names: dict) -> str:
+    """ "six and nine"; "class 21, class 22 and class 23" (ascending codes)."""
+    names = [class_names[c] for c in sorted(class_names)]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def repeat_warning(count: int, n_test: int | None = None, threshold: float = 0.99, *, source: str = "chapter 0") -> str:
+    """The warning appended to a chapter's answer when test stimuli repeat among the training stimuli.
+
+    ``source`` names where the count comes from (empty in chapter 0 itself)."""
+    of = f"{count} of the {n_test} test images" if n_test else f"{count} test image{'s' if count != 1 else ''}"
+    verb = "also occurs" if count == 1 and not n_test else "also occur"
+    where = f"pixel r > {threshold:g}" + (f"; {source}" if source else "")
+    return (f"**Caution:** {of} {verb} among the training images ({where}), so "
+            "identification then measures retrieval, not reconstruction: a decoder can recognise the training trial "
+            "and copy its image, and the nearest-fMRI copy is the floor to beat.")
 
 
 def relative(path: str | os.PathLike, root: Path | None = None) -> str:
@@ -143,11 +316,29 @@ class Chapter:
                     f"run {needed} first (python -m ldm_core.study --only {needed}), or point inputs_root at a folder "
                     "that has them.")
             results_files_ok(folder)
+        self._read_data_chapter()
         self._open_executor()
         self._page_settings()
         if show:
             self.show()
         return self
+
+    def _read_data_chapter(self) -> None:
+        """Chapter 00's ``extra.test_in_training`` (count and detail) and data checksum, when its results are there."""
+        self.test_in_training: int | None = None
+        self._repeat_detail: dict = {}
+        self._data_sha256: str | None = None
+        self.data_facts: dict = {}
+        if self.name == DATA_CHAPTER:
+            return
+        path = self.inputs_root / DATA_CHAPTER / "metrics.json"
+        if not path.is_file():
+            return
+        extra = json.loads(path.read_text()).get("extra", {}) or {}
+        if extra.get("test_in_training") is not None:
+            self.test_in_training = int(extra["test_in_training"])
+            self._repeat_detail = dict(extra.get("test_in_training_detail") or {})
+        self._data_sha256 = extra.get("data_sha256")
 
     @staticmethod
     def _page_settings() -> None:
@@ -199,9 +390,29 @@ class Chapter:
                 "anyway (recorded in the results' provenance).")
         self.unprofiled = sorted(differ)
 
-    def show(self) -> None:
-        """Display where results go and the parameters of this run, as one table."""
+    def param_table(self) -> "pd.DataFrame":
+        """The parameters a reader sees: reader names, values written for people, empty values left out.
+
+        One row per parameter that changes what is computed and has a value (an empty ``data_dir`` or
+        ``class_names`` says "the default" and is omitted); the full record, with every internal name and raw value,
+        is ``params`` in ``metrics.json``.
+        """
         import pandas as pd
+
+        spec = CHAPTER_PARAMS[self.name]
+        rows: dict[str, str] = {}
+        for name, value in self.science_params().items():
+            if value is None or (isinstance(value, (str, list, tuple, dict)) and len(value) == 0):
+                continue
+            p = spec[name]
+            label = param_label(name, p.doc)
+            if label in rows:  # two parameters would read alike: keep them apart
+                label = f"{label} ({name.replace('_', ' ')})"
+            rows[label] = param_value(value, p.doc, kind=p.kind)
+        return pd.DataFrame({"value": pd.Series(rows, dtype=object)}).rename_axis("parameter")
+
+    def show(self) -> None:
+        """Display where results go and the parameters of this run, as one short table (:meth:`param_table`)."""
         from IPython.display import Markdown, display
 
         where = {"published": f"the published record `{relative(self.out_dir)}/` (profile {self.params['profile']})",
@@ -209,8 +420,7 @@ class Chapter:
                  "results_root": f"`{relative(self.out_dir)}/`"}[self.kind]
         display(Markdown(f"Results of this run go to {where}; earlier chapters are read from "
                          f"`{relative(self.inputs_root)}/`."))
-        rows = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in self.science_params().items()}
-        display(pd.DataFrame({"value": rows}).rename_axis("parameter"))
+        display(self.param_table())
 
     # ------------------------------------------------------------------ prose for the page
 
@@ -229,8 +439,77 @@ class Chapter:
 
         glue(key, value, display=False)
 
-    def answer(self, text: str) -> None:
-        """The chapter's answer paragraph, generated from its results; the page shows it at the top (``{glue:md}`answer```)."""
+    def glue_data(self, data, *, val_idx=None) -> dict:
+        """Glue the data's facts for the page and return them.
+
+        Parameters
+        ----------
+        data : StudyData or Digit69
+            From :func:`ldm_core.splits.prepare_data` (model chapters) or :func:`ldm_core.data.load_digit69`.
+        val_idx : array of int, optional
+            For a ``Digit69``: the validation trials, so that ``n_fit`` and ``n_val`` can be glued too.
+
+        Returns
+        -------
+        dict
+            ``n_train`` (all training trials), ``n_test``, ``n_fit`` and ``n_val`` (when known), ``n_voxels``,
+            ``image_size`` (text, e.g. "28×28"), ``n_pixels``, ``n_classes``, ``classes`` (e.g. "six and nine"),
+            ``dataset`` (the file's name); each glued under its key, for ``{glue:text}`n_fit``` in Markdown.
+
+        Warns
+        -----
+        RuntimeWarning
+            When chapter 00's results (``inputs_root``) were computed on another data file than ``data``.
+        """
+        raw = getattr(data, "raw", data)
+        S = int(raw.images_train.shape[1])
+        facts = {"n_train": int(len(raw.labels_train)), "n_test": int(len(raw.labels_test))}
+        if hasattr(data, "n_fit"):
+            facts.update(n_fit=data.n_fit, n_val=data.n_val)
+        elif val_idx is not None:
+            facts.update(n_fit=facts["n_train"] - len(val_idx), n_val=int(len(val_idx)))
+        facts.update(n_voxels=int(raw.fmri_train.shape[1]), image_size=f"{S}×{S}", n_pixels=S * S,
+                     n_classes=len(raw.class_names), classes=classes_text(raw.class_names), dataset=raw.path.name)
+        for key, value in facts.items():
+            self.glue(key, value)
+        self.data_facts = facts
+        if getattr(self, "_data_sha256", None) and self._data_sha256 != raw.sha256:
+            warnings.warn(f"chapter {self.name} reads chapter {DATA_CHAPTER}'s results from "
+                          f"{relative(self.inputs_root)}/, computed on another data file (sha256 "
+                          f"{self._data_sha256[:12]}…, this chapter's {raw.path.name} is {raw.sha256[:12]}…): run "
+                          f"{DATA_CHAPTER} on this data first or point inputs_root at its results", RuntimeWarning,
+                          stacklevel=2)
+        return facts
+
+    def answer(self, text: str, *, test_in_training: int | dict | None = None) -> None:
+        """Glue the chapter's answer paragraph (the page shows it at the top: ``{glue:md}`answer```).
+
+        The glued text is kept in :attr:`answer_text` (nothing is returned, so the call displays nothing).
+
+        When test stimuli repeat among the training stimuli, a warning sentence is appended: identification then
+        measures retrieval, not reconstruction. Every chapter after 00 knows the count from chapter 00's
+        ``extra.test_in_training`` (read by :meth:`start`); chapter 00 passes the count it has just computed.
+
+        Parameters
+        ----------
+        text : str
+            The answer, Markdown.
+        test_in_training : int or dict, optional
+            The count (or :func:`ldm_core.data.test_in_training`'s result); default: chapter 00's.
+        """
+        detail = dict(getattr(self, "_repeat_detail", {}) or {})
+        if isinstance(test_in_training, dict):
+            detail = test_in_training
+            count = int(test_in_training["count"])
+        elif test_in_training is not None:
+            count = int(test_in_training)
+        else:
+            count = getattr(self, "test_in_training", None)
+        if count:
+            n_test = detail.get("n_test") or getattr(self, "data_facts", {}).get("n_test")
+            source = "" if self.name == DATA_CHAPTER else "chapter 0"
+            text = text.rstrip() + "\n\n" + repeat_warning(count, n_test, detail.get("threshold", 0.99), source=source)
+        self.answer_text = text
         self.glue_md("answer", text)
 
     # ------------------------------------------------------------------ results

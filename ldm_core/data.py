@@ -30,9 +30,13 @@ The schema (keys of the .mat file, read with ``scipy.io.loadmat``):
   MATLAB cell array of strings (``{'six', 'nine'}``; from Python ``np.array(names, dtype=object)``) or a
   char matrix, one name per row (from Python a list of strings; trailing blanks are stripped). Without
   it, codes {1, 2} are named six and nine (digit69, :data:`LABEL_NAMES`) and any other code ``c`` is
-  named ``"class c"``. The names are returned in ``Digit69.class_names``.
+  named ``"class c"``. The ``class_names`` argument of :func:`load_digit69` (the chapters' ``class_names``
+  parameter) names some or all codes over these defaults. The names are returned in ``Digit69.class_names``.
 
 Every problem raises :class:`DataFileError` naming the file, the key and the problem.
+
+:func:`test_in_training` counts the test stimuli that also occur (pixel r > 0.99) among the training stimuli:
+on such data identification measures retrieval, not reconstruction, and chapter 00 publishes the count.
 """
 from __future__ import annotations
 
@@ -63,6 +67,8 @@ __all__ = [
     "sha256_of",
     "train_val_split",
     "FmriNormalizer",
+    "REPEAT_THRESHOLD",
+    "test_in_training",
     "make_synthetic_digit69",
     "write_digit69_mat",
 ]
@@ -141,6 +147,16 @@ class Digit69:
     @property
     def image_size(self) -> int:
         return int(self.images_train.shape[1])
+
+    @property
+    def n_train(self) -> int:
+        """Training trials (read from the file)."""
+        return int(len(self.labels_train))
+
+    @property
+    def n_test(self) -> int:
+        """Test trials (read from the file)."""
+        return int(len(self.labels_test))
 
     @property
     def class_codes(self) -> list[int]:
@@ -424,6 +440,7 @@ def _class_names(mat: dict, codes: list[int], *, path: Path) -> dict[int, str]:
 def load_digit69(
     path: str | os.PathLike | None = None,
     *,
+    class_names: dict | None = None,
     download: bool = True,
     verbose: int = 1,
 ) -> Digit69:
@@ -433,6 +450,10 @@ def load_digit69(
     ----------
     path : path, optional
         The .mat file or the folder holding it; if omitted it is found by :func:`fetch_digit69`.
+    class_names : dict of int -> str, optional
+        Names of some or all label codes, over the defaults (the file's ``labelNames``, else six / nine for
+        digit69's codes 1 / 2, else ``"class <code>"``). Keys may be strings of integers (``{"21": "circle"}``,
+        what papermill passes); None or ``{}`` keeps the defaults.
     download : bool
         Passed to :func:`fetch_digit69`.
     verbose : int
@@ -451,13 +472,16 @@ def load_digit69(
         voxels, mismatched voxel or trial counts, NaN/Inf values, non-square images, ambiguous or mixed
         pixel scales, non-integer labels, a single training class, test classes absent from training, or
         a malformed ``labelNames``; the message names file, key and problem.
+    ValueError
+        ``class_names`` names a code the file does not have, a key that is not an integer, or an empty, non-text
+        or repeated name (the message names the parameter ``class_names``).
     """
     p = fetch_digit69(path, download=download, verbose=verbose)
     mat = _read_mat(p)
     arrays = {k: _checked_array(p, k, mat[k]) for k in KEYS}
     _check_trials(p, arrays)
     codes = _check_classes(p, arrays)
-    class_names = _class_names(mat, codes, path=p)
+    class_names = _override_class_names(_class_names(mat, codes, path=p), class_names, path=p)
     if arrays["stimTrn"].shape[1] != arrays["stimTest"].shape[1]:
         raise _fail(p, "stimTest", f"{arrays['stimTest'].shape[1]} pixels but stimTrn has {arrays['stimTrn'].shape[1]}")
 
@@ -482,6 +506,40 @@ def load_digit69(
                               binarised="binary" in scales.values()),
         class_names=class_names,
     )
+
+
+def _override_class_names(defaults: dict[int, str], given: dict | None, *, path: Path) -> dict[int, str]:
+    """``defaults`` (code -> name, ascending codes) with the names in ``given`` put over them, checked.
+
+    ``given`` comes from a notebook parameter: papermill passes mapping keys as text, so ``"21"`` means code 21.
+    """
+    if not given:
+        return dict(defaults)
+    if not isinstance(given, dict):
+        raise ValueError(f"class_names must be a mapping of label code -> class name, got {type(given).__name__} "
+                         f"{given!r}")
+    out = dict(defaults)
+    for key, name in given.items():
+        try:
+            code = int(key)
+            if isinstance(key, bool) or (isinstance(key, float) and key != code) or \
+                    (isinstance(key, str) and key.strip() != str(code)):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ValueError(f"class_names: key {key!r} is not an integer label code; the label codes of "
+                             f"{path.name} are {sorted(defaults)}") from None
+        if code not in defaults:
+            raise ValueError(f"class_names: code {code} does not occur in {path.name}, whose label codes are "
+                             f"{sorted(defaults)}; name only those codes")
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"class_names: the name of code {code} must be non-empty text, got {name!r}")
+        out[code] = name.strip()
+    names = list(out.values())
+    if len(set(names)) != len(names):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"class_names: every class needs its own name, but {repeated} name(s) several codes "
+                         f"(names by code: {out})")
+    return out
 
 
 def _read_mat(p: Path) -> dict:
@@ -565,7 +623,8 @@ def _describe(p: Path, arrays: dict, image_shape: tuple, class_names: dict, sha:
               else f"a file in the digit69 schema, sha256 {sha}")
     note = (" The stimuli are stored binarised (integer 0/1) and are used as 0.0/1.0, not divided by 255."
             if binarised else "")
-    return (f"digit69 from {p.name}: {N_trn} training and {arrays['fmriTest'].shape[0]} test trials, {V} voxels, "
+    what = "digit69" if sha == DATA_SHA256 else "Data"
+    return (f"{what} from {p.name}: {N_trn} training and {arrays['fmriTest'].shape[0]} test trials, {V} voxels, "
             f"{image_shape[0]}x{image_shape[1]} images of {len(class_names)} classes: {classes}; {source}.{note}")
 
 
@@ -643,6 +702,71 @@ class FmriNormalizer:
 
     def fit_transform(self, fmri: np.ndarray) -> np.ndarray:
         return self.fit(fmri).transform(fmri)
+
+
+# ----------------------------------------------------------------------------- test stimuli repeated in training
+
+REPEAT_THRESHOLD = 0.99  # pixel Pearson r above which a test stimulus counts as a copy of a training stimulus
+
+
+def _pixel_rows(images: np.ndarray, name: str) -> np.ndarray:
+    a = np.asarray(images)
+    if a.ndim != 3 or a.shape[0] == 0 or not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be a non-empty array of images (N, S, S) of finite numbers, got shape "
+                         f"{a.shape} and dtype {a.dtype}")
+    x = a.reshape(len(a), -1).astype(np.float64)
+    x = x - x.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 1e-12)  # constant image: r = 0 with everything
+
+
+def test_in_training(images_train: np.ndarray, images_test: np.ndarray, *,
+                     threshold: float = REPEAT_THRESHOLD) -> dict:
+    """Count the test stimuli that have an exact or near copy among the training stimuli.
+
+    A dataset whose test images also occur in training (digit69's have none; a file of a few distinct shapes
+    shown many times has many) changes what the scores mean: a decoder can recognise the training trial and copy
+    its image, so identification then measures retrieval, not reconstruction. The comparison is the pixel Pearson
+    correlation of each test image with every training image (no shifts); an identical pair counts as a copy even
+    when both images are constant (where r is undefined and taken as 0).
+
+    Parameters
+    ----------
+    images_train : ndarray of shape (N_train, S, S), float
+    images_test : ndarray of shape (N_test, S, S), float, same S
+    threshold : float in (0, 1]
+        A test image whose best r with a training image exceeds this is a copy (0.99: exact and near copies).
+
+    Returns
+    -------
+    dict
+        ``count`` (int, the number of test images with a copy), ``n_test``, ``threshold``, ``max_r`` (list of
+        N_test floats, each test image's best r with a training image; 1.0 for an identical pair), ``index`` (list
+        of N_test ints, the training image reaching it) and ``repeated`` (the test indices counted).
+
+    Raises
+    ------
+    ValueError
+        Arrays that are not non-empty (N, S, S) images of the same size, or a threshold outside (0, 1].
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) \
+            or not 0 < float(threshold) <= 1:
+        raise ValueError(f"threshold must be a Pearson r in (0, 1], got {threshold!r}")
+    A, B = _pixel_rows(images_train, "images_train"), _pixel_rows(images_test, "images_test")
+    if np.shape(images_train)[1:] != np.shape(images_test)[1:]:
+        raise ValueError(f"images_train are {np.shape(images_train)[1:]} but images_test are "
+                         f"{np.shape(images_test)[1:]}; both need the same image size")
+    r = B @ A.T  # (N_test, N_train)
+    train = np.asarray(images_train).reshape(len(A), -1)
+    for i, img in enumerate(np.asarray(images_test).reshape(len(B), -1)):  # identical pairs are copies, constant or not
+        same = np.flatnonzero(np.all(train == img, axis=1))
+        r[i, same] = 1.0
+    index = r.argmax(axis=1)
+    max_r = np.minimum(r[np.arange(len(B)), index], 1.0)
+    repeated = np.flatnonzero(max_r > threshold)
+    return {"count": int(len(repeated)), "n_test": int(len(B)), "threshold": float(threshold),
+            "max_r": [float(v) for v in max_r], "index": [int(j) for j in index],
+            "repeated": [int(i) for i in repeated]}
 
 
 # ----------------------------------------------------------------------------- synthetic data (tests)

@@ -212,8 +212,20 @@ RUN_PARAMS = {
     "scheduler": Str("", "address of a running Dask scheduler to send the runs to (empty: none)"),
 }
 
+def _class_names(d: dict) -> str | None:
+    """Keys are label codes (papermill passes them as text: "21"), values non-empty names."""
+    bad = [k for k in d if isinstance(k, bool) or not (isinstance(k, int) or (isinstance(k, str)
+                                                                               and k.strip().lstrip("-").isdigit()))]
+    if bad:
+        return f"has key(s) {bad} that are not integer label codes"
+    empty = [k for k, v in d.items() if not isinstance(v, str) or not v.strip()]
+    return f"has empty or non-text name(s) for code(s) {empty}" if empty else None
+
+
 DATA = {
     "data_dir": Path("", "folder (or file) holding digit69_28x28.mat; empty: LDM_DATA_DIR, then the download cache"),
+    "class_names": Dict({}, "label code -> class name; empty: the file's labelNames, six/nine for digit69's codes 1/2, "
+                        "else 'class <code>'", check=_class_names),
     "val_fraction": Float(0.2, "share of training trials held out for selection, stratified by digit", low=0, high=1,
                           low_open=True, high_open=True),
     "split_seed": Int(0, "seed of the validation split", low=0),
@@ -263,6 +275,7 @@ def _chapter(name: str, params: dict, *, requires: tuple[str, ...] = ()) -> None
 
 _chapter("00_data_and_metrics", {
     "data_dir": DATA["data_dir"],
+    "class_names": DATA["class_names"],
     "seed": Int(0, "seed of the validation split, the uniform-noise floor, CV folds, bootstraps and permutations", low=0),
     "val_fraction": DATA["val_fraction"],
     "cv_folds": Int(5, "K of the K-fold CV that picks ridge alpha / PLS components inside the training trials", low=2),
@@ -282,7 +295,7 @@ _chapter("01_diagnostics", {
     "probe_timesteps": List([20, 100, 250, 500, 750, 999], "timesteps at which the fully fixed model's x0 estimate "
                             "is probed on validation latents", _item("int", low=0, high=999), check=_unique),
     **STATS,
-    "n_perm_decoding": Int(1000, "permutations for the six-vs-nine decoding p-value", low=0),
+    "n_perm_decoding": Int(1000, "permutations for the class-decoding p-value", low=0),
 }, requires=("00_data_and_metrics",))
 
 _chapter("02_unet_fix", {
@@ -347,11 +360,24 @@ _chapter("06_augmentation_multiscale", {
 
 _chapter("07_image_prior", {
     **DATA,
-    "prior_source": Str("auto", "unpaired images: auto (mnist_6_9.npz if found, else torchvision MNIST), npz or torchvision",
-                        choices=("auto", "npz", "torchvision")),
+    "prior_source": Str("auto", "unpaired images, found on their own (never via data_dir): auto (mnist_6_9.npz in "
+                        "LDM_DATA_DIR or the cache, else torchvision MNIST), npz, torchvision, or the path of any "
+                        "image .npz (key images, optional labels)",
+                        check=lambda v: None if v in ("auto", "npz", "torchvision") or v.endswith(".npz")
+                        else "is neither auto, npz, torchvision nor the path of a .npz file"),
     "leak_threshold": Float(0.9, "drop prior images whose shifted pixel r with a test or validation stimulus exceeds this",
                             low=0.5, high=0.9),
     "leak_max_shift": Int(2, "largest shift (pixels, each direction) the leakage guard tries", low=0, high=4),
+    "leak_sensitivity": List([0.8, 0.95], "other guard thresholds at which the selected model is retrained and scored "
+                             "(exploratory; seed 0, fitting trials)", _item("float", low=0.5, high=1, high_open=True),
+                             min_len=0, check=_unique),
+    "prior_holdout_fraction": Float(0.05, "share of the unpaired images held out from a probe VAE to test whether the "
+                                    "prior fits the stimuli", low=0, high=0.5, low_open=True),
+    "fit_probe_steps": Int(0, "optimiser steps of the probe VAE of that test; 0: the prior's vae_steps", low=0),
+    "fit_margin_db": Float(3.0, "the prior does not fit when the stimuli's round-trip PSNR is below unseen prior "
+                           "images' by more than this (whole 95% CI, dB)", low=0),
+    "fit_margin_ssim": Float(0.1, "the prior does not fit either when their round-trip SSIM is below by more than this "
+                             "(whole 95% CI)", low=0),
     "latent_dim": Int(16, "numbers per image in the prior's VAE latent", low=2),
     "kl_weight": Float(1.0, "beta of the VAE's per-image ELBO (0: a plain autoencoder)", low=0),
     "vae_steps": Int(1000, "VAE optimiser steps (batch 64)", low=1),
@@ -413,7 +439,7 @@ _chapter("08_benchmarks", {
     "scaling_epochs": Int(40, "diffusion epochs of the spatial LDM at the full size (smaller sets: as many steps)", low=1),
     "scaling_vae_epochs": Int(30, "VAE epochs at the full size (scaled likewise)", low=1),
     "scaling_align_epochs": Int(20, "alignment epochs at the full size (scaled likewise)", low=1),
-    "recon_steps_grid": List([10, 50, 250], "DDIM step counts timed on the 10 test trials", _item("int", low=1, high=1000)),
+    "recon_steps_grid": List([10, 50, 250], "DDIM step counts timed on the test trials", _item("int", low=1, high=1000)),
     "targets": Dict({"psnr": 17.0, "ssim": 0.75, "pixel_r": 0.88, "id2": 1.0, "id2_within": 0.95},
                     "the project's targets for the best model (test, seeds pooled): metric -> minimum",
                     check=_metric_targets),

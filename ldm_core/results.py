@@ -6,7 +6,11 @@ values, plus the run's parameters, git commit, device, library versions and wall
 (N, S, S) in [0, 1], with the model names), so results can be checked without re-running notebooks.
 Files are written to a temporary name and moved into place, so an interrupted run never leaves a
 half-written file; ``metrics.json`` records the checksum of the ``reconstructions.npz`` written with it, so a run
-interrupted between the two writes is detected instead of read as a mismatched pair. :func:`verify` recomputes the
+interrupted between the two writes is detected instead of read as a mismatched pair. Two runs writing the same folder
+at once (two plain papermill runs with one ``results_root``; the study runner refuses a second runner, papermill
+does not) are not refused: the last writer of each file wins, and a pair mixed from both runs is refused on read
+(:class:`ResultsMismatchError`), since :func:`load_results` reads the npz bytes once and checks exactly
+those. :func:`verify` recomputes the
 metrics from the reconstructions; :func:`compare` puts two runs of a chapter side by side.
 """
 from __future__ import annotations
@@ -209,8 +213,15 @@ def results_files_ok(folder: str | os.PathLike) -> dict:
     FileNotFoundError
         ``metrics.json`` or ``reconstructions.npz`` is missing (the chapter to run is named).
     ResultsMismatchError
-        The npz is not the one the json was written with (a run was interrupted between the two writes).
+        The npz is not the one the json was written with (a run was interrupted between the two writes, or two
+        runs wrote the same folder at once and their writes interleaved).
     """
+    return _checked_pair(folder)[0]
+
+
+def _checked_pair(folder: str | os.PathLike) -> tuple[dict, bytes]:
+    """The parsed ``metrics.json`` and the bytes of the ``reconstructions.npz`` it was written with (read once, so a
+    writer replacing the npz after the check cannot slip another run's reconstructions in)."""
     d = Path(folder)
     chapter = d.name
     path = d / METRICS
@@ -221,11 +232,13 @@ def results_files_ok(folder: str | os.PathLike) -> dict:
     if not npz.is_file():
         raise FileNotFoundError(f"{chapter}/{RECONSTRUCTIONS} is missing beside its {METRICS}: re-run the '{chapter}' chapter")
     want = doc.get("files", {}).get(RECONSTRUCTIONS)
-    if want is not None and _sha256(npz.read_bytes()) != want:
+    data = npz.read_bytes()
+    if want is not None and _sha256(data) != want:
         raise ResultsMismatchError(
-            f"{chapter}/{RECONSTRUCTIONS} is not the file its {METRICS} was written with (sha256 differs): a run was "
-            f"interrupted between the two writes. Re-run the '{chapter}' chapter.")
-    return doc
+            f"{chapter}/{RECONSTRUCTIONS} is not the file its {METRICS} was written with (sha256 differs): two runs "
+            f"wrote this folder at once, or a run was interrupted between the two writes. Re-run the '{chapter}' "
+            "chapter.")
+    return doc, data
 
 
 def load_results(folder: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray], np.ndarray, np.ndarray]:
@@ -244,9 +257,8 @@ def load_results(folder: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]
     FileNotFoundError, ResultsMismatchError
         See :func:`results_files_ok`.
     """
-    d = Path(folder)
-    metrics = results_files_ok(d)
-    with np.load(d / RECONSTRUCTIONS, allow_pickle=False) as z:
+    metrics, data = _checked_pair(folder)
+    with np.load(_io.BytesIO(data), allow_pickle=False) as z:  # the very bytes whose checksum was checked
         names = [str(n) for n in z["model_names"]]
         recons = {n: z[f"recon_{i}"] for i, n in enumerate(names)}
         return metrics, recons, z["targets"], z["labels"]

@@ -1,7 +1,7 @@
 """The data of a chapter: split digit69 for selection, z-score the fMRI, subsample the fitting trials.
 
-- :func:`prepare_data` loads digit69, carves the validation split out of the training trials (seeded,
-  stratified by digit) and z-scores fMRI with statistics of the *fitting* trials only (the trials the
+- :func:`prepare_data` loads digit69 (or any file in its schema), carves the validation split out of the training
+  trials (seeded, stratified by class) and z-scores fMRI with statistics of the *fitting* trials only (the trials the
   model trains on); validation and test fMRI are transformed with those statistics.
 - :func:`subsample_fit` keeps a stratified draw of the fitting trials (fMRI re-z-scored with their
   statistics), for learning curves against training-set size; the validation and test trials stay the same.
@@ -9,8 +9,9 @@
   statistics of all of them); the validation trials are then in-sample and must not be used to select anything.
 - :func:`seed_list` names the seeds of a comparison.
 
-:class:`StudyData` holds the arrays; its :meth:`StudyData.fingerprint` (data file and split) is part of
-every run cache key (:mod:`ldm_core.runs`).
+:class:`StudyData` holds the arrays and the counts a page quotes (``n_train``, ``n_fit``, ``n_val``, ``n_test``,
+``n_voxels``, ``image_size``, ``class_names``); its :meth:`StudyData.fingerprint` (data file and split, never the
+class names) is part of every run cache key (:mod:`ldm_core.runs`).
 """
 from __future__ import annotations
 
@@ -54,6 +55,36 @@ class StudyData:
     def n_voxels(self) -> int:
         return int(self.fmri_fit.shape[1])
 
+    @property
+    def image_size(self) -> int:
+        """S: the images are S x S."""
+        return int(self.images_test.shape[1])
+
+    @property
+    def class_names(self) -> dict[int, str]:
+        """Label code -> class name (the data's, see :func:`ldm_core.data.load_digit69`), ascending codes."""
+        return dict(self.raw.class_names)
+
+    @property
+    def n_fit(self) -> int:
+        """Trials the models are fitted on (training minus validation; all training trials after :func:`refit_all`)."""
+        return int(len(self.labels_fit))
+
+    @property
+    def n_val(self) -> int:
+        """Validation trials (carved out of the training trials)."""
+        return int(len(self.labels_val))
+
+    @property
+    def n_test(self) -> int:
+        """Test trials."""
+        return int(len(self.labels_test))
+
+    @property
+    def n_train(self) -> int:
+        """All training trials (fitting + validation)."""
+        return int(len(self.labels_train_all))
+
     def fingerprint(self) -> str:
         """Short hash of the data file and the split (part of the run cache key)."""
         key = self.raw.sha256 + ",".join(map(str, self.val_idx))
@@ -63,7 +94,7 @@ class StudyData:
 
 
 def prepare_data(data_dir: str | None = None, *, val_fraction: float = 0.2, split_seed: int = 0,
-                 verbose: int = 1) -> StudyData:
+                 class_names: dict | None = None, verbose: int = 1) -> StudyData:
     """Load digit69, split a validation set off the training trials and z-score the fMRI.
 
     Parameters
@@ -75,6 +106,9 @@ def prepare_data(data_dir: str | None = None, *, val_fraction: float = 0.2, spli
         Share of the training trials held out for validation, stratified by digit.
     split_seed : int
         Seed of the validation split.
+    class_names : dict, optional
+        Label code -> class name over the data's defaults (see :func:`ldm_core.data.load_digit69`; string keys
+        such as ``"21"`` are codes). Names never enter :meth:`StudyData.fingerprint`.
     verbose : int
         0: silent; 1: say where the data come from (passed to :func:`ldm_core.data.load_digit69`).
 
@@ -87,10 +121,10 @@ def prepare_data(data_dir: str | None = None, *, val_fraction: float = 0.2, spli
     Raises
     ------
     ValueError, OSError
-        From :func:`ldm_core.data.load_digit69` (file not found or not in the schema) and
+        From :func:`ldm_core.data.load_digit69` (file not found or not in the schema, bad ``class_names``) and
         :func:`ldm_core.data.train_val_split` (bad ``val_fraction``).
     """
-    raw = load_digit69(data_dir or None, verbose=verbose)
+    raw = load_digit69(data_dir or None, class_names=class_names, verbose=verbose)
     fit_idx, val_idx = train_val_split(raw.labels_train, val_fraction=val_fraction, seed=split_seed)
     norm = FmriNormalizer().fit(raw.fmri_train[fit_idx])
     return StudyData(

@@ -17,7 +17,10 @@ Two kinds of run:
 An executed notebook is written to a temporary name unique to this process and moved into place only when it
 succeeds, so an interrupted run never leaves a half-executed chapter in the book; a second runner of the same
 chapter into the same folder is refused while the first holds its lock; the stale ``.failed.ipynb`` of a
-chapter is removed when it next succeeds. The runner sets the threads the kernels use (``--threads``, default
+chapter is removed when it next succeeds. Warnings a chapter raised (e.g. "ignoring the cached run ...; it is
+computed again" when a cache file is damaged) appear only in the executed notebook's stderr outputs, which the book
+hides: the runner prints each one on its console (``<chapter>: RuntimeWarning: ...``) and records them in the run
+log. The runner sets the threads the kernels use (``--threads``, default
 all cores: ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS``) and turns progress bars off in the executed notebooks
 (``TQDM_DISABLE=1``) so that the book shows no bar residue.
 
@@ -34,6 +37,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -44,7 +48,7 @@ from .io import atomic_write_bytes
 from .parameters import RUN_PARAMS
 from .results import project_root, provenance
 
-__all__ = ["PROFILES", "chapters", "load_params", "run_chapter", "read_run_log", "main"]
+__all__ = ["PROFILES", "chapters", "load_params", "run_chapter", "read_run_log", "notebook_warnings", "main"]
 
 PROFILES = ("full", "quick")
 RUN_KEYS = tuple(RUN_PARAMS)  # where a run reads, writes and computes: never part of what it computes
@@ -102,9 +106,46 @@ def _hide_injected_cell(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+_WARNING_LINE = re.compile(r"(?:^|:\d+: )([A-Z]\w*Warning): (.+)$")  # "<file>:<line>: RuntimeWarning: <message>"
+
+
+def notebook_warnings(path: str | os.PathLike) -> list[str]:
+    """The Python warnings an executed notebook printed, as ``"<Category>: <message>"`` lines, in order, once each.
+
+    Warnings reach a notebook as text on stderr (``<file>:<line>: RuntimeWarning: <message>`` followed by the source
+    line); the book hides stderr, so the study runner prints these on its console instead.
+    """
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    found: dict[str, None] = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.get("output_type") != "stream" or out.get("name") != "stderr":
+                continue
+            text = out.get("text", "")
+            for line in ("".join(text) if isinstance(text, list) else text).splitlines():
+                m = _WARNING_LINE.search(line.strip())
+                if m:
+                    found[f"{m.group(1)}: {m.group(2).strip()}"] = None
+    return list(found)
+
+
+def _report_warnings(chapter: str, path: Path, sink: list | None) -> None:
+    """Print the warnings of an executed (or failed) notebook on the runner's console; add them to ``sink``."""
+    try:
+        lines = notebook_warnings(path)
+    except Exception as e:  # an unreadable partial notebook must not hide the chapter's own error
+        lines = [f"(could not read the notebook's warnings: {type(e).__name__}: {e})"]
+    for line in lines:
+        print(f"   {chapter}: {line}", file=sys.stderr, flush=True)
+    if sink is not None:
+        sink.extend(lines)
+
+
 def run_chapter(chapter: str, *, profile: str, out_dir: Path, overrides: dict | None = None,
                 root: Path | None = None, progress: bool = True, publish: bool = False,
-                allow_unprofiled: bool = False) -> float:
+                allow_unprofiled: bool = False, warnings_out: list | None = None) -> float:
     """Execute one chapter with papermill; returns its wall time in seconds.
 
     Parameters
@@ -116,6 +157,8 @@ def run_chapter(chapter: str, *, profile: str, out_dir: Path, overrides: dict | 
         chapter's results go to ``overrides["results_root"]`` if given, else ``<out_dir>/results``.
     allow_unprofiled : bool
         With ``publish``, allow overrides of the profile's values (recorded in the results' provenance).
+    warnings_out : list, optional
+        Receives the warnings the chapter raised (:func:`notebook_warnings`); they are printed on stderr either way.
 
     Raises
     ------
@@ -157,9 +200,11 @@ def run_chapter(chapter: str, *, profile: str, out_dir: Path, overrides: dict | 
             _hide_injected_cell(tmp)
             os.replace(tmp, dest)
             failed.unlink(missing_ok=True)
+            _report_warnings(chapter, dest, warnings_out)
         finally:
             if tmp.exists():
                 os.replace(tmp, failed)
+                _report_warnings(chapter, failed, warnings_out)
                 print(f"{chapter} failed; the partial notebook is at {failed}", file=sys.stderr)
     return time.time() - t0
 
@@ -239,22 +284,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"runs go to a Dask cluster with {len(client.scheduler_info()['workers'])} worker(s)", flush=True)
         for name in names:
             print(f"== {name} ({args.profile})", flush=True)
+            raised: list[str] = []
             wall = run_chapter(name, profile=args.profile, out_dir=out, overrides=overrides, root=root,
-                               publish=publish, allow_unprofiled=args.allow_unprofiled)
-            _log(log_path, name, wall, args, threads, publish, overrides, root)
+                               publish=publish, allow_unprofiled=args.allow_unprofiled, warnings_out=raised)
+            _log(log_path, name, wall, args, threads, publish, overrides, root, raised)
             print(f"   {name}: {wall:.1f} s", flush=True)
     print(f"all chapters done in {time.time() - t0:.1f} s; log at {log_path.name} in {out.name}/")
     return 0
 
 
-def _log(log_path: Path, name: str, wall: float, args, threads: int, publish: bool, overrides: dict, root: Path) -> None:
+def _log(log_path: Path, name: str, wall: float, args, threads: int, publish: bool, overrides: dict, root: Path,
+         raised: list[str] | None = None) -> None:
     """Add a chapter's entry to the run log, under a lock, re-reading it first: two runners (e.g. two chapters run
     side by side into book/) both add their entries."""
     with _chapter_lock(log_path.parent, log_path.name, wait=True):
         log = read_run_log(log_path, profile=args.profile)
         params = {k: v for k, v in {**load_params(name, args.profile, root), **overrides}.items() if k != "scheduler"}
         log["chapters"][name] = {"wall_time_s": round(wall, 1), "threads": threads, "workers": args.workers,
-                                 "provenance": provenance(), "published": publish, "params": params}
+                                 "provenance": provenance(), "published": publish, "params": params,
+                                 "warnings": list(raised or [])}
         log["total_wall_time_s"] = round(sum(c["wall_time_s"] for c in log["chapters"].values()), 1)
         atomic_write_bytes(log_path, json.dumps(log, indent=1).encode())
 

@@ -96,3 +96,51 @@ def test_latent_decoder_decodes_predicted_latents():
     with torch.no_grad():
         again = model.decode_latents(torch.as_tensor(dec.predict_latents(fmri[:3])))[:, 0].clamp(0, 1).numpy()
     np.testing.assert_allclose(out, again, atol=1e-6)
+
+
+# --- the nearest-fMRI copy --------------------------------------------------------------------------
+
+
+def test_nearest_fmri_copy_by_hand():
+    from ldm_core.baselines import nearest_fmri_copy
+
+    fmri_train = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 2.0]])
+    images = np.stack([np.full((2, 2), v) for v in (0.1, 0.5, 0.9)])
+    # test 0: trial 2's pattern with another gain and offset (r = 1: the pattern, not its scale, decides);
+    # test 1: closest in pattern to trial 1; test 2: as close to trials 0 and 1 -> the first one
+    fmri_test = np.array([[5.0, 5.0, 10.0, 15.0], [0.1, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+    out, idx = nearest_fmri_copy(fmri_train, images, fmri_test, return_index=True)
+    assert idx.tolist() == [2, 1, 0] and out.dtype == np.float32 and out.shape == (3, 2, 2)
+    np.testing.assert_array_equal(out, images[[2, 1, 0]].astype(np.float32))
+    r = np.corrcoef(np.vstack([fmri_test[1], fmri_train]))[0, 1:]  # independent check: Pearson r per pair
+    assert int(np.argmax(r)) == 1
+    np.testing.assert_array_equal(nearest_fmri_copy(fmri_train, images, fmri_test), out)
+
+
+def test_nearest_fmri_copy_retrieves_repeated_stimuli(tmp_path):
+    """On the schema dataset, the copy finds the planted training source of most repeated test images."""
+    from ldm_core.baselines import nearest_fmri_copy
+    from tests.schema_dataset import write_schema_dataset
+
+    info = write_schema_dataset(tmp_path / "shapes.mat")
+    d = load_digit69(info["path"], verbose=0)
+    norm = FmriNormalizer().fit(d.fmri_train)
+    _, idx = nearest_fmri_copy(norm.transform(d.fmri_train), d.images_train, norm.transform(d.fmri_test),
+                               return_index=True)
+    hits = [idx[i] == info["source_train"][i] for i in info["repeated_test"]]
+    assert sum(hits) >= len(hits) - 1
+
+
+@pytest.mark.parametrize("args,match", [
+    ((np.zeros((3, 4)), np.zeros((3, 2, 2)), np.zeros((2, 5))), r"same V; got \(3, 4\) and \(2, 5\)"),
+    ((np.zeros(4), np.zeros((3, 2, 2)), np.zeros((2, 4))), r"expected fmri_train \(N_train >= 1, V\)"),
+    ((np.zeros((0, 4)), np.zeros((0, 2, 2)), np.zeros((2, 4))), r"expected fmri_train \(N_train >= 1, V\)"),
+    ((np.zeros((3, 4)), np.zeros((2, 2, 2)), np.zeros((2, 4))), r"images_train must be \(N_train, S, S\) with "
+                                                                r"N_train = 3 .*got \(2, 2, 2\)"),
+    ((np.zeros((3, 4)), np.zeros((3, 4)), np.zeros((2, 4))), r"images_train must be \(N_train, S, S\)"),
+])
+def test_nearest_fmri_copy_refuses_bad_shapes(args, match):
+    from ldm_core.baselines import nearest_fmri_copy
+
+    with pytest.raises(ValueError, match=match):
+        nearest_fmri_copy(*args)

@@ -477,3 +477,111 @@ def test_normalizer_constant_voxel_and_errors(rng):
         FmriNormalizer().transform(x)
     with pytest.raises(ValueError, match=r"expected fMRI of shape \(N, 3\)"):
         FmriNormalizer().fit(x).transform(x[:, :2])
+
+
+# --- class names given by the caller (the chapters' class_names parameter) -------------------------
+
+
+def test_class_names_override_the_defaults(tmp_path):
+    arrays = make_synthetic_digit69(codes=(21, 22, 23))
+    p = _write(tmp_path, arrays)
+    assert load_digit69(p, verbose=0).class_names == {21: "class 21", 22: "class 22", 23: "class 23"}
+    d = load_digit69(p, class_names={21: "ring", "22": " square ", 23: "triangle"}, verbose=0)  # papermill: "22"
+    assert d.class_names == {21: "ring", 22: "square", 23: "triangle"}
+    assert "ring (code 21:" in d.description and "class 21" not in d.description
+    partial = load_digit69(p, class_names={"23": "triangle"}, verbose=0)  # only some codes: the rest keep defaults
+    assert partial.class_names == {21: "class 21", 22: "class 22", 23: "triangle"}
+    assert load_digit69(p, class_names={}, verbose=0).class_names == load_digit69(p, verbose=0).class_names
+
+
+def test_class_names_over_the_files_label_names(tmp_path):
+    arrays = make_synthetic_digit69(codes=(1, 2), label_names=("six", "nine"))
+    d = load_digit69(_write(tmp_path, arrays), class_names={"2": "upside-down six"}, verbose=0)
+    assert d.class_names == {1: "six", 2: "upside-down six"}
+
+
+@pytest.mark.parametrize("given,match", [
+    ({5: "five"}, r"class_names: code 5 does not occur in bad\.mat, whose label codes are \[1, 2\]"),
+    ({"x": "a"}, r"class_names: key 'x' is not an integer label code; the label codes of bad\.mat are \[1, 2\]"),
+    ({"1.5": "a"}, r"class_names: key '1\.5' is not an integer label code"),
+    ({1.5: "a"}, r"class_names: key 1\.5 is not an integer label code"),
+    ({True: "a"}, r"class_names: key True is not an integer label code"),
+    ({1: ""}, r"class_names: the name of code 1 must be non-empty text, got ''"),
+    ({1: "  "}, r"class_names: the name of code 1 must be non-empty text"),
+    ({1: 6}, r"class_names: the name of code 1 must be non-empty text, got 6"),
+    ({1: "nine"}, r"class_names: every class needs its own name, but \['nine'\] name\(s\) several codes"),
+    (["six", "nine"], r"class_names must be a mapping of label code -> class name, got list"),
+])
+def test_bad_class_names_name_the_parameter(tmp_path, synthetic_arrays, given, match):
+    with pytest.raises(ValueError, match=match):
+        load_digit69(_write(tmp_path, synthetic_arrays), class_names=given, verbose=0)
+
+
+def test_description_names_digit69_only_for_digit69(tmp_path, synthetic_arrays):
+    d = load_digit69(_write(tmp_path, synthetic_arrays, "other.mat"), verbose=0)
+    assert d.description.startswith("Data from other.mat: 20 training and 6 test trials, 40 voxels, 12x12 images")
+
+
+# --- test stimuli repeated in training --------------------------------------------------------------
+
+
+def test_test_in_training_counts_exact_and_near_copies_by_hand(rng):
+    train = rng.random((5, 6, 6))
+    near = train[3] + 0.001 * rng.standard_normal((6, 6))  # r > 0.99 with training image 3
+    far = rng.random((6, 6))  # unrelated: r near 0 with everything
+    scaled = 0.5 * train[0] + 0.2  # r = 1 with image 0 (Pearson ignores gain and offset): a near copy too
+    test = np.stack([far, train[1], near, scaled])
+    rep = D.test_in_training(train, test)
+    assert rep["count"] == 3 and rep["repeated"] == [1, 2, 3] and rep["n_test"] == 4 and rep["threshold"] == 0.99
+    assert rep["index"][1:] == [1, 3, 0]
+    assert rep["max_r"][1] == 1.0 and rep["max_r"][3] == pytest.approx(1.0) and 0.99 < rep["max_r"][2] < 1.0
+    r_far = [np.corrcoef(far.ravel(), t.ravel())[0, 1] for t in train]  # independent check of the best r
+    assert rep["max_r"][0] == pytest.approx(max(r_far)) and rep["index"][0] == int(np.argmax(r_far))
+    assert D.test_in_training(train, test, threshold=1.0)["count"] == 0  # "exceeds": r = 1 is not > 1
+    assert D.test_in_training(train, test[:1])["count"] == 0
+
+
+def test_test_in_training_counts_identical_constant_images():
+    train = np.stack([np.zeros((4, 4)), np.eye(4)])
+    test = np.stack([np.zeros((4, 4)), np.full((4, 4), 0.5)])  # a blank image shown in training; a grey one was not
+    rep = D.test_in_training(train, test)
+    assert rep["count"] == 1 and rep["repeated"] == [0] and rep["index"][0] == 0 and rep["max_r"] == [1.0, 0.0]
+
+
+def test_test_in_training_of_digit69_is_zero(real_data_dir):
+    d = load_digit69(real_data_dir, verbose=0)
+    rep = D.test_in_training(d.images_train, d.images_test)
+    assert rep["count"] == 0 and max(rep["max_r"]) < 0.99  # the issue: 0 for digit69
+
+
+def test_test_in_training_finds_what_the_schema_dataset_plants(tmp_path):
+    from tests.schema_dataset import write_schema_dataset
+
+    info = write_schema_dataset(tmp_path / "shapes.mat", n_repeated=5, seed=3)
+    d = load_digit69(info["path"], verbose=0)
+    rep = D.test_in_training(d.images_train, d.images_test)
+    assert rep["count"] == 5 and rep["repeated"] == info["repeated_test"]
+    for i in rep["repeated"]:  # the match is the planted source, or a drawing of the same shape at another brightness
+        assert rep["max_r"][i] == pytest.approx(1.0) and np.array_equal(d.images_test[i],
+                                                                         d.images_train[info["source_train"][i]])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(threshold=0), r"threshold must be a Pearson r in \(0, 1\], got 0"),
+    (dict(threshold=1.5), r"threshold must be a Pearson r in \(0, 1\], got 1\.5"),
+    (dict(threshold="0.99"), r"threshold must be a Pearson r in \(0, 1\], got '0\.99'"),
+    (dict(images_test=np.zeros((2, 5, 5))), r"images_train are \(6, 6\) but images_test are \(5, 5\)"),
+    (dict(images_test=np.zeros((0, 6, 6))), r"images_test must be a non-empty array of images \(N, S, S\)"),
+    (dict(images_train=np.zeros((3, 36))), r"images_train must be a non-empty array of images \(N, S, S\)"),
+    (dict(images_train=np.full((3, 6, 6), np.nan)), r"images_train must be .* of finite numbers"),
+])
+def test_test_in_training_refuses_bad_input(kwargs, match):
+    args = {"images_train": np.zeros((3, 6, 6)), "images_test": np.zeros((2, 6, 6)), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        D.test_in_training(args.pop("images_train"), args.pop("images_test"), **args)
+
+
+def test_counts_of_the_file(tmp_path):
+    arrays = make_synthetic_digit69(n_train=14, n_test=5, n_voxels=9, image_size=8)
+    d = load_digit69(_write(tmp_path, arrays), verbose=0)
+    assert (d.n_train, d.n_test, d.n_voxels, d.image_size) == (14, 5, 9, 8)

@@ -80,38 +80,44 @@ def _prior(images, labels=None):
                        path=Path("mnist_6_9.npz"), sha256="0" * 64, description="Synthetic.")
 
 
-# --- loading the npz ---------------------------------------------------------------------------------
+# --- loading the MNIST npz (auto / npz: LDM_DATA_DIR, then the verified cache) -------------------------
 
 
-def test_load_npz_by_path_filters_digits(tmp_path):
+def _mnist_env(tmp_path, monkeypatch, arrays=None):
+    """Write arrays as mnist_6_9.npz into a folder and point LDM_DATA_DIR at it."""
+    folder = tmp_path / "data"
+    folder.mkdir(exist_ok=True)
+    p = _write_npz(folder / "mnist_6_9.npz", _digits_arrays() if arrays is None else arrays)
+    monkeypatch.setenv("LDM_DATA_DIR", str(folder))
+    return p
+
+
+def test_auto_reads_the_npz_from_ldm_data_dir_and_keeps_six_and_nine(tmp_path, monkeypatch, capsys):
     arrays = _digits_arrays()
-    p = _write_npz(tmp_path / "mnist_6_9.npz", arrays)
-    prior = load_prior_images(tmp_path, verbose=0)
+    p = _mnist_env(tmp_path, monkeypatch, arrays)
+    prior = load_prior_images()
+    assert capsys.readouterr().out == "prior images: using mnist_6_9.npz (LDM_DATA_DIR)\n"  # no folder printed
     assert prior.images.shape == (10, 28, 28) and prior.images.dtype == np.float32
     assert prior.labels.dtype == np.int64 and prior.counts() == {6: 5, 9: 5} and prior.n_images == 10
+    assert prior.class_names == {6: "six", 9: "nine"}
     np.testing.assert_allclose(prior.images[0], arrays["images"][0] / 255.0, atol=1e-7)  # upright, as stored
     assert prior.source == "mnist_6_9.npz" and prior.path == p
     assert prior.sha256 == hashlib.sha256(p.read_bytes()).hexdigest()
     assert "5 sixes, 5 nines" in prior.description and "MIT licence" in prior.description
     assert "differs from the published" in prior.description
-    assert load_prior_images(p, digits=(3,), verbose=0).counts() == {3: 5}
+    three = load_prior_images("npz", digits=(3,), verbose=0)
+    assert three.counts() == {3: 5} and three.class_names == {3: "three"}
 
 
-def test_provenance_has_no_absolute_paths(tmp_path):
-    _write_npz(tmp_path / "mnist_6_9.npz", _digits_arrays())
-    prior = load_prior_images(tmp_path, verbose=0)
+def test_provenance_has_no_absolute_paths(tmp_path, monkeypatch):
+    _mnist_env(tmp_path, monkeypatch)
+    prior = load_prior_images(verbose=0)
     prov = prior.provenance()
     assert prov["file"] == "mnist_6_9.npz" and prov["count_per_digit"] == {6: 5, 9: 5}
     assert prov["source"] == "mnist_6_9.npz" and prov["sha256"] == prior.sha256 and "MIT" in prov["licence"]
+    assert prov["class_names"] == {6: "six", 9: "nine"}
     text = json.dumps(prov) + prior.description
     assert str(tmp_path) not in text and os.sep + "tmp" not in text
-
-
-def test_npz_found_through_env_var(tmp_path, monkeypatch, capsys):
-    _write_npz(tmp_path / "mnist_6_9.npz", _digits_arrays())
-    monkeypatch.setenv("LDM_DATA_DIR", str(tmp_path))
-    assert load_prior_images().path == tmp_path / "mnist_6_9.npz"
-    assert capsys.readouterr().out == "prior images: using mnist_6_9.npz (LDM_DATA_DIR)\n"  # no folder printed
 
 
 def test_env_var_without_npz_is_an_error_not_a_fallback(tmp_path, monkeypatch):
@@ -120,31 +126,27 @@ def test_env_var_without_npz_is_an_error_not_a_fallback(tmp_path, monkeypatch):
         load_prior_images(verbose=0)
 
 
-def test_explicit_path_without_npz_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"No data file at .*mnist_6_9\.npz \(from the data_dir argument\)"):
-        load_prior_images(tmp_path, verbose=0)
-
-
 def test_cache_hit_is_checksum_verified(tmp_path, monkeypatch):
     cache = D._default_cache_dir()
     cache.mkdir(parents=True)
     p = _write_npz(cache / "mnist_6_9.npz", _digits_arrays())
     with pytest.raises(DataNotFoundError, match=r"mnist_6_9\.npz \(cache\): checksum mismatch, ignored"):
-        load_prior_images(source="npz", verbose=0)  # not the published file
+        load_prior_images("npz", verbose=0)  # not the published file
     monkeypatch.setattr(P, "PRIOR_SHA256", hashlib.sha256(p.read_bytes()).hexdigest())
-    assert load_prior_images(source="npz", verbose=0).path == p
+    assert load_prior_images("npz", verbose=0).path == p
 
 
 def test_npz_nowhere_forced(monkeypatch):
     with pytest.raises(OSError, match=r"(?s)Could not find or fetch mnist_6_9\.npz.*LDM_DATA_DIR: not set.*"
-                                      r"no public URL.*source='torchvision'"):
+                                      r"no public URL.*source='torchvision'.*path of an image \.npz"):
         load_prior_images(source="npz", verbose=0)
 
 
-def test_binarised_npz_is_used_as_0_1(tmp_path):
+def test_binarised_npz_is_used_as_0_1(tmp_path, monkeypatch):
     arrays = _digits_arrays()
     arrays["images"] = (arrays["images"] > 127).astype(np.uint8)
-    prior = load_prior_images(_write_npz(tmp_path / "b.npz", arrays), verbose=0)
+    _mnist_env(tmp_path, monkeypatch, arrays)
+    prior = load_prior_images(verbose=0)
     assert set(np.unique(prior.images).tolist()) == {0.0, 1.0} and "binarised" in prior.description
 
 
@@ -153,32 +155,166 @@ def test_float_npz_in_unit_range(tmp_path):
     arrays["images"] = arrays["images"] / 255.0
     prior = load_prior_images(_write_npz(tmp_path / "f.npz", arrays), verbose=0)
     assert prior.images.max() <= 1.0 and prior.images.max() > 0.9
+    np.testing.assert_allclose(prior.images, (arrays["images"]).astype(np.float32))
 
 
-# --- validation of the npz ---------------------------------------------------------------------------
+# --- any image .npz named by its path (prior_source) ------------------------------------------------
 
 
-def _bad(tmp_path, **changes):
+def _shapes_npz(tmp_path, *, labels=True, names=None, n=6, S=20, dtype=np.uint8):
+    rng = np.random.default_rng(0)
+    arrays = {"images": rng.integers(0, 256, size=(n, S, S)).astype(dtype)}
+    if labels:
+        arrays["labels"] = np.array([21, 22, 23] * (n // 3), dtype=np.int64)
+    if names is not None:
+        arrays["label_names"] = np.array(names)
+    return _write_npz(tmp_path / "shapes.npz", arrays), arrays
+
+
+def test_any_labelled_image_npz_by_path(tmp_path, capsys):
+    p, arrays = _shapes_npz(tmp_path)
+    prior = load_prior_images(p)
+    assert capsys.readouterr().out == "prior images: using shapes.npz (source argument)\n"
+    assert prior.source == P.FILE_SOURCE == "image file" and prior.path == p and prior.n_images == 6
+    assert prior.counts() == {21: 2, 22: 2, 23: 2} and prior.class_names == {21: "class 21", 22: "class 22",
+                                                                           23: "class 23"}
+    np.testing.assert_allclose(prior.images, arrays["images"] / 255.0, atol=1e-7)  # every image, in order, upright
+    assert "6 images from shapes.npz (2 class 21, 2 class 22, 2 class 23), 20x20" in prior.description
+    assert "MNIST" not in prior.description and prior.provenance()["licence"] == P.FILE_LICENCE
+    assert prior.provenance()["file"] == "shapes.npz"
+    sub = load_prior_images(p, digits=(22,), verbose=0)  # digits: the label codes to keep
+    assert sub.counts() == {22: 2} and sub.class_names == {22: "class 22"}
+
+
+def test_image_npz_label_names(tmp_path):
+    p, _ = _shapes_npz(tmp_path, names=["ring", "square", "triangle"])
+    assert load_prior_images(p, verbose=0).class_names == {21: "ring", 22: "square", 23: "triangle"}
+
+
+def test_unlabelled_image_npz(tmp_path):
+    p, arrays = _shapes_npz(tmp_path, labels=False, dtype=np.float64)
+    arrays["images"] = arrays["images"] / 255.0
+    _write_npz(p, arrays)
+    prior = load_prior_images(p, verbose=0)
+    assert prior.class_names is None and prior.labels.tolist() == [P.UNLABELLED] * 6 and prior.n_images == 6
+    assert "6 unlabelled images" in prior.description
+    with pytest.raises(DataFileError, match=r"shapes\.npz, key 'labels': digits=\(21,\) asks for some classes, but "
+                                            r"the file has no labels"):
+        load_prior_images(p, digits=(21,), verbose=0)
+
+
+def test_a_copy_of_the_published_npz_by_path_reads_as_mnist(tmp_path, monkeypatch):
+    p = _write_npz(tmp_path / "my_copy.npz", _digits_arrays())
+    monkeypatch.setattr(P, "PRIOR_SHA256", hashlib.sha256(p.read_bytes()).hexdigest())
+    prior = load_prior_images(str(p), verbose=0)
+    assert prior.source == P.NPZ_SOURCE and prior.counts() == {6: 5, 9: 5}  # digit filter (6, 9), digit words
+    assert prior.class_names == {6: "six", 9: "nine"}
+
+
+def test_the_paired_mat_is_refused_as_a_prior_with_the_fix_named(synthetic_mat):
+    """Issue 18: chapter 07 handed data_dir (a .mat) to the prior loader. Named by mistake, it says what goes where."""
+    with pytest.raises(DataFileError, match=r"digit69_28x28\.mat: not a readable \.npz file .*the paired \.mat file "
+                                            r"goes to data_dir"):
+        load_prior_images(synthetic_mat, verbose=0)
+
+
+def test_bad_source_paths(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"prior images source 'missing\.npz' does not exist: give the path of "
+                                                r"an image \.npz file"):
+        load_prior_images(tmp_path / "missing.npz", verbose=0)
+    with pytest.raises(FileNotFoundError, match=r"prior images source '.*' is a folder"):
+        load_prior_images(tmp_path, verbose=0)
+
+
+@pytest.mark.parametrize("changes,match", [
+    (dict(images=None), r"shapes\.npz, key 'images': missing key; the file has \['labels'\]\. An image \.npz for "
+                        r"the prior needs 'images'"),
+    (dict(images=np.zeros((6, 400), np.uint8)), r"key 'images': expected square images of shape \(N, S, S\)"),
+    (dict(images=np.zeros((0, 20, 20), np.uint8), labels=np.zeros(0)), r"key 'images': holds 0 images"),
+    (dict(images=np.full((6, 20, 20), 300, np.int16)), r"key 'images': integer pixel values span \[300, 300\]"),
+    (dict(images=np.full((6, 20, 20), np.nan)), r"key 'images': contains 2400 NaN or infinite"),
+    (dict(labels=np.array([21] * 5)), r"key 'labels': expected shape \(6,\), one label per image, got \(5,\)"),
+    (dict(labels=np.array([21.5] * 6)), r"key 'labels': labels must be whole-number class codes, got \[21\.5\]"),
+    (dict(labels=np.array(["a"] * 6)), r"key 'labels': expected a real numeric array, got dtype <U1"),
+    (dict(label_names=np.array(["a", "b"])), r"key 'label_names': 2 name\(s\) \['a', 'b'\] for 3 label code\(s\)"),
+    (dict(label_names=np.array(["a", "a", "b"])), r"key 'label_names': names must be non-empty and distinct"),
+    (dict(label_names=np.array([1, 2, 3])), r"key 'label_names': expected a 1-D array of strings"),
+    (dict(labels=None, label_names=np.array(["a"])), r"key 'label_names': given without 'labels'"),
+])
+def test_image_npz_validation(tmp_path, changes, match):
+    p, arrays = _shapes_npz(tmp_path)
+    for k, v in changes.items():
+        if v is None:
+            arrays.pop(k)
+        else:
+            arrays[k] = v
+    _write_npz(p, arrays)
+    with pytest.raises(DataFileError, match=match):
+        load_prior_images(p, verbose=0)
+
+
+def test_image_npz_asked_for_absent_labels(tmp_path):
+    p, _ = _shapes_npz(tmp_path)
+    with pytest.raises(DataFileError, match=r"key 'labels': no images of label\(s\) \[5\]; it holds labels "
+                                            r"\[21, 22, 23\]"):
+        load_prior_images(p, digits=(5, 21), verbose=0)
+
+
+# --- resizing to the stimuli's size ------------------------------------------------------------------
+
+
+def test_size_resizes_only_when_it_differs(tmp_path, monkeypatch):
+    _mnist_env(tmp_path, monkeypatch)
+    same = load_prior_images(verbose=0)
+    kept = load_prior_images(size=28, verbose=0)
+    assert np.array_equal(kept.images, same.images) and kept.description == same.description  # bit for bit
+    small = load_prior_images(size=20, verbose=0)
+    assert small.images.shape == (10, 20, 20) and small.images.dtype == np.float32
+    assert 0 <= small.images.min() and small.images.max() <= 1 and np.array_equal(small.labels, same.labels)
+    assert "Resized from 28x28 to 20x20, the stimuli's size (scikit-image resize, bilinear, anti-aliased)." in \
+        small.description
+    from skimage.transform import resize  # what it promises: skimage's anti-aliased bilinear resize
+
+    want = np.clip(resize(same.images.astype(np.float32), (10, 20, 20), order=1, anti_aliasing=True,
+                          mode="reflect", preserve_range=True), 0, 1)
+    np.testing.assert_allclose(small.images, want, atol=1e-6)
+    flat = np.full((6, 28, 28), 0.5, dtype=np.float32)  # a flat image stays flat after resizing
+    np.testing.assert_allclose(P._resized(_prior(flat), 14).images, 0.5, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [3, 0, 2.5, True, "20"])
+def test_bad_size(size):
+    with pytest.raises(ValueError, match=r"size must be None \(keep the images' size\) or an int >= 4"):
+        load_prior_images(size=size, verbose=0)
+
+
+# --- validation of the MNIST npz ----------------------------------------------------------------------
+
+
+def _bad(tmp_path, monkeypatch, **changes):
     arrays = _digits_arrays()
     for k, v in changes.items():
         if v is None:
             del arrays[k]
         else:
             arrays[k] = v
-    return _write_npz(tmp_path / "bad.npz", arrays)
+    return _mnist_env(tmp_path, monkeypatch, arrays)
 
 
-def test_not_an_npz(tmp_path):
-    p = tmp_path / "mnist_6_9.npz"
-    p.write_text("not a zip")
+def test_not_an_npz(tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "mnist_6_9.npz").write_text("not a zip")
+    monkeypatch.setenv("LDM_DATA_DIR", str(folder))
     with pytest.raises(DataFileError, match=r"mnist_6_9\.npz: not a readable \.npz file"):
-        load_prior_images(p, verbose=0)
+        load_prior_images(verbose=0)
 
 
 @pytest.mark.parametrize("key", ["images", "labels"])
-def test_npz_missing_key(tmp_path, key):
-    with pytest.raises(DataFileError, match=rf"bad\.npz, key '{key}': missing key; the file has"):
-        load_prior_images(_bad(tmp_path, **{key: None}), verbose=0)
+def test_npz_missing_key(tmp_path, monkeypatch, key):
+    _bad(tmp_path, monkeypatch, **{key: None})
+    with pytest.raises(DataFileError, match=rf"mnist_6_9\.npz, key '{key}': missing key; the file has"):
+        load_prior_images(verbose=0)
 
 
 def _images(dtype=np.uint8, shape=(15, 28, 28), fill=None):
@@ -202,13 +338,17 @@ def _images(dtype=np.uint8, shape=(15, 28, 28), fill=None):
     (dict(images=_images(np.int16, fill=300)), r"key 'images': integer pixel values span \[0, 300\]"),
     (dict(images=_images(np.float64, fill=1.5)), r"key 'images': float pixel values span \[0, 1\.5\]"),
 ])
-def test_npz_validation(tmp_path, changes, match):
+def test_npz_validation(tmp_path, monkeypatch, changes, match):
+    _bad(tmp_path, monkeypatch, **changes)
     with pytest.raises(DataFileError, match=match):
-        load_prior_images(_bad(tmp_path, **changes), verbose=0)
+        load_prior_images(verbose=0)
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(source="web"), r"unknown source 'web'; allowed \['auto', 'npz', 'torchvision'\]"),
+    (dict(source="web"), r"unknown source 'web'; allowed \['auto', 'npz', 'torchvision'\] or the path of an image "
+                         r"\.npz file"),
+    (dict(source=""), r"unknown source ''"),
+    (dict(source=3), r"source must be 'auto', 'npz', 'torchvision' or the path of an image \.npz, got 3"),
     (dict(digits=(6, 10)), r"digits must be distinct digits 0\.\.9"),
     (dict(digits=()), r"digits must be distinct digits 0\.\.9, at least one"),
     (dict(digits=(6, 6)), r"digits must be distinct"),
@@ -260,19 +400,23 @@ def test_auto_falls_back_to_torchvision(fake_mnist):
     assert prior.source == "torchvision MNIST train" and prior.counts() == {6: 3, 9: 3}
     assert set(prior.labels.tolist()) == {6, 9} and prior.images.shape == (6, 28, 28)
     assert prior.images.dtype == np.float32 and prior.images.max() <= 1.0
+    assert prior.class_names == {6: "six", 9: "nine"}
     manifest = "".join(f"{hashlib.sha256(n.encode()).hexdigest()}  {n}\n" for n in P.TORCHVISION_FILES)
     assert prior.sha256 == hashlib.sha256(manifest.encode()).hexdigest()
     assert prior.path == root / "MNIST" / "raw"
     prov = prior.provenance()
     assert prov["file"].startswith("MNIST/raw/") and str(root) not in json.dumps(prov) + prior.description
     assert "CC BY-SA 3.0" in prov["licence"] and "3 sixes, 3 nines" in prior.description
+    assert load_prior_images(size=14, verbose=0).images.shape == (6, 14, 14)
 
 
-def test_torchvision_forced_with_root_and_download_flag(fake_mnist, tmp_path, capsys):
-    _write_npz(tmp_path / "mnist_6_9.npz", _digits_arrays())  # ignored when torchvision is forced
-    prior = load_prior_images(tmp_path, source="torchvision", digits=(0, 1, 2), download=False)
+def test_torchvision_forced_with_root_and_download_flag(fake_mnist, tmp_path, monkeypatch, capsys):
+    _mnist_env(tmp_path, monkeypatch)  # ignored when torchvision is forced
+    prior = load_prior_images("torchvision", root=tmp_path, digits=(0, 1, 2), download=False)
     assert fake_mnist.calls == [(str(tmp_path), True, False)] and prior.counts() == {0: 3, 1: 3, 2: 3}
-    assert capsys.readouterr().out == "prior images: using torchvision MNIST train (MNIST/raw under the path argument)\n"
+    assert prior.class_names == {0: "zero", 1: "one", 2: "two"}
+    assert capsys.readouterr().out == \
+        "prior images: using torchvision MNIST train (MNIST/raw under the root argument)\n"
 
 
 def test_torchvision_failure_lists_everything_tried(fake_mnist):
@@ -410,8 +554,9 @@ def test_guard_refuses_bad_prior_images(guard_case):
 
 def test_real_prior_guarded_against_digit69_test_and_validation(real_data_dir, record_property, capsys):
     d = load_digit69(real_data_dir, verbose=0)
-    prior = load_prior_images(real_data_dir, verbose=0)
+    prior = load_prior_images(real_data_dir / "mnist_6_9.npz", verbose=0)
     assert prior.sha256 == P.PRIOR_SHA256 and prior.counts() == {6: 1014, 9: 978}
+    assert prior.source == P.NPZ_SOURCE and prior.class_names == {6: "six", 9: "nine"}
     _, val_idx = train_val_split(d.labels_train, val_fraction=0.2, seed=0)
     refs = np.concatenate([d.images_test, d.images_train[val_idx]])  # (28, 28, 28)
     exact_test = np.flatnonzero(_naive_max_r(prior.images, d.images_test, 0) > 1 - 1e-6)
@@ -443,3 +588,21 @@ def test_stratified_subset_sizes_and_strata():
     assert stratified_subset(prior, 50) is prior
     with pytest.raises(ValueError, match=r"n_images must be an int in \[0, 50\]"):
         stratified_subset(prior, 51)
+
+
+def test_real_guarded_prior_is_bitwise_the_published_one(real_data_dir, monkeypatch):
+    """The kept set of chapter 07 on digit69 (its checksum is part of the prior cache keys) is the one of the
+    published run: found through LDM_DATA_DIR ("auto") or by its path, 1969 images, these exact bytes."""
+    from ldm_core.splits import prepare_data
+
+    d = prepare_data(str(real_data_dir), verbose=0)
+    refs = np.concatenate([d.images_val, d.images_test])
+    monkeypatch.setenv("LDM_DATA_DIR", str(real_data_dir))
+    for source in ("auto", str(real_data_dir / "mnist_6_9.npz")):
+        kept, _ = drop_near_duplicates(load_prior_images(source, size=d.image_size, verbose=0), refs,
+                                       threshold=0.9, max_shift=2)
+        assert kept.images.shape == (1969, 28, 28)
+        assert hashlib.sha256(kept.images.tobytes()).hexdigest() == \
+            "d84a2850c3d5f7ee82c935510a8c3c2fcfdb6bd62a75b458bacafe5bf8831bf3"
+        assert hashlib.sha256(kept.labels.tobytes()).hexdigest() == \
+            "24230881bbdf7952b6ca007f47b700515cacd64eaa2f9205eef9f3610e2bfd99"

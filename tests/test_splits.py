@@ -53,3 +53,25 @@ def test_seed_list():
     assert seed_list(3) == [0, 1, 2] and seed_list(2, first=5) == [5, 6]
     with pytest.raises(ValueError, match="n_seeds must be at least 1, got 0"):
         seed_list(0)
+
+
+def test_counts_and_class_names_come_from_the_data(small_data):
+    d = small_data
+    assert (d.n_train, d.n_fit, d.n_val, d.n_test, d.n_voxels, d.image_size) == (20, 16, 4, 4, 24, 28)
+    assert d.class_names == {1: "six", 2: "nine"}
+    sub = subsample_fit(d, 6, seed=0)
+    assert (sub.n_train, sub.n_fit, sub.n_val, sub.n_test) == (20, 6, 4, 4)
+    from ldm_core.splits import refit_all
+
+    assert (refit_all(d).n_fit, refit_all(d).n_val) == (20, 4)  # the refit fits on every training trial
+
+
+def test_class_names_pass_through_and_never_change_the_fingerprint(small_data, tmp_path):
+    import hashlib
+
+    named = prepare_data(str(tmp_path), val_fraction=0.2, class_names={"1": "upright", "2": "rotated"}, verbose=0)
+    assert named.class_names == {1: "upright", 2: "rotated"} and named.raw.class_names == named.class_names
+    by_hand = hashlib.sha256((named.raw.sha256 + ",".join(map(str, named.val_idx))).encode()).hexdigest()[:16]
+    assert named.fingerprint() == small_data.fingerprint() == by_hand  # the run-cache key: data file and split only
+    with pytest.raises(ValueError, match=r"class_names: code 7 does not occur in digit69_28x28\.mat"):
+        prepare_data(str(tmp_path), class_names={7: "seven"}, verbose=0)

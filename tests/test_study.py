@@ -64,3 +64,86 @@ def test_injected_cell_is_hidden(tmp_path):
     nbformat.write(nb, path)
     study._hide_injected_cell(path)
     assert nbformat.read(path, as_version=4).cells[0].metadata["tags"] == ["injected-parameters", "remove-cell"]
+
+
+# --- warnings of a chapter reach the runner's console ------------------------------------------------
+
+CACHE_WARNING = ("/x/ldm_core/runs.py:167: RuntimeWarning: ignoring the cached run ab12.pt in /x/cache "
+                 "(EOFError: Ran out of input); it is computed again\n  warnings.warn(f\"ignoring the cached run\"\n")
+
+
+def _notebook(path, *, stderr=(), stdout=()):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                          "language": "python"}})
+    cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})]
+    for text in stderr:
+        cells.append(nbformat.v4.new_code_cell("run()", outputs=[nbformat.v4.new_output("stream", name="stderr",
+                                                                                        text=text)]))
+    for text in stdout:
+        cells.append(nbformat.v4.new_code_cell("show()", outputs=[nbformat.v4.new_output("stream", name="stdout",
+                                                                                         text=text)]))
+    nb.cells = cells
+    nbformat.write(nb, path)
+    return path
+
+
+def test_notebook_warnings_are_found_once_each(tmp_path):
+    path = _notebook(tmp_path / "x.ipynb", stderr=[CACHE_WARNING, CACHE_WARNING,
+                                                   "some progress text\n",
+                                                   "/y/prior.py:310: RuntimeWarning: ignoring unreadable image-prior "
+                                                   "cache p.pt (UnpicklingError: bad); it is computed again\n"],
+                     stdout=["UserWarning: printed on stdout, not a warning\n"])
+    assert study.notebook_warnings(path) == [
+        "RuntimeWarning: ignoring the cached run ab12.pt in /x/cache (EOFError: Ran out of input); it is computed "
+        "again",
+        "RuntimeWarning: ignoring unreadable image-prior cache p.pt (UnpicklingError: bad); it is computed again"]
+    assert study.notebook_warnings(_notebook(tmp_path / "quiet.ipynb", stderr=["nothing\n"])) == []
+
+
+def _fake_project(tmp_path):
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "params").mkdir()
+    _notebook(root / "notebooks" / "99_fake.ipynb")
+    (root / "params" / "99_fake.quick.yaml").write_text("x: 2\n")
+    return root
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_run_chapter_prints_the_chapters_warnings(tmp_path, monkeypatch, capsys, fails):
+    import papermill as pm
+
+    root = _fake_project(tmp_path)
+
+    def execute(src, out, **kw):  # stands in for the kernel: the executed notebook carries a cache warning
+        _notebook(out, stderr=[CACHE_WARNING])
+        if fails:
+            raise RuntimeError("the chapter failed")
+
+    monkeypatch.setattr(pm, "execute_notebook", execute)
+    seen: list = []
+    out = tmp_path / "out"
+    if fails:
+        with pytest.raises(RuntimeError, match="the chapter failed"):
+            study.run_chapter("99_fake", profile="quick", out_dir=out, root=root, progress=False, warnings_out=seen)
+        assert (out / "99_fake.failed.ipynb").is_file()
+    else:
+        study.run_chapter("99_fake", profile="quick", out_dir=out, root=root, progress=False, warnings_out=seen)
+        assert (out / "99_fake.ipynb").is_file()
+    err = capsys.readouterr().err
+    assert "   99_fake: RuntimeWarning: ignoring the cached run ab12.pt" in err and "it is computed again" in err
+    assert seen == [CACHE_WARNING.splitlines()[0].split(": ", 1)[1]]
+
+
+def test_run_log_records_the_warnings(tmp_path, monkeypatch):
+    import argparse
+    import json
+
+    root = _fake_project(tmp_path)
+    args = argparse.Namespace(profile="quick", workers=0)
+    log = tmp_path / "run_log.quick.json"
+    study._log(log, "99_fake", 1.0, args, 1, False, {}, root, ["RuntimeWarning: ignoring x; it is computed again"])
+    assert json.loads(log.read_text())["chapters"]["99_fake"]["warnings"] == [
+        "RuntimeWarning: ignoring x; it is computed again"]
