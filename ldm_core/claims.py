@@ -10,6 +10,18 @@ by every chapter and stated in chapter 00, turns a measured mean and its 95% CI 
 An exact value (a count, a formula) is a CI of zero width. Targets (:func:`target_row`) and paired comparisons
 (:func:`paired_row`) use the same rule: "met" when the whole CI clears the target (or 0), "missed" when the whole CI
 falls short, "inconclusive" otherwise.
+
+Every verdict row a chapter stores for the ledger (``extra["verdicts"]``) is built by :func:`claim_row`,
+:func:`paired_claim_row` or :func:`expectation_rows` and carries, besides the text columns a page shows:
+
+- ``split``: what the value is measured on, one of :data:`SPLITS` ("test", "validation", ...);
+- ``metric`` ("psnr", "ssim", "pixel_r", "mse", ... or "" when not a metric) and ``model`` (named for what it computes);
+- ``proxy``: True when the row measures something other than the claim (shown, never counted);
+- ``own_code``: True when the row measures the study's own code rather than the report's claim (not evidence);
+- ``difference``: True when the value is a paired difference of two models (:func:`paired_claim_row`), not a level;
+- the numbers: ``mean``, ``ci_low``, ``ci_high`` and the claimed range ``low``, ``high``.
+
+:mod:`ldm_core.ledger` turns the rows of each claim into one verdict per claim (its rule is stated there).
 """
 from __future__ import annotations
 
@@ -17,8 +29,32 @@ import math
 
 from .names import metric_label
 
-__all__ = ["verdict", "claim_row", "target_row", "paired_row", "expectation_rows", "REPORT_EXPECTATIONS",
-           "verdict_table", "verdict_of", "sentences", "exact", "paired_table"]
+__all__ = ["verdict", "claim_row", "paired_claim_row", "target_row", "paired_row", "expectation_rows",
+           "REPORT_EXPECTATIONS", "SPLITS", "ROW_KEYS", "check_split", "verdict_table", "verdict_of", "sentences",
+           "exact", "paired_table", "target_sentence"]
+
+# What a verdict row's value is measured on. "test": the held-out test trials; "validation": the validation split
+# carved from the training trials (where models are selected); "training": the trials a model was fitted on (e.g. a
+# training/validation loss ratio); "all training trials": cross-validation or refits inside all training trials;
+# "data file": a property of the data as stored; "formula": arithmetic; "count": a count (parameters, trials).
+SPLITS = ("test", "validation", "training", "all training trials", "data file", "formula", "count")
+
+# The keys every ledger row carries (contract C2); the ledger refuses rows without them.
+ROW_KEYS = ("claim", "report says", "claimed range", "measured mean [95% CI]", "verdict", "split", "metric", "model",
+            "proxy", "own_code", "mean", "ci_low", "ci_high", "low", "high")
+
+
+def check_split(split: str) -> str:
+    """``split`` if it is one of :data:`SPLITS`.
+
+    Raises
+    ------
+    ValueError
+        Naming the value and the allowed ones.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r} is not one of {list(SPLITS)}: say what the value is measured on")
+    return split
 
 
 def verdict(mean: float, ci_low: float, ci_high: float, *, low: float = -math.inf, high: float = math.inf) -> str:
@@ -68,19 +104,80 @@ def _fmt_range(low: float, high: float) -> str:
 
 
 def claim_row(claim_id: str, text: str, metric_result: dict, *, low: float = -math.inf, high: float = math.inf,
-              digits: int = 3) -> dict:
-    """A table row: the claim, its range, the measured mean [CI] and the verdict.
+              digits: int = 3, split: str, metric: str = "", model: str = "", proxy: bool = False,
+              own_code: bool = False, part: str = "", difference: bool | None = None) -> dict:
+    """A verdict row: the claim, its range, the measured mean [CI] and the verdict, with the keys of contract C2.
 
-    ``metric_result`` is one metric's entry of :func:`ldm_core.metrics.evaluate` (keys mean, ci_low, ci_high).
+    Parameters
+    ----------
+    claim_id : str
+        The claim's id in the report's claim list ("1", "4a", "11b", ...); a proxy keeps its claim's id and says
+        ``proxy=True``.
+    text : str
+        What the report says, as the row reads it (with the tolerance applied, if any).
+    metric_result : dict
+        Keys ``mean``, ``ci_low``, ``ci_high`` (one metric's entry of :func:`ldm_core.metrics.evaluate`, a
+        :func:`ldm_core.metrics.paired_comparison` or :func:`exact`).
+    low, high : float
+        The claimed range (-inf / +inf for one-sided claims).
+    digits : int
+        Decimals shown.
+    split : str
+        What the value is measured on, one of :data:`SPLITS` (required).
+    metric, model : str
+        The metric ("" when not a metric) and what was measured, named for what it computes.
+    proxy : bool
+        True when the row measures something other than the claim (shown, never counted).
+    own_code : bool
+        True when the row measures the study's own code rather than the report's claim (not evidence).
+    part : str
+        The part of a claim with several parts (e.g. "week 1"); empty: the metric is the part.
+    difference : bool or None
+        True when the value is a difference of two models; None: True when ``metric_result`` is a paired
+        comparison (it has ``p_wilcoxon``).
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is not one of :data:`SPLITS`, or from :func:`verdict`.
     """
-    m, lo, hi = metric_result["mean"], metric_result["ci_low"], metric_result["ci_high"]
+    check_split(split)
+    m, lo, hi = (float(metric_result[k]) for k in ("mean", "ci_low", "ci_high"))
+    signed = "+" if difference or (difference is None and "p_wilcoxon" in metric_result) else ""
     return {
-        "claim": claim_id,
+        "claim": str(claim_id),
         "report says": text,
         "claimed range": _unbroken(_fmt_range(low, high)),
-        "measured mean [95% CI]": _unbroken(f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"),
+        "measured mean [95% CI]": _unbroken(f"{m:{signed}.{digits}f} [{lo:{signed}.{digits}f}, "
+                                            f"{hi:{signed}.{digits}f}]"),
         "verdict": verdict(m, lo, hi, low=low, high=high),
+        "split": split,
+        "metric": metric,
+        "model": model,
+        "proxy": bool(proxy),
+        "own_code": bool(own_code),
+        "difference": bool(difference) if difference is not None else "p_wilcoxon" in metric_result,
+        "part": part,
+        "mean": m, "ci_low": lo, "ci_high": hi, "low": float(low), "high": float(high),
     }
+
+
+def paired_claim_row(claim_id: str, text: str, comparison: dict, *, low: float = 0.0, high: float = math.inf,
+                     digits: int = 3, split: str, metric: str = "", model: str = "", proxy: bool = False,
+                     own_code: bool = False, part: str = "") -> dict:
+    """A verdict row for a paired-difference claim ("a is ahead of b by low–high"), from
+    :func:`ldm_core.metrics.paired_comparison` (mean difference a - b and its bootstrap CI over images).
+
+    As :func:`claim_row` with ``difference=True``; ``model`` names the difference ("a − b"), the default range is
+    "> 0" and the row adds the Wilcoxon p-value.
+    """
+    from .names import format_p
+
+    row = claim_row(claim_id, text, comparison, low=low, high=high, digits=digits, split=split, metric=metric,
+                    model=model, proxy=proxy, own_code=own_code, part=part, difference=True)
+    if "p_wilcoxon" in comparison:
+        row["Wilcoxon p"] = format_p(comparison["p_wilcoxon"])
+    return row
 
 
 def target_row(name: str, metric_result: dict, *, target: float, digits: int = 3) -> dict:
@@ -121,6 +218,29 @@ def paired_row(name: str, comparison: dict, *, digits: int = 3) -> dict:
     }
 
 
+def target_sentence(name: str, metric_result: dict, *, target: float, digits: int = 3) -> str:
+    """A clause saying where a measurement (mean and 95% CI) stands against a target "at least ``target``".
+
+    Four cases, from the same numbers as :func:`target_row`: the whole CI at or above the target ("meets"), the
+    whole CI below it ("falls short of"), the mean above the target with the CI reaching below it, the mean below
+    the target with the CI reaching it. For example "2-way identification within digit has a mean of 0.975, above its
+    target of 0.95, but its 95% CI [0.935, 1.000] reaches below it".
+    """
+    m, lo, hi = (float(metric_result[k]) for k in ("mean", "ci_low", "ci_high"))
+    if any(math.isnan(v) for v in (m, lo, hi)):
+        return f"{name} is not measured (target {target:g})"
+    ci = f"[{lo:.{digits}f}, {hi:.{digits}f}]"
+    if lo >= target:
+        return f"{name} of {m:.{digits}f} meets its target of {target:g} (the whole 95% CI, {ci}, is at or above it)"
+    if hi < target:
+        return (f"{name} of {m:.{digits}f} falls short of its target of {target:g} (the whole 95% CI, {ci}, lies "
+                "below it)")
+    if m >= target:
+        return (f"{name} has a mean of {m:.{digits}f}, above its target of {target:g}, but its 95% CI {ci} reaches "
+                "below it")
+    return f"{name} has a mean of {m:.{digits}f}, below its target of {target:g}, but its 95% CI {ci} reaches it"
+
+
 # ----------------------------------------------------------------------------- the report's expectations (quoted)
 
 # Quoted from the analysed report (shared/report, numbered in CLAIMS.md); these are claims to test, not results.
@@ -135,23 +255,27 @@ REPORT_EXPECTATIONS = {
 }
 
 
-def expectation_rows(label: str, pooled: dict, *, phase: str) -> list[dict]:
+def expectation_rows(label: str, pooled: dict, *, phase: str, split: str = "test") -> list[dict]:
     """Rows comparing a model's measured PSNR / SSIM / pixel r with the report's expectation for ``phase``.
 
     ``pooled`` maps metric -> {"mean", "ci_low", "ci_high"} (e.g. :meth:`VariantResult.pooled` or
-    :func:`ldm_core.metrics.evaluate`). The verdict is computed by :func:`verdict`.
+    :func:`ldm_core.metrics.evaluate`); ``label`` names the model; ``split`` says what it was measured on (one of
+    :data:`SPLITS`). The verdict is computed by :func:`verdict`.
+
+    Raises
+    ------
+    ValueError
+        If ``phase`` is not a key of :data:`REPORT_EXPECTATIONS` or ``split`` not one of :data:`SPLITS`.
     """
     if phase not in REPORT_EXPECTATIONS:
         raise ValueError(f"unknown phase '{phase}'; allowed: {sorted(REPORT_EXPECTATIONS)}")
+    check_split(split)
     exp = REPORT_EXPECTATIONS[phase]
     rows = []
     for metric in ("psnr", "ssim", "pixel_r"):
         lo, hi = exp[metric]
-        row = claim_row(exp["claim"], f"{exp['where']}: {metric_label(metric)}", pooled[metric], low=lo, high=hi,
-                        digits=2 if metric == "psnr" else 3)
-        row["model"] = label
-        row["metric"] = metric
-        rows.append(row)
+        rows.append(claim_row(exp["claim"], f"{exp['where']}: {metric_label(metric)}", pooled[metric], low=lo, high=hi,
+                              digits=2 if metric == "psnr" else 3, split=split, metric=metric, model=label))
     return rows
 
 
@@ -161,14 +285,16 @@ VERDICT_COLUMNS = ["report says", "claimed range", "measured mean [95% CI]", "ve
 
 
 def verdict_table(rows: list[dict]):
-    """Verdict rows as a page table: index (model, claim), the claim's text and range, the measurement, the verdict."""
+    """Verdict rows as a page table: index (model, claim), the claim's text and range, the measurement, the verdict
+    and what it was measured on (``split``, when every row has one)."""
     import pandas as pd
 
     from .names import model_label
 
     df = pd.DataFrame(rows)
     df["model"] = df["model"].map(model_label)
-    return df.set_index(["model", "claim"])[VERDICT_COLUMNS]
+    columns = VERDICT_COLUMNS + (["split"] if "split" in df and df["split"].notna().all() else [])
+    return df.set_index(["model", "claim"])[columns]
 
 
 def verdict_of(rows: list[dict], model: str, metric: str) -> str:
