@@ -1,7 +1,7 @@
 """Measurements that answer the report's diagnostic questions (chapter 01).
 
-- :func:`class_decoding`: does the fMRI carry the digit at all? A cross-validated logistic regression
-  decoding six vs nine from fMRI inside the training trials, with a permutation p-value (scikit-learn's
+- :func:`class_decoding`: does the fMRI carry the stimulus class at all? A cross-validated logistic regression
+  decoding the class (digit69: six vs nine) from fMRI inside the training trials, with a permutation p-value (scikit-learn's
   ``permutation_test_score``). If fMRI rows were misaligned with their stimuli this would sit at chance.
 - :func:`condition_sensitivity`: does the denoiser use the condition and the timestep? The change of its
   output when the fMRI rows are shuffled or t changes, and the gradient of its output with respect to the
@@ -10,6 +10,8 @@
   decoder -- the ceiling any latent model with this VAE can reach.
 - :func:`parameters_per_sample`: the report's "57,000 parameters per sample" arithmetic, from counts;
   :func:`parameter_table`: the counts of each model by part, per training trial.
+- :func:`final_loss_ratio`, :func:`loss_ratio_over_seeds`: the report's "severe overfitting" read on a training
+  history -- the validation loss over the training loss in the last epoch of a stage, per seed and over seeds.
 - :func:`neighbour_correlation`: does the voxel order of the file carry spatial information? The mean
   across-trial correlation of voxels adjacent in file order against that of random voxel pairs (chapter 04:
   what grouping contiguous voxels into tokens can and cannot mean); :func:`neighbour_correlation_curve` over
@@ -40,26 +42,40 @@ from .pipeline import sample_latents
 
 __all__ = ["class_decoding", "condition_sensitivity", "vae_roundtrip", "parameters_per_sample", "parameter_table",
            "neighbour_correlation", "neighbour_correlation_curve", "LADDER_FIXES", "SAMPLER_LABELS", "DefectLadder",
-           "defect_ladder", "LadderRuns", "run_ladder", "leave_one_out_drops", "shuffled_fmri_check",
+           "defect_ladder", "LadderRuns", "final_loss_ratio", "loss_ratio_over_seeds", "run_ladder", "leave_one_out_drops", "shuffled_fmri_check",
            "x0_error_by_timestep", "sampling_trajectory", "sampler_comparison", "SamplerStudy", "sampler_study"]
 
 
 def class_decoding(fmri: np.ndarray, labels: np.ndarray, *, n_folds: int = 5, n_perm: int = 200,
                    C: float = 1e-3, seed: int = 0) -> dict:
-    """Cross-validated class (six-vs-nine, or any K classes) decoding accuracy from fMRI, with a permutation p-value.
+    """Cross-validated class decoding accuracy from fMRI (any K classes; digit69: six vs nine), with a permutation
+    p-value.
 
     Parameters
     ----------
     fmri : ndarray (N, V), z-scored training fMRI; labels : ndarray (N,)
+    n_folds : int
+        Folds of the stratified CV; lowered to the size of the smallest class when that is smaller (a class needs
+        a trial in every fold).
     C : float
         Inverse L2 regularisation of the logistic regression (fixed, not tuned: this is a sanity check).
 
     Returns
     -------
-    dict with ``accuracy`` (mean CV accuracy), ``fold_accuracies``, ``p_value``, ``chance``
-    (majority-class rate) and ``null_mean``.
+    dict with ``accuracy`` (mean CV accuracy), ``fold_accuracies``, ``n_folds`` (the folds used), ``p_value``,
+    ``chance`` (majority-class rate), ``null_mean`` and ``n_perm``.
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than two classes, or a class has fewer than two trials (no CV can hold it out).
     """
     labels = np.asarray(labels).reshape(-1)
+    codes, counts = np.unique(labels, return_counts=True)
+    if len(codes) < 2 or counts.min() < 2:
+        raise ValueError(f"class decoding needs at least two classes of at least two trials each; got class sizes "
+                         f"{dict(zip(codes.tolist(), counts.tolist()))}")
+    n_folds = int(min(n_folds, counts.min()))
     cv = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     clf = LogisticRegression(C=C, max_iter=5000)
     score, null, p = permutation_test_score(clf, fmri, labels, cv=cv, n_permutations=n_perm, random_state=seed,
@@ -67,9 +83,9 @@ def class_decoding(fmri: np.ndarray, labels: np.ndarray, *, n_folds: int = 5, n_
     from sklearn.model_selection import cross_val_score
 
     folds = cross_val_score(clf, fmri, labels, cv=cv, scoring="accuracy")
-    chance = float(np.max(np.unique(labels, return_counts=True)[1]) / len(labels))  # any codes, negative too
-    return {"accuracy": float(score), "fold_accuracies": folds.tolist(), "p_value": float(p), "chance": chance,
-            "null_mean": float(np.mean(null)), "n_perm": n_perm}
+    chance = float(counts.max() / len(labels))  # any codes, negative too
+    return {"accuracy": float(score), "fold_accuracies": folds.tolist(), "n_folds": n_folds, "p_value": float(p),
+            "chance": chance, "null_mean": float(np.mean(null)), "n_perm": n_perm}
 
 
 @torch.no_grad()
@@ -146,7 +162,7 @@ def parameter_table(results: Mapping, *, n_train: int, formatted: bool = True) -
     ----------
     results : mapping of str -> VariantResult
     n_train : int, >= 1
-        Training trials the report divides by (90 for digit69).
+        Training trials the report divides by (all training trials of the data: 90 for digit69).
     formatted : bool
         True: cells as text for the page (thousands separators, share in %); False: numbers.
 
@@ -174,6 +190,67 @@ def parameter_table(results: Mapping, *, n_train: int, formatted: bool = True) -
     out = table.map(lambda v: f"{v:,.0f}")
     out["encoder share"] = table["encoder share"].map(lambda v: f"{v:.0%}")
     return out
+
+
+def final_loss_ratio(history: Mapping, *, stage: str = "diffusion") -> float:
+    """Validation loss over training loss in the last epoch of ``stage`` that has a validation loss.
+
+    The report's "severe overfitting" read on a training history: a model that memorises its fitting trials ends
+    with a validation loss well above its training loss (ratio > 1); a diffusion loss is drawn at fresh noise each
+    step, so a ratio near 1 says the denoiser is not memorising.
+
+    Parameters
+    ----------
+    history : mapping
+        A run's per-epoch history: aligned lists ``stage``, ``train_loss`` and ``val_loss`` (NaN or None where
+        the epoch was not validated).
+    stage : str
+        The training stage to read ("diffusion" for every model of chapters 01-06).
+
+    Returns
+    -------
+    float
+        ``val_loss / train_loss`` of that epoch.
+
+    Raises
+    ------
+    ValueError
+        If no epoch of ``stage`` has a finite validation loss (the stages the history has are named), or the
+        training loss of that epoch is not positive.
+    """
+    rows = [(t, v) for s, t, v in zip(history["stage"], history["train_loss"], history["val_loss"])
+            if s == stage and v is not None and np.isfinite(v)]
+    if not rows:
+        raise ValueError(f"the history has no validated epoch of stage {stage!r}; its stages are "
+                         f"{sorted(set(history['stage']))}")
+    train, val = rows[-1]
+    if not train > 0:
+        raise ValueError(f"the training loss of the last validated {stage!r} epoch is {train!r}; a ratio needs a "
+                         "positive training loss")
+    return float(val / train)
+
+
+def loss_ratio_over_seeds(result, *, stage: str = "diffusion") -> dict:
+    """:func:`final_loss_ratio` of every seed of a variant, summarised for a verdict row.
+
+    Parameters
+    ----------
+    result : VariantResult
+        Its ``runs`` (one per seed) carry a ``history``.
+    stage : str
+        As in :func:`final_loss_ratio`.
+
+    Returns
+    -------
+    dict
+        ``mean`` (over seeds), ``ci_low`` / ``ci_high`` (the smallest and largest seed's ratio: the range across
+        seeds, not a bootstrap interval -- a few seeds give none), ``per_seed`` (list) and ``n_seeds``.
+    """
+    ratios = [final_loss_ratio(run.history, stage=stage) for run in result.runs]
+    if not ratios:
+        raise ValueError("the variant has no runs")
+    return {"mean": float(np.mean(ratios)), "ci_low": float(min(ratios)), "ci_high": float(max(ratios)),
+            "per_seed": ratios, "n_seeds": len(ratios)}
 
 
 def neighbour_correlation(fmri: np.ndarray, *, lag: int = 1, n_random: int = 20000, seed: int = 0) -> dict:

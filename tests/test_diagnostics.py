@@ -284,3 +284,46 @@ def test_sampler_study_samples_each_model_and_sampler_once_and_its_table_is_samp
     study = diagnostics.sampler_study({"a": model}, data, steps=10, timesteps=[10])
     assert sorted(calls) == ["ddim", "original"]  # two samplings, not four
     np.testing.assert_allclose(study.table.to_numpy(), alone.to_numpy())
+
+
+def test_final_loss_ratio_reads_the_last_validated_epoch_of_the_stage():
+    from ldm_core.diagnostics import final_loss_ratio
+
+    nan = float("nan")
+    history = {"stage": ["vae", "vae", "diffusion", "diffusion", "diffusion"],
+               "train_loss": [9.0, 8.0, 0.4, 0.2, 0.1],
+               "val_loss": [1.0, 2.0, 0.5, 0.6, nan]}  # the last diffusion epoch was not validated
+    assert final_loss_ratio(history) == pytest.approx(0.6 / 0.2)
+    assert final_loss_ratio(history, stage="vae") == pytest.approx(2.0 / 8.0)
+    with pytest.raises(ValueError, match=r"no validated epoch of stage 'align'; its stages are \['diffusion', 'vae'\]"):
+        final_loss_ratio(history, stage="align")
+    with pytest.raises(ValueError, match="positive training loss"):
+        final_loss_ratio({"stage": ["diffusion"], "train_loss": [0.0], "val_loss": [0.3]})
+
+
+def test_loss_ratio_over_seeds_gives_the_mean_and_the_range_across_seeds():
+    from types import SimpleNamespace
+
+    from ldm_core.diagnostics import loss_ratio_over_seeds
+
+    def run(train, val):
+        return SimpleNamespace(history={"stage": ["diffusion"], "train_loss": [train], "val_loss": [val]})
+
+    out = loss_ratio_over_seeds(SimpleNamespace(runs=[run(1.0, 3.0), run(2.0, 2.0), run(1.0, 2.0)]))
+    assert out["per_seed"] == pytest.approx([3.0, 1.0, 2.0])
+    assert (out["mean"], out["ci_low"], out["ci_high"], out["n_seeds"]) == (pytest.approx(2.0), 1.0, 3.0, 3)
+    with pytest.raises(ValueError, match="no runs"):
+        loss_ratio_over_seeds(SimpleNamespace(runs=[]))
+
+
+def test_class_decoding_lowers_the_folds_to_the_smallest_class_and_refuses_singletons():
+    from ldm_core.diagnostics import class_decoding
+
+    rng = np.random.default_rng(0)
+    labels = np.array([3] * 3 + [7] * 3 + [9] * 4)  # smallest class: 3 trials -> 3 folds, not 5
+    fmri = rng.standard_normal((10, 6)) + labels[:, None]
+    out = class_decoding(fmri, labels, n_folds=5, n_perm=2, C=1.0)
+    assert out["n_folds"] == 3 and len(out["fold_accuracies"]) == 3
+    assert out["chance"] == pytest.approx(0.4)
+    with pytest.raises(ValueError, match=r"at least two trials each; got class sizes \{1: 1, 2: 3\}"):
+        class_decoding(rng.standard_normal((4, 3)), np.array([1, 2, 2, 2]), n_perm=2)
