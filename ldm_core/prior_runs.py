@@ -87,10 +87,16 @@ class PriorVariant:
 
 
 def build_decoder(data: StudyData, pretrain_images: np.ndarray, variant: PriorVariant, *, seed: int,
-                  cache_dir: str | Path | None = None, progress: bool = True) -> PriorBrainLDM:
+                  cache_dir: str | Path | None = None, progress: bool = True, vae_only: bool = False) -> PriorBrainLDM:
     """Stages 1 and 2 of ``variant`` for one seed: the (cached) prior, the map fitted on ``data``'s fitting trials
-    and its cross-validated observation model."""
-    prior = pretrain_prior(pretrain_images, cfg=variant.prior, seed=seed, cache_dir=cache_dir, progress=progress)
+    and its cross-validated observation model.
+
+    ``vae_only``: pretrain only the prior's VAE (:func:`ldm_core.prior.pretrain_autoencoder`, the same cached VAE as
+    the full prior's), enough for direct decoding, which never calls the denoiser: its images are those of the full
+    prior's direct decoding, without the diffusion training.
+    """
+    pretrain = pretrain_autoencoder if vae_only else pretrain_prior
+    prior = pretrain(pretrain_images, cfg=variant.prior, seed=seed, cache_dir=cache_dir, progress=progress)
     codes = prior.codes(data.images_fit)
     m = variant.map
     lmap = fit_latent_map(data.fmri_fit, codes, kind=m.kind, n_voxels=m.n_voxels, n_folds=m.n_folds, seed=seed)

@@ -1,12 +1,16 @@
-"""The protocol of the image-prior chapter: guard, screens on validation, prior-size curve, baselines.
+"""The protocol of the image-prior chapter: guard, screens on validation, prior-size curve, baselines, robustness.
 
 Chapter 07 (:mod:`ldm_core.prior`, :mod:`ldm_core.latent_map`, :mod:`ldm_core.prior_ldm`) chooses its model on the
 validation trials in three greedy steps -- the kind of fMRI -> latent map, then the number of voxels it reads (both
 scored by direct decoding), then the decoding (direct, refinement at several strengths and noise levels, from noise;
 then guidance and a single sample for the best) -- and only then trains the chosen configuration with every seed
-and scores the test trials once. The functions here are those steps, so the notebook holds the narrative and the
-calls. Every function fits on the fitting trials only and returns validation scores; none reads test numbers for a
+and scores the test trials. The functions here are those steps and the chapter's analyses (does the prior fit the
+stimuli, the perception-distortion plane, the robustness checks), so the notebook holds the narrative and the
+calls. Every selection fits on the fitting trials only and reads validation scores; none reads test numbers for a
 choice.
+
+Models are named for what they compute (:func:`model_name`): a model is called an LDM only when its decoder samples
+with diffusion; trial counts in names come from the data.
 """
 from __future__ import annotations
 
@@ -18,20 +22,27 @@ import numpy as np
 import pandas as pd
 
 from .baselines import fit_latent_decoder, fit_pls, fit_ridge
-from .metrics import evaluate
+from .metrics import bootstrap_ci, evaluate, paired_comparison
+from .names import metric_label, model_label
 from .prior import PriorConfig, pretrain_prior, sample_quality
-from .prior_images import PriorImages, drop_near_duplicates, load_prior_images, max_shifted_correlation, stratified_subset
+from .prior_images import (PriorImages, drop_near_duplicates, load_prior_images, max_shifted_correlation,
+                           stratified_subset)
 from .prior_ldm import DecodeConfig
-from .prior_runs import MapConfig, PriorVariant, autoencoder_decoder, run_prior_variants
+from .prior_runs import MapConfig, PriorVariant, autoencoder_decoder, build_decoder, run_prior_variants
 from .runs import VariantResult
 from .splits import StudyData
 from .sweep import pooled_metrics
 
-__all__ = ["guarded_prior_images", "budget_check", "screen_maps", "screen_decoders", "prior_size_curve",
-           "baseline_decoders", "evaluate_baselines", "BaselineScores", "val_score", "leakage_table", "prior_table",
-           "DIRECT"]
+__all__ = ["guarded_prior_images", "guard_summary", "prior_phrase", "kid_axis_label", "budget_check", "screen_maps",
+           "screen_decoders", "prior_size_curve", "baseline_decoders", "evaluate_baselines", "BaselineScores",
+           "val_score", "leakage_table", "prior_table", "known_answer_display", "voxel_curve", "strength_curve",
+           "decoder_name", "is_ldm", "model_name", "model_names", "prior_fit_rule", "prior_fit_check",
+           "prior_fit_text", "Perception", "perception_model", "add_perception", "perception_distortion",
+           "perception_distortion_text", "paired_rows", "guard_at", "leak_sensitivity", "leak_sensitivity_table",
+           "seed_bootstrap_table", "selection_stability_table", "count_test_uses", "best_diffusion_pair",
+           "stability_choices", "prior_fit_table", "DIRECT"]
 
-DIRECT = "direct (no diffusion)"
+DIRECT = "direct decoding, diffusion off"  # the stage-3 screen's name of decoding the predicted latent directly
 
 
 def val_score(result: VariantResult, metric: str) -> float:
@@ -43,25 +54,259 @@ def _best(results: Mapping[str, VariantResult], metric: str) -> str:
     return max(results, key=lambda n: val_score(results[n], metric))
 
 
-def guarded_prior_images(data: StudyData, *, data_dir: str | None, source: str, threshold: float,
-                         max_shift: int) -> tuple[PriorImages, dict, np.ndarray]:
+def guarded_prior_images(data: StudyData, *, source: str, threshold: float, max_shift: int,
+                         data_dir: str | None = None) -> tuple[PriorImages, dict, np.ndarray]:
     """The unpaired images with every near-copy of a validation or test stimulus dropped.
+
+    The images are found on their own (:func:`ldm_core.prior_images.load_prior_images` with ``source`` and the
+    stimuli's side), never through the paired data's file or folder. ``data_dir`` is accepted for callers of the
+    former signature and ignored.
 
     Returns
     -------
     kept : PriorImages
     report : dict
         :func:`ldm_core.prior_images.drop_near_duplicates`'s report, plus ``max_r_kept_test`` (the largest shifted r
-        of a kept image with any test stimulus) and ``raw`` (the images before the guard).
+        of a kept image with any test stimulus; NaN if none is kept) and ``raw`` (the images before the guard).
     pretrain_images : ndarray (M, S, S)
         The kept images followed by the fitting trials' images: what the prior trains on.
     """
-    raw = load_prior_images(data_dir or None, source=source, verbose=0)
+    del data_dir  # never the prior images' location (issue 18)
+    raw = load_prior_images(source=source, size=data.image_size, verbose=0)
     kept, report = drop_near_duplicates(raw, np.concatenate([data.images_val, data.images_test]), threshold=threshold,
-                                        max_shift=max_shift, references_label="digit69 validation and test stimuli")
-    r_test, _, _ = max_shifted_correlation(kept.images, data.images_test, max_shift=max_shift)
-    report = {**report, "max_r_kept_test": float(r_test.max()), "raw": raw}
+                                        max_shift=max_shift, references_label="validation and test stimuli")
+    r_test = max_shifted_correlation(kept.images, data.images_test, max_shift=max_shift)[0] if kept.n_images else []
+    report = {**report, "max_r_kept_test": float(np.max(r_test)) if len(r_test) else float("nan"), "raw": raw}
     return kept, report, np.concatenate([kept.images, data.images_fit])
+
+
+def guard_summary(leak: dict, *, max_shown: int = 10) -> dict:
+    """What the page says about the guard: a sentence, and the dropped images beside their stimuli.
+
+    Parameters
+    ----------
+    leak : dict
+        :func:`guarded_prior_images`'s report (``n_before``, ``n_dropped``, ``n_after``, ``threshold``,
+        ``max_shift``, ``max_r_kept_test``, ``dropped``, ``raw``).
+
+    Returns
+    -------
+    dict
+        ``text`` (one or two sentences, from the counts: no drop is said as such), ``dropped`` (the first
+        ``max_shown`` dropped images, (k, S, S), possibly k = 0) and ``references`` (the index of each one's stimulus
+        among the validation-then-test stimuli).
+    """
+    shown = leak["dropped"][:max_shown]
+    raw = leak["raw"].images
+    dropped = raw[[d["index"] for d in shown]] if shown else raw[:0]
+    if leak["n_dropped"]:
+        text = (f"The guard dropped {leak['n_dropped']:,} of {leak['n_before']:,} unpaired images (shifted pixel r "
+                f"above {leak['threshold']:g} with a validation or test stimulus, shifts up to "
+                f"{leak['max_shift']} px); {leak['n_after']:,} remain.")
+    else:
+        text = (f"No unpaired image is near a stimulus: none of the {leak['n_before']:,} has a shifted pixel r above "
+                f"{leak['threshold']:g} with a validation or test stimulus (shifts up to {leak['max_shift']} px), so "
+                "the guard dropped nothing.")
+    if np.isfinite(leak.get("max_r_kept_test", float("nan"))):
+        text += f" The closest kept image reaches r = {leak['max_r_kept_test']:.3f} with a test stimulus."
+    return {"text": text, "dropped": dropped, "references": [d["reference"] for d in shown]}
+
+
+def prior_phrase(prior_images: PriorImages) -> str:
+    """What the unpaired images are, for prose: "unpaired MNIST digits" or "unpaired images from <file>"."""
+    from .prior_images import FILE_SOURCE
+
+    return f"unpaired images from {prior_images.path.name}" if prior_images.source == FILE_SOURCE \
+        else "unpaired MNIST digits"
+
+
+def kid_axis_label(prior_images: PriorImages) -> str | None:
+    """The perception-distortion plot's KID axis label when the unpaired images are not MNIST digits (None: the
+    plot's default, which speaks of digits)."""
+    from .prior_images import FILE_SOURCE
+
+    if prior_images.source != FILE_SOURCE:
+        return None
+    return f"KID to unseen images of {prior_images.path.name}\n(classifier features; lower = closer to them)"
+
+
+# ----------------------------------------------------------------------------- names of models (contract C5)
+
+
+def decoder_name(decode: DecodeConfig) -> str:
+    """A stage-3 decoding in words, e.g. "refine 0.5, noise ×0.5, mean of 16 samples" or "direct, diffusion off"."""
+    if decode.mode == "direct":
+        return "direct, diffusion off"
+    how = f"refine {decode.strength:g}" if decode.mode == "refine" else "from noise"
+    parts = [how, f"noise ×{decode.noise_scale:g}"]
+    if decode.n_samples == 1:
+        parts.append("one sample")
+    else:
+        parts.append(f"mean code of {decode.n_samples} samples" if decode.average == "latent"
+                     else f"mean of {decode.n_samples} samples")
+    if decode.guidance != 1.0:
+        parts.append(f"guidance {decode.guidance:g}")
+    return ", ".join(parts)
+
+
+def is_ldm(variant: PriorVariant) -> bool:
+    """True only when the variant's decoder samples with diffusion (a model is called an LDM only then)."""
+    return variant.decode.mode != "direct"
+
+
+def model_name(variant: PriorVariant, n_trials: int) -> str:
+    """The name of an image-prior model for what it computes (contract C5), with its trial count from the data.
+
+    ``"prior VAE + ridge map, 400 voxels (diffusion off), 72 trials"`` for direct decoding;
+    ``"image-prior LDM: ridge map, 400 voxels, refine 0.5, noise ×1, mean of 16 samples, 72 trials"`` otherwise.
+    """
+    m = variant.map
+    voxels = f"{m.n_voxels:,} voxels" if m.n_voxels else "all voxels"
+    if not is_ldm(variant):
+        return f"prior VAE + {m.kind} map, {voxels} (diffusion off), {n_trials:,} trials"
+    return f"image-prior LDM: {m.kind} map, {voxels}, {decoder_name(variant.decode)}, {n_trials:,} trials"
+
+
+def model_names(variant: PriorVariant, data: StudyData, data_all: StudyData) -> dict:
+    """``{"fit": name at the fitting trials, "all": name refitted on all training trials}`` (contract C5)."""
+    return {"fit": model_name(variant, data.n_fit), "all": model_name(variant, data_all.n_fit)}
+
+
+# ----------------------------------------------------------------------------- does the prior fit the stimuli?
+
+
+def _holdout_index(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a stratified held-out share (per label: round(fraction * n), at least 1, at most n - 1)."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) < 2:
+            continue
+        held.append(rng.permutation(idx)[:min(max(int(round(fraction * len(idx))), 1), len(idx) - 1)])
+    return np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+
+
+def _diff_ci(a: np.ndarray, b: np.ndarray, *, n_boot: int, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap 95% CI of mean(a) - mean(b) for two independent samples (each resampled on its own)."""
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    d = (a[rng.integers(0, len(a), size=(n_boot, len(a)))].mean(1)
+         - b[rng.integers(0, len(b), size=(n_boot, len(b)))].mean(1))
+    lo, hi = np.percentile(d, [2.5, 97.5], method="nearest")
+    return float(lo), float(hi)
+
+
+def prior_fit_rule(stimuli: Mapping[str, np.ndarray], prior: Mapping[str, np.ndarray], *, margin_db: float,
+                   margin_ssim: float, n_boot: int = 2000, seed: int = 0) -> dict:
+    """The declared rule: does the prior's VAE represent the stimuli about as well as unseen prior images?
+
+    Parameters
+    ----------
+    stimuli, prior : {"psnr": (n,), "ssim": (n,)}
+        Per-image round-trip scores (decode(encode(x)) against x) of the stimuli and of prior images the VAE never
+        saw.
+    margin_db, margin_ssim : float
+        The prior does **not** fit when the 95% CI of the difference in mean round-trip PSNR (stimuli − prior images)
+        lies entirely below ``-margin_db``, or that of SSIM entirely below ``-margin_ssim``.
+
+    Returns
+    -------
+    dict
+        ``fits`` (bool), ``rule`` (the rule in words), and per metric the two means with their CIs and the
+        difference with its CI (two independent bootstrap samples).
+    """
+    out: dict = {"rule": (f"the prior does not fit the stimuli when the 95% CI of their mean round-trip PSNR minus "
+                          f"that of unseen prior images lies entirely below −{margin_db:g} dB, or that of SSIM "
+                          f"entirely below −{margin_ssim:g}")}
+    fits = True
+    for m, margin in (("psnr", margin_db), ("ssim", margin_ssim)):
+        s, p = np.asarray(stimuli[m], dtype=np.float64), np.asarray(prior[m], dtype=np.float64)
+        lo, hi = _diff_ci(s, p, n_boot=n_boot, seed=seed)
+        out[m] = {"stimuli": {"mean": float(s.mean()), **dict(zip(("ci_low", "ci_high"),
+                                                                   bootstrap_ci(s, n_boot=n_boot, seed=seed)))},
+                  "prior_images": {"mean": float(p.mean()), **dict(zip(("ci_low", "ci_high"),
+                                                                       bootstrap_ci(p, n_boot=n_boot, seed=seed)))},
+                  "difference": {"mean": float(s.mean() - p.mean()), "ci_low": lo, "ci_high": hi},
+                  "margin": float(margin), "out_of_domain": bool(hi < -margin)}
+        fits = fits and not out[m]["out_of_domain"]
+    out["fits"] = bool(fits)
+    return out
+
+
+def prior_fit_check(prior_images: PriorImages, data: StudyData, cfg: PriorConfig, *, holdout_fraction: float,
+                    margin_db: float, margin_ssim: float, seed: int, n_boot: int, cache_dir: str | Path | None,
+                    probe_steps: int | None = None) -> dict:
+    """Can the prior represent the paired stimuli? A probe VAE, unseen stimuli against unseen prior images.
+
+    A VAE with the prior's settings (``cfg``'s VAE fields, ``seed``) is trained on the prior's training images less a
+    stratified ``holdout_fraction`` of the unpaired images (the fitting trials' images stay in, as in the prior): the
+    published prior's own images are left unchanged, so its cache stays valid. Its round trip is scored on the
+    held-out unpaired images and on the validation stimuli -- both unseen by it -- and :func:`prior_fit_rule` decides.
+    ``probe_steps`` trains the probe for that many optimiser steps instead of ``cfg.vae_steps`` (a quick profile's
+    barely trained VAE represents nothing well, so it could not tell the two sets apart).
+
+    Returns
+    -------
+    dict
+        :func:`prior_fit_rule`'s result plus ``n_heldout_prior``, ``n_stimuli``, ``holdout_fraction`` and ``recon``
+        (the round trips of the first validation stimuli and held-out prior images, for a figure).
+    """
+    from .metrics import psnr, ssim
+    from .prior import pretrain_autoencoder
+
+    held = _holdout_index(prior_images.labels, holdout_fraction, seed)
+    if len(held) < 2:
+        raise ValueError(f"prior_fit_check needs at least 2 held-out prior images; {prior_images.n_images} images and "
+                         f"holdout_fraction={holdout_fraction} give {len(held)}")
+    keep = np.ones(prior_images.n_images, dtype=bool)
+    keep[held] = False
+    if probe_steps:
+        cfg = PriorConfig.from_dict({**cfg.to_dict(), "vae_steps": int(probe_steps)})
+    probe = pretrain_autoencoder(np.concatenate([prior_images.images[keep], data.images_fit]), cfg=cfg, seed=seed,
+                                 cache_dir=cache_dir, progress=False)
+    sets = {"stimuli": data.images_val, "prior": prior_images.images[held]}
+    rt = {k: probe.decode(probe.codes(x)) for k, x in sets.items()}
+    scores = {k: {"psnr": psnr(rt[k], sets[k]), "ssim": ssim(rt[k], sets[k])} for k in sets}
+    out = prior_fit_rule(scores["stimuli"], scores["prior"], margin_db=margin_db, margin_ssim=margin_ssim,
+                         n_boot=n_boot, seed=seed)
+    return {**out, "n_heldout_prior": int(len(held)), "n_stimuli": int(len(data.images_val)),
+            "holdout_fraction": float(holdout_fraction), "probe_vae_steps": int(cfg.vae_steps),
+            "recon": {k: {"images": sets[k][:10], "round_trip": rt[k][:10]} for k in sets}}
+
+
+def prior_fit_text(check: Mapping) -> str:
+    """The page's sentence on :func:`prior_fit_check` (plain when the prior does not fit)."""
+    p, s = check["psnr"], check["ssim"]
+    numbers = (f"its VAE's round trip scores {p['stimuli']['mean']:.1f} dB (SSIM {s['stimuli']['mean']:.2f}) on the "
+               f"{check['n_stimuli']} validation stimuli and {p['prior_images']['mean']:.1f} dB (SSIM "
+               f"{s['prior_images']['mean']:.2f}) on {check['n_heldout_prior']} unpaired images it never saw, a "
+               f"difference of {p['difference']['mean']:+.2f} dB [{p['difference']['ci_low']:+.2f}, "
+               f"{p['difference']['ci_high']:+.2f}] and SSIM {s['difference']['mean']:+.3f} "
+               f"[{s['difference']['ci_low']:+.3f}, {s['difference']['ci_high']:+.3f}]")
+    if check["fits"]:
+        return f"The prior fits these stimuli by the declared rule: {numbers}."
+    return (f"The prior does not fit these stimuli: {numbers}. Its decodes can only be images like its unpaired "
+            "images, so the reconstructions below are limited by the prior, not only by the fMRI; a prior_source of "
+            "images like the stimuli is needed")
+
+
+def prior_fit_table(check: Mapping) -> pd.DataFrame:
+    """:func:`prior_fit_check` for a page: the round trip on each image set and their difference, mean [95% CI]."""
+    rows = {}
+    for key, label in (("stimuli", f"validation stimuli ({check['n_stimuli']})"),
+                       ("prior_images", f"held-out unpaired images ({check['n_heldout_prior']})")):
+        rows[label] = {metric_label(m, short=True): _fmt_ci(check[m][key], 2 if m == "psnr" else 3)
+                       for m in ("psnr", "ssim")}
+    rows["difference (stimuli − unpaired)"] = {metric_label(m, short=True): _fmt_ci(check[m]["difference"],
+                                                                                    2 if m == "psnr" else 3, sign=True)
+                                               for m in ("psnr", "ssim")}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("probe VAE round trip, unseen images")
+
+
+def _fmt_ci(v: Mapping, digits: int, *, sign: bool = False) -> str:
+    f = f"+.{digits}f" if sign else f".{digits}f"
+    return f"{v['mean']:{f}} [{v['ci_low']:{f}}, {v['ci_high']:{f}}]"
 
 
 def budget_check(data: StudyData, pretrain_images: np.ndarray, reference_images: np.ndarray, base: PriorConfig, *,
@@ -78,7 +323,8 @@ def budget_check(data: StudyData, pretrain_images: np.ndarray, reference_images:
     rows, variants = {}, {}
     for pred, schedule in parameterisations:
         for n_steps in dict.fromkeys(int(b) for b in budgets):
-            cfg = PriorConfig(**{**base.to_dict(), "prediction": pred, "schedule": schedule, "diffusion_steps": n_steps})
+            cfg = PriorConfig(**{**base.to_dict(), "prediction": pred, "schedule": schedule,
+                                 "diffusion_steps": n_steps})
             prior = pretrain_prior(pretrain_images, cfg=cfg, seed=seed, cache_dir=cache_dir)
             q = sample_quality(prior, prior.codes(pretrain_images), reference_images, steps=steps, seed=seed)
             name = f"{pred}, {schedule} schedule, {n_steps:,} steps"
@@ -102,8 +348,8 @@ def screen_maps(data: StudyData, pretrain_images: np.ndarray, prior: PriorConfig
         return f"{kind}, {k or 'all'} voxels"
 
     run = dict(data=data, pretrain_images=pretrain_images, seeds=[seed], n_boot=n_boot, cache_dir=cache_dir)
-    kinds_res = run_prior_variants({label(k, n_voxels): PriorVariant(prior, MapConfig(kind=k, n_voxels=n_voxels), direct)
-                                    for k in kinds}, **run)
+    kinds_res = run_prior_variants({label(k, n_voxels): PriorVariant(prior, MapConfig(kind=k, n_voxels=n_voxels),
+                                                                     direct) for k in kinds}, **run)
     kind = kinds_res[_best(kinds_res, select_metric)].ldm_cfg["map"]["kind"]
     counts = run_prior_variants({label(kind, k): PriorVariant(prior, MapConfig(kind=kind, n_voxels=k), direct)
                                  for k in n_voxels_grid}, **run)
@@ -118,8 +364,8 @@ def screen_decoders(data: StudyData, pretrain_images: np.ndarray, prior: PriorCo
     """Stage-3 screen on validation; returns the results, the variants and the chosen name.
 
     Candidates: direct decoding; refinement at every strength and noise scale, averaging the ``n_samples`` decoded
-    images or decoding their mean code ("mean code"); sampling from noise at every noise scale. If a diffusion decoder wins, it is also tried at each guidance scale and with
-    a single sample, and the overall best is chosen.
+    images or decoding their mean code ("mean code"); sampling from noise at every noise scale. If a diffusion decoder
+    wins, it is also tried at each guidance scale and with a single sample, and the overall best is chosen.
     """
     def dc(**kw):
         return PriorVariant(prior, map_cfg, DecodeConfig(n_samples=n_samples, steps=steps, **kw))
@@ -143,6 +389,25 @@ def screen_decoders(data: StudyData, pretrain_images: np.ndarray, prior: PriorCo
     return results, variants, _best(results, select_metric)
 
 
+def best_diffusion_pair(results: Mapping[str, VariantResult], variants: Mapping[str, PriorVariant], *,
+                        select_metric: str, data: StudyData, pretrain_images: np.ndarray, seed: int, n_boot: int,
+                        cache_dir: str | Path | None) -> tuple[str, str, dict[str, VariantResult]]:
+    """The stage-3 screen's best diffusion decoder that averages several samples (validation ``select_metric``) and
+    the same decoder with a single sample, run now if the screen did not (cached like every run).
+
+    Returns (name of the k-sample decoder, name of its one-sample version, {name: result} of both).
+    """
+    cands = [n for n, v in variants.items() if is_ldm(v) and v.decode.n_samples > 1 and n in results]
+    if not cands:
+        raise ValueError("best_diffusion_pair: the screen holds no diffusion decoder that averages several samples")
+    best_k = max(cands, key=lambda n: val_score(results[n], select_metric))
+    one = variants[best_k].replace(decode={"n_samples": 1})
+    name_1 = next((n for n, v in variants.items() if v == one and n in results), f"{best_k}, one sample")
+    res_1 = results.get(name_1) or run_prior_variants({name_1: one}, data, pretrain_images, seeds=[seed], n_boot=n_boot,
+                                                      cache_dir=cache_dir)[name_1]
+    return best_k, name_1, {best_k: results[best_k], name_1: res_1}
+
+
 def prior_size_curve(data: StudyData, prior_images: PriorImages, variants: Mapping[str, PriorVariant],
                      sizes: Sequence[int], *, seed: int, n_boot: int, cache_dir: str | Path | None) -> dict:
     """Validation quality against the number of unpaired prior images (each size: a stratified draw plus the fitting
@@ -158,12 +423,12 @@ def prior_size_curve(data: StudyData, prior_images: PriorImages, variants: Mappi
 
 def baseline_decoders(datasets: Mapping[str, StudyData], pretrain_images: np.ndarray, *, autoencoder: PriorConfig,
                       spatial_vae: dict, cache_dir: str | Path | None, shared_cache: str | Path | None) -> dict:
-    """The baselines, each fitted on every dataset of ``datasets`` (e.g. the 72 fitting trials and all 90):
+    """The baselines, each fitted on every dataset of ``datasets`` (e.g. ``{"fit": data, "all": refit_all(data)}``):
 
     ridge and PLS from fMRI to pixels; ridge to the latent of the spatial VAE of chapters 02-06 (``spatial_vae``: the
     :func:`ldm_core.experiment.stage1_vae` arguments ``ldm_cfg``, ``train_cfg``, ``seed``, trained on that dataset's
     fitting images); and a plain autoencoder (``autoencoder``, e.g. ``kl_weight=0``) trained on ``pretrain_images``
-    with ridge from every voxel to its code. Returns ``{baseline: {dataset: decoder}}``; each decoder has
+    with ridge from every voxel to its code. Returns ``{baseline: {dataset key: decoder}}``; each decoder has
     ``predict(fmri) -> images``.
     """
     from .experiment import stage1_vae
@@ -181,35 +446,50 @@ def baseline_decoders(datasets: Mapping[str, StudyData], pretrain_images: np.nda
 
 @dataclass
 class BaselineScores:
-    """Every baseline's reconstructions and scores: fitted on 72 trials (validation and test) and refitted on 90 (test).
+    """Every baseline's reconstructions and scores, fitted on the fitting trials (validation and test) and refitted on
+    all training trials (test).
 
-    recon : {baseline: {"val", "test", "test90"}: ndarray (N, S, S)}; val, test, test90 : {baseline: evaluate(...)};
-    best : the baseline with the best validation ``select_metric`` (chosen before any test number is read).
+    recon : {baseline: {"val", "test", "test_all"}: ndarray (N, S, S)}; val, test, test_all : {baseline: evaluate(...)};
+    best : the baseline with the best validation ``select_metric`` (chosen before any test number is read);
+    keys : the caller's names of the two fits, (fitting trials, all training trials), e.g. ("fit", "all").
     """
 
     recon: dict
     val: dict
     test: dict
-    test90: dict
+    test_all: dict
     best: str
+    keys: tuple = ("fit", "all")
 
     def by_trials(self) -> tuple[dict, dict]:
-        """Test scores and test reconstructions keyed ``(baseline, "72" | "90")``, each baseline's 72 before its 90."""
-        keys = [(n, k) for n in self.test for k in ("72", "90")]
-        scores = {(n, k): (self.test if k == "72" else self.test90)[n] for n, k in keys}
-        return scores, {(n, k): self.recon[n]["test" if k == "72" else "test90"] for n, k in keys}
+        """Test scores and test reconstructions keyed ``(baseline, key)`` with :attr:`keys`, each baseline's fit on the
+        fitting trials before its refit on all training trials."""
+        fit, full = self.keys
+        pairs = [(n, k) for n in self.test for k in (fit, full)]
+        scores = {(n, k): (self.test if k == fit else self.test_all)[n] for n, k in pairs}
+        return scores, {(n, k): self.recon[n]["test" if k == fit else "test_all"] for n, k in pairs}
 
 
-def evaluate_baselines(decoders: Mapping[str, Mapping[str, object]], data: StudyData, data90: StudyData, *,
+def evaluate_baselines(decoders: Mapping[str, Mapping[str, object]], data: StudyData, data_all: StudyData, *,
                        select_metric: str, n_boot: int, n_perm: int) -> BaselineScores:
-    """Score :func:`baseline_decoders` (``{baseline: {"72": decoder, "90": decoder}}``) on validation and test."""
-    recon = {n: {"val": d["72"].predict(data.fmri_val), "test": d["72"].predict(data.fmri_test),
-                 "test90": d["90"].predict(data90.fmri_test)} for n, d in decoders.items()}
+    """Score :func:`baseline_decoders` on validation and test.
+
+    ``decoders`` is ``{baseline: {fit key: decoder fitted on data's fitting trials, all key: decoder refitted on
+    data_all}}`` (two keys, in that order, the same for every baseline); the keys come back as
+    :attr:`BaselineScores.keys`.
+    """
+    keys = tuple(next(iter(decoders.values())))
+    if len(keys) != 2 or any(tuple(d) != keys for d in decoders.values()):
+        raise ValueError(f"evaluate_baselines needs the same two fits per baseline (fitting trials, all training "
+                         f"trials); got {[list(d) for d in decoders.values()]}")
+    fit, full = keys
+    recon = {n: {"val": d[fit].predict(data.fmri_val), "test": d[fit].predict(data.fmri_test),
+                 "test_all": d[full].predict(data_all.fmri_test)} for n, d in decoders.items()}
     val = {n: evaluate(r["val"], data.images_val, data.labels_val, n_boot=n_boot, n_perm=0) for n, r in recon.items()}
     best = max(val, key=lambda n: val[n][select_metric]["mean"])
-    test, test90 = ({n: evaluate(r[k], data.images_test, data.labels_test, n_boot=n_boot, n_perm=n_perm)
-                     for n, r in recon.items()} for k in ("test", "test90"))
-    return BaselineScores(recon, val, test, test90, best)
+    test, test_all = ({n: evaluate(r[k], data.images_test, data.labels_test, n_boot=n_boot, n_perm=n_perm)
+                       for n, r in recon.items()} for k in ("test", "test_all"))
+    return BaselineScores(recon, val, test, test_all, best, keys)
 
 
 # ----------------------------------------------------------------------------- page tables
@@ -230,11 +510,413 @@ def prior_table(prior, ceiling: dict, quality: dict) -> pd.DataFrame:
     unconditional samples (``quality``, :func:`ldm_core.prior.sample_quality`) and its training times."""
     h = prior.history
     return pd.DataFrame({"value": {
-        "VAE round trip on validation images: PSNR (dB)": round(ceiling["psnr"]["mean"], 2),
-        "VAE round trip: SSIM": round(ceiling["ssim"]["mean"], 3),
-        "unconditional samples: largest mean error (data std)": round(quality["mean_error"], 3),
-        "unconditional samples: covariance error (relative)": round(quality["cov_error"], 3),
-        "unconditional samples: variance / data variance": round(quality["variance_ratio"], 3),
-        "unconditional samples: best r with a prior image (mean)": round(quality["nn_r"], 3),
-        "VAE training (s)": round(h["vae_time_s"], 1),
-        f"diffusion training, {prior.cfg.diffusion_steps:,} steps (s)": round(h["diffusion_time_s"], 1)}})
+        "VAE round trip on validation images: PSNR (dB)": f"{ceiling['psnr']['mean']:.2f}",
+        "VAE round trip: SSIM": f"{ceiling['ssim']['mean']:.3f}",
+        "unconditional samples: largest mean error (data std)": f"{quality['mean_error']:.3f}",
+        "unconditional samples: covariance error (relative)": f"{quality['cov_error']:.3f}",
+        "unconditional samples: variance / data variance": f"{quality['variance_ratio']:.3f}",
+        "unconditional samples: best r with a prior image (mean)": f"{quality['nn_r']:.3f}",
+        "VAE training (s)": f"{h['vae_time_s']:,.1f}",
+        f"diffusion training, {prior.cfg.diffusion_steps:,} steps (s)": f"{h['diffusion_time_s']:,.1f}"}})
+
+
+def known_answer_display(known: pd.DataFrame) -> pd.DataFrame:
+    """:func:`ldm_core.sampler_check.known_answer_table` for a page: one row per (schedule, sampler), short headers.
+
+    The closed-form columns do not depend on the prediction (the denoiser is exact), so they are shown once; whether
+    the library passes and how far a small denoiser error moves the final sample are shown per prediction, as
+    "yes" / "no" and as a factor.
+    """
+    rows = {}
+    for (kind, sampler), g in known.groupby(level=[0, 1], sort=False):
+        g = g.droplevel([0, 1])
+        first = g.iloc[0]
+        row = {"cov. error (exact)": f"{first['covariance error (closed form)']:.3f}",
+               "variance ratio (exact)": f"{first['variance ratio (closed form)']:.3f}",
+               "library − exact (MC)": " / ".join(f"{g.loc[p, 'library vs closed form (MC)']:.3f}" for p in g.index),
+               "MC s.e.": f"{first['MC standard error']:.3f}",
+               "passes": " / ".join("yes" if g.loc[p, "library passes"] else "no" for p in g.index)}
+        for p in g.index:
+            row[f"error ×, {'ε' if p == 'eps' else p}"] = f"{g.loc[p, 'bias amplification']:,.3g}"
+        rows[(kind, sampler)] = row
+    preds = " / ".join("ε" if p == "eps" else p for p in known.index.get_level_values(2).unique())
+    out = pd.DataFrame.from_dict(rows, orient="index").rename_axis(["schedule", "sampler"])
+    return out.rename(columns={"library − exact (MC)": f"library − exact (MC, {preds})",
+                               "passes": f"passes ({preds})"})
+
+
+def voxel_curve(results: Mapping[str, VariantResult], *, kind: str, n_voxels_all: int,
+                metrics: Sequence[str] = ("psnr", "ssim", "pixel_r")) -> dict[str, dict[int, float]]:
+    """Validation score against the number of voxels read, for the maps of ``kind``, keyed by the runs' own settings.
+
+    Each x is read from the result's recorded map (``ldm_cfg["map"]["n_voxels"]``; None: ``n_voxels_all``), never
+    from a list position, so a value cannot be drawn at another count's place. Returns ``{metric label: {x: y}}``
+    (:func:`ldm_core.plots.sensitivity_plot`'s input).
+    """
+    out: dict = {metric_label(m, short=True): {} for m in metrics}
+    for r in results.values():
+        cfg = r.ldm_cfg["map"]
+        if cfg["kind"] != kind:
+            continue
+        x = int(cfg["n_voxels"] or n_voxels_all)
+        for m in metrics:
+            out[metric_label(m, short=True)][x] = val_score(r, m)
+    return out
+
+
+def strength_curve(results: Mapping[str, VariantResult], variants: Mapping[str, PriorVariant], *, noise_scale: float,
+                   n_samples: int, metrics: Sequence[str] = ("psnr", "ssim", "pixel_r")
+                   ) -> dict[str, dict[float, float]]:
+    """Validation score against the refinement strength (image-averaged refinement at ``noise_scale``, guidance 1,
+    ``n_samples`` samples), keyed by each variant's own strength: ``{metric label: {strength: y}}``."""
+    out: dict = {metric_label(m, short=True): {} for m in metrics}
+    for name, v in variants.items():
+        d = v.decode
+        if (d.mode == "refine" and d.average == "image" and d.noise_scale == noise_scale and d.guidance == 1.0
+                and d.n_samples == n_samples and name in results):
+            for m in metrics:
+                out[metric_label(m, short=True)][float(d.strength)] = val_score(results[name], m)
+    return out
+
+
+# ----------------------------------------------------------------------------- perception (issue 17 §4)
+
+
+_NAN = float("nan")
+
+
+@dataclass
+class Perception:
+    """The chapter's perception classifier (:func:`ldm_core.feature_net.train_perception_net`), or why there is none.
+
+    net : PerceptionNet or None; class_names : the dataset's code -> class name; note : why the perception metrics
+    are unavailable ("" when they are available).
+    """
+
+    net: object | None
+    class_names: dict
+    note: str = ""
+
+    @property
+    def available(self) -> bool:
+        return self.net is not None
+
+    def scores(self, recons: np.ndarray, targets: np.ndarray, labels: np.ndarray, *, n_boot: int,
+               seed: int = 0) -> dict[str, dict]:
+        """:func:`ldm_core.metrics.perception_metrics` of ``recons`` ((N, S, S) or (K, N, S, S)), or NaN with the
+        note for each of ``digit_acc``, ``feature_id2``, ``kid_digit`` when no classifier is available."""
+        from .metrics import PERCEPTION_METRICS, perception_metrics
+
+        if self.net is None:
+            return {m: {"mean": _NAN, "ci_low": _NAN, "ci_high": _NAN, "note": self.note} for m in PERCEPTION_METRICS}
+        return perception_metrics(recons, targets, labels, net=self.net, class_names=self.class_names, n_boot=n_boot,
+                                  seed=seed)
+
+
+def perception_model(prior_images: PriorImages, data: StudyData, *, seed: int = 0,
+                     cache_dir: str | Path | None = None) -> Perception:
+    """The perception classifier, trained on the guarded unpaired prior images only (their labels and class names).
+
+    It is unavailable -- :class:`Perception` with ``net=None`` and a note, never an error -- when the prior images
+    carry no labels, when a class of the stimuli is not among the prior's classes, or when the classifier cannot be
+    trained on them (e.g. a single class).
+    """
+    from .feature_net import train_perception_net
+
+    stim_names = {int(k): str(v) for k, v in data.class_names.items()}
+    names = getattr(prior_images, "class_names", None)
+    codes = sorted({int(c) for c in np.unique(prior_images.labels)})
+    if not names or any(c not in names for c in codes):
+        return Perception(None, stim_names, "the perception metrics are unavailable: the unpaired prior images carry no "
+                                            "class labels, so no classifier can be trained on them")
+    prior_classes = sorted({names[c] for c in codes})
+    missing = sorted(set(stim_names.values()) - set(prior_classes))
+    if missing:
+        stimuli = ", ".join(sorted(set(stim_names.values())))
+        return Perception(None, stim_names, f"the perception metrics are unavailable: the prior's classes "
+                                            f"({', '.join(prior_classes)}) differ from the stimuli's ({stimuli})")
+    try:
+        net = train_perception_net(prior_images.images, prior_images.labels, class_names=dict(names), seed=seed,
+                                   cache_dir=cache_dir)
+    except ValueError as e:
+        return Perception(None, stim_names, f"the perception metrics are unavailable: no classifier could be trained "
+                                            f"on the prior images ({e})")
+    return Perception(net, stim_names)
+
+
+def add_perception(metrics: Mapping[str, dict], recons: Mapping[str, np.ndarray], targets: np.ndarray,
+                   labels: np.ndarray, perception: Perception, *, n_boot: int) -> dict[str, dict]:
+    """Every model's evaluation with ``digit_acc``, ``feature_id2`` and ``kid_digit`` added beside ``psnr``.
+
+    ``metrics`` and ``recons`` share their keys (e.g. :func:`ldm_core.runs.chapter_metrics`' ``"<model>@seed<k>"``
+    and the baselines); returns a new dict, the inputs unchanged.
+    """
+    return {k: {**v, **perception.scores(recons[k], targets, labels, n_boot=n_boot)} for k, v in metrics.items()}
+
+
+def perception_distortion(recons: Mapping[str, np.ndarray], images: np.ndarray, labels: np.ndarray,
+                          perception: Perception, *, n_boot: int) -> dict[str, dict]:
+    """Each decoder's place on the perception-distortion plane (Blau and Michaeli 2018) on one split.
+
+    Parameters
+    ----------
+    recons : {decoder: ndarray (N, S, S)}
+        Reconstructions of the same N trials (``images``, ``labels``).
+
+    Returns
+    -------
+    {decoder: {"psnr", "ssim", "pixel_r", "digit_acc", "feature_id2", "kid_digit": {"mean", "ci_low", "ci_high", ...}}}
+    """
+    out = {}
+    for name, r in recons.items():
+        ev = evaluate(r, images, labels, n_boot=n_boot, n_perm=0)
+        out[name] = {**{m: ev[m] for m in ("psnr", "ssim", "pixel_r")},
+                     **perception.scores(r, images, labels, n_boot=n_boot)}
+    return out
+
+
+def _ci_apart(a: dict, b: dict) -> int:
+    """+1 if a's 95% CI lies wholly above b's, -1 wholly below, 0 if they overlap or are undefined."""
+    if not all(np.isfinite([a["ci_low"], a["ci_high"], b["ci_low"], b["ci_high"]])):
+        return 0
+    return 1 if a["ci_low"] > b["ci_high"] else -1 if a["ci_high"] < b["ci_low"] else 0
+
+
+def perception_distortion_text(points: Mapping[str, dict], *, direct: str, diffusion: Mapping[str, str],
+                               perception: Perception, n_boot: int = 2000) -> dict:
+    """What diffusion buys and what it costs on each axis, against direct decoding, generated from ``points``.
+
+    ``diffusion`` maps a phrase ("one diffusion sample", "the mean of 16 samples") to its decoder in ``points``.
+    PSNR and SSIM are compared image by image (paired bootstrap CI of the difference); KID is a set statistic, so its
+    values are compared by their CIs (apart or overlapping). Lower KID is better.
+
+    Returns
+    -------
+    dict
+        ``text`` (the numbers, for the section), ``summary`` (one sentence: what diffusion buys and costs, for the
+        answer), ``gains`` and ``costs`` (the axes, lists).
+    """
+    d = points[direct]
+    clauses, gains, costs = [], set(), set()
+    for phrase, name in diffusion.items():
+        p = points[name]
+        parts = []
+        for m, unit, fmt in (("psnr", " dB", "+.2f"), ("ssim", "", "+.3f")):
+            c = paired_comparison(p[m]["per_image"], d[m]["per_image"], n_boot=n_boot)
+            axis = metric_label(m, short=True).replace(" (dB)", "")
+            parts.append(f"{axis} by {c['mean']:{fmt}}{unit} [{c['ci_low']:{fmt}}, {c['ci_high']:{fmt}}]")
+            if c["ci_low"] > 0:
+                gains.add(axis)
+            elif c["ci_high"] < 0:
+                costs.add(axis)
+        if perception.available:
+            k, kd = p["kid_digit"], d["kid_digit"]
+            side = _ci_apart(k, kd)
+            where = "lower, CIs apart" if side < 0 else "higher, CIs apart" if side > 0 else "CIs overlap"
+            parts.append(f"KID from {kd['mean']:.4f} [{kd['ci_low']:.4f}, {kd['ci_high']:.4f}] to {k['mean']:.4f} "
+                         f"[{k['ci_low']:.4f}, {k['ci_high']:.4f}] ({where})")
+            if side < 0:
+                gains.add("KID")
+            elif side > 0:
+                costs.add("KID")
+        clauses.append(f"{phrase} changes " + ", ".join(parts[:-1]) + " and " + parts[-1])
+    text = "Against direct decoding on the validation trials, " + "; ".join(clauses) + "."
+    order = ["PSNR", "SSIM", "KID"]
+    gains_l, costs_l = [a for a in order if a in gains], [a for a in order if a in costs]
+    if gains_l or costs_l:
+        summary = ("on the validation trials diffusion buys " + (", ".join(gains_l) or "nothing measurable")
+                   + " and costs " + (", ".join(costs_l) or "nothing measurable") + " against direct decoding"
+                   + (" (lower KID is better)" if "KID" in gains | costs else ""))
+    else:
+        summary = ("on the validation trials diffusion neither buys nor costs anything measurable against direct "
+                   "decoding")
+    if not perception.available:
+        summary += f"; {perception.note}"
+    text += " " + summary[0].upper() + summary[1:] + "."
+    return {"text": text, "summary": summary, "gains": gains_l, "costs": costs_l}
+
+
+def paired_rows(selected_fit: dict, selected_all: dict, bases: BaselineScores, *, n_fit: int, n_all: int,
+                reference: str = "autoencoder + ridge", n_boot: int) -> dict:
+    """The paired test comparisons of the selected model, each shown once.
+
+    Against the best baseline (chosen on validation) fitted on the fitting trials and refitted on all, and against
+    ``reference`` (the image prior alone) at the fitting trials -- unless the reference is the best baseline, when
+    that row would repeat the first. Returns ``{"rows": {label: paired_comparisons}, "best_fit": label, "best_all":
+    label, "reference_fit": label}`` (``reference_fit`` is ``best_fit`` when they coincide).
+    """
+    from .metrics import paired_comparisons
+
+    best = bases.best
+    same = best == reference
+    tag = " (best baseline on validation" + ("; the image prior alone)" if same else ")")
+    best_fit = f"fitted on {n_fit} trials − {model_label(best)}{tag}"
+    best_all = f"refitted on {n_all} trials − {model_label(best)}{tag}"
+    rows = {best_fit: paired_comparisons(selected_fit, bases.test[best], n_boot=n_boot),
+            best_all: paired_comparisons(selected_all, bases.test_all[best], n_boot=n_boot)}
+    ref_fit = best_fit
+    if not same and reference in bases.test:
+        ref_fit = f"fitted on {n_fit} trials − {model_label(reference)} (the image prior alone)"
+        rows[ref_fit] = paired_comparisons(selected_fit, bases.test[reference], n_boot=n_boot)
+    return {"rows": rows, "best_fit": best_fit, "best_all": best_all, "reference_fit": ref_fit}
+
+
+# ----------------------------------------------------------------------------- robustness (issue 17 §5, exploratory)
+
+
+def guard_at(raw: PriorImages, references: np.ndarray, threshold: float, *, max_shift: int) -> np.ndarray:
+    """Boolean mask of the images the leakage guard keeps at ``threshold`` (shifted r <= threshold with every
+    reference): :func:`ldm_core.prior_images.drop_near_duplicates`'s rule, also for thresholds looser than the 0.9 it
+    accepts (a sensitivity analysis only; the published guard is drop_near_duplicates')."""
+    r = max_shifted_correlation(raw.images, references, max_shift=max_shift)[0]
+    return r <= threshold
+
+
+def leak_sensitivity(data: StudyData, raw: PriorImages, variant: PriorVariant, thresholds: Sequence[float], *,
+                     published: float, max_shift: int, seed: int, n_boot: int, cache_dir: str | Path | None,
+                     pretrain_images: np.ndarray | None = None) -> dict[float, dict]:
+    """The selected model's test scores (one seed, map on the fitting trials) with the guard at each threshold.
+
+    At each threshold of ``thresholds`` and ``published`` the prior is retrained on the images the guard keeps plus the
+    fitting trials' images. A direct decoder uses only the prior's VAE, so only the VAE is trained (the denoiser would
+    not change its images); a diffusion decoder retrains the whole prior. ``pretrain_images``, when given, must be the
+    published threshold's image set (checked: the published row is the published model).
+
+    Returns
+    -------
+    {threshold: {"n_kept", "n_dropped", "max_r_kept_test", "published", "seconds", "test": {metric: evaluate entry}}}
+    """
+    import time
+
+    from .prior import images_checksum
+
+    refs = np.concatenate([data.images_val, data.images_test])
+    r_test = max_shifted_correlation(raw.images, data.images_test, max_shift=max_shift)[0]
+    out = {}
+    for t in sorted({float(x) for x in thresholds} | {float(published)}):
+        t0 = time.perf_counter()
+        keep = guard_at(raw, refs, t, max_shift=max_shift)
+        images = np.concatenate([raw.images[keep], data.images_fit])
+        if t == float(published) and pretrain_images is not None \
+                and images_checksum(images) != images_checksum(pretrain_images):
+            raise ValueError(f"leak_sensitivity: the guard at the published threshold {published:g} keeps another "
+                             "image set than the chapter's prior was trained on")
+        if is_ldm(variant):
+            res = run_prior_variants({"selected": variant}, data, images, seeds=[seed], n_boot=n_boot,
+                                     cache_dir=cache_dir, progress=False)["selected"]
+            test = res.runs[0].test_metrics
+        else:
+            dec = build_decoder(data, images, variant, seed=seed, cache_dir=cache_dir, progress=False, vae_only=True)
+            test = evaluate(dec.reconstruct(data.fmri_test, variant.decode, seed=seed), data.images_test,
+                            data.labels_test, n_boot=n_boot, n_perm=0)
+        out[t] = {"n_kept": int(keep.sum()), "n_dropped": int((~keep).sum()),
+                  "max_r_kept_test": float(r_test[keep].max()) if keep.any() else _NAN,
+                  "published": t == float(published), "seconds": time.perf_counter() - t0,
+                  "test": {m: {k: test[m][k] for k in ("mean", "ci_low", "ci_high")}
+                           for m in ("psnr", "ssim", "pixel_r")}}
+    return out
+
+
+def leak_sensitivity_table(rows: Mapping[float, dict]) -> pd.DataFrame:
+    """:func:`leak_sensitivity` for a page: one row per guard threshold."""
+    def cell(m, v):
+        return _fmt_ci(v, 2 if m == "psnr" else 3)
+
+    table = {f"{t:g}" + (" (published)" if r["published"] else ""): {
+        "prior images kept": f"{r['n_kept']:,}", "dropped": f"{r['n_dropped']:,}",
+        "largest r of a kept image with a test stimulus": f"{r['max_r_kept_test']:.3f}",
+        **{metric_label(m, short=True): cell(m, r["test"][m]) for m in ("psnr", "ssim", "pixel_r")}}
+        for t, r in rows.items()}
+    return pd.DataFrame.from_dict(table, orient="index").rename_axis("guard threshold (shifted r)")
+
+
+def seed_bootstrap_table(results: Mapping[str, VariantResult], *, metrics: Sequence[str] = ("psnr", "ssim", "pixel_r"),
+                         n_boot: int) -> tuple[pd.DataFrame, dict]:
+    """How much resampling seeds as well as images widens each model's test CI.
+
+    For each model and metric: the mean, the CI over images of the seed-averaged per-image values (the chapter's
+    CIs), and :func:`ldm_core.metrics.two_level_bootstrap_ci` over the (seeds x images) table, with the ratio of their
+    widths. Returns the page table and the record ``{model: {metric: {...}}}``.
+    """
+    from .metrics import two_level_bootstrap_ci
+
+    record: dict = {}
+    rows = {}
+    for name, res in results.items():
+        record[name] = {}
+        for m in metrics:
+            per = np.array([r.test_metrics[m]["per_image"] for r in res.runs], dtype=np.float64)  # (seeds, N)
+            pooled = res.pooled(m, "test", n_boot=n_boot)
+            lo2, hi2 = two_level_bootstrap_ci(per, n_boot=n_boot)
+            w1, w2 = pooled["ci_high"] - pooled["ci_low"], hi2 - lo2
+            record[name][m] = {"mean": pooled["mean"], "ci_images": [pooled["ci_low"], pooled["ci_high"]],
+                               "ci_seeds_and_images": [lo2, hi2], "width_ratio": float(w2 / w1) if w1 > 0 else _NAN,
+                               "n_seeds": int(per.shape[0])}
+            digits = 2 if m == "psnr" else 3
+            rows[(model_label(name), metric_label(m, short=True))] = {
+                "mean": f"{pooled['mean']:.{digits}f}",
+                "95% CI over images": f"[{pooled['ci_low']:.{digits}f}, {pooled['ci_high']:.{digits}f}]",
+                f"95% CI over seeds ({per.shape[0]}) and images": f"[{lo2:.{digits}f}, {hi2:.{digits}f}]",
+                "width ratio": f"{record[name][m]['width_ratio']:.2f}"}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["model", "metric"]), record
+
+
+def stability_choices(screen2: Mapping[str, VariantResult], chosen_map: MapConfig, screen3: Mapping[str, VariantResult],
+                      chosen: str, best_diffusion: str, *, n_voxels: int | None, select_metric: str) -> dict:
+    """The chapter's validation choices for :func:`selection_stability_table`, read from the screens' own settings:
+    the map kind (at the screen's ``n_voxels``), the voxel count (of the chosen kind), direct decoding against the best
+    diffusion decoder, and the decoder among every stage-3 candidate. A choice with a single candidate is left out."""
+    kinds = {n: r for n, r in screen2.items() if r.ldm_cfg["map"]["n_voxels"] == n_voxels}
+    counts = {n: r for n, r in screen2.items() if r.ldm_cfg["map"]["kind"] == chosen_map.kind}
+
+    def named(results, **want):
+        return next(n for n, r in results.items() if all(r.ldm_cfg["map"][k] == v for k, v in want.items()))
+
+    pair = {n: screen3[n] for n in (DIRECT, best_diffusion)}
+    choices = {
+        "fMRI → latent map kind": (named(kinds, kind=chosen_map.kind), kinds),
+        "voxels read": (named(counts, n_voxels=chosen_map.n_voxels), counts),
+        "direct decoding or the best diffusion decoder": (max(pair, key=lambda n: val_score(pair[n], select_metric)),
+                                                          pair),
+        "decoder among every stage-3 candidate": (chosen, dict(screen3)),
+    }
+    return {k: v for k, v in choices.items() if len(v[1]) > 1}
+
+
+def selection_stability_table(choices: Mapping[str, tuple[str, Mapping[str, VariantResult]]], *, metric: str,
+                              n_boot: int, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """How often each validation choice holds when the validation trials are resampled.
+
+    ``choices`` maps a choice (e.g. "voxel count") to (the name chosen on validation, {candidate: result}); the
+    candidates' first-seed validation per-trial ``metric`` values go to :func:`ldm_core.metrics.selection_stability`.
+    Returns the page table and ``{choice: {"chosen", "shares"}}``.
+    """
+    from .metrics import selection_stability
+
+    record, rows = {}, {}
+    for choice, (chosen, cands) in choices.items():
+        per = {n: np.asarray(r.runs[0].val_metrics[metric]["per_image"], dtype=np.float64) for n, r in cands.items()}
+        shares = selection_stability(per, n_boot=n_boot, seed=seed, higher_is_better=metric != "mse")
+        record[choice] = {"chosen": chosen, "shares": shares}
+        others = sorted(((s, n) for n, s in shares.items() if n != chosen), reverse=True)
+        rows[choice] = {"chosen on validation": chosen, "candidates": len(cands),
+                        "share of resamples it stays best": f"{shares[chosen]:.2f}",
+                        "most frequent alternative": f"{others[0][1]} ({others[0][0]:.2f})" if others else "–"}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("validation choice"), record
+
+
+def count_test_uses(*, n_seeds: int, baselines: Sequence[str], n_leak: int) -> dict:
+    """How many models this chapter scores on the test trials, planned and exploratory, with a sentence for the page.
+
+    Planned: the selected model fitted on the fitting trials and refitted on all (each over ``n_seeds`` seeds) and
+    every baseline both ways. Exploratory: ``n_leak`` extra leakage-guard settings of the selected model (seed 0).
+    The perception metrics and the two-level bootstrap re-score the same reconstructions and add no model.
+    """
+    planned = 2 + 2 * len(baselines)
+    runs = 2 * n_seeds + 2 * len(baselines) + n_leak
+    text = (f"This chapter scores {planned + n_leak} models on the test trials: {planned} planned -- the selected "
+            f"model fitted on the fitting trials and refitted on all training trials ({n_seeds} "
+            f"seed{'s' * (n_seeds > 1)} each) and the {len(baselines)} baselines both ways -- and {n_leak} exploratory "
+            f"(the selected model with other leakage-guard thresholds); {runs} test evaluations in all. No test "
+            "number enters a choice.")
+    return {"planned": planned, "exploratory": n_leak, "models": planned + n_leak, "evaluations": runs, "text": text}

@@ -70,3 +70,14 @@ def test_bad_settings():
         MapConfig(kind="lasso")
     with pytest.raises(ValueError, match=r"unknown DecodeConfig key\(s\) \['samples'\]"):
         BASE.replace(decode={"samples": 3})
+
+
+def test_vae_only_decoder_decodes_directly_exactly_as_the_full_prior(data, images, tmp_path):
+    full = build_decoder(data, images, BASE, seed=0, cache_dir=tmp_path, progress=False)
+    vae = build_decoder(data, images, BASE, seed=0, cache_dir=tmp_path, progress=False, vae_only=True)
+    assert vae.prior.denoiser is None
+    assert np.array_equal(vae.reconstruct(data.fmri_test, BASE.decode), full.reconstruct(data.fmri_test, BASE.decode))
+    fresh = build_decoder(data, images, BASE, seed=0, progress=False, vae_only=True)  # trained again, no cache
+    assert np.array_equal(fresh.reconstruct(data.fmri_test, BASE.decode), full.reconstruct(data.fmri_test, BASE.decode))
+    with pytest.raises(ValueError, match="needs a prior with a denoiser"):
+        vae.reconstruct(data.fmri_test, BASE.replace(decode={"mode": "refine"}).decode)
