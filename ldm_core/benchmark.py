@@ -13,8 +13,17 @@
   image)?
 - :func:`week1_sweep`: the report's week-1 grid (learning rate x batch size x encoder width), one seed, validation.
 - :func:`compute_table`, :func:`sampling_steps_table`: parameters and seconds per model; reconstruction time and
-  validation quality against the number of DDIM steps.
-- :func:`samples_figure`: several samples per trial of a diffusion decoder, their mean and their spread.
+  validation quality against the number of DDIM steps (:func:`format_seconds`, :func:`device_label` write them
+  for a reader).
+- :func:`prior_model_names`: the names chapter 07 gives its selected model (``extra.model_names``, contract C5), and
+  whether it samples with diffusion; a model is called an LDM only when it does.
+- :func:`with_perception`: each model's perception metrics (:func:`ldm_core.metrics.perception_metrics`) beside its
+  pixel metrics; :func:`ceiling_note` says for how many decoders a metric sits at its ceiling.
+- :func:`test_set_use`: how many models the study scores on the same test images (distinct reconstructions,
+  decoders apart from references); :func:`comparison_roles` marks the planned comparison and the exploratory ones.
+- :func:`curve_sizes`: the learning-curve sizes a dataset allows (the full fitting set is always added).
+- :func:`decoder_samples`, :func:`samples_figure`: several samples per trial of a diffusion decoder, beside their
+  mean, their spread and the direct decoding.
 """
 from __future__ import annotations
 
@@ -29,16 +38,19 @@ from .metrics import evaluate, identification_test, paired_comparison, pool_per_
 from .names import format_p, metric_label, model_label
 from .splits import StudyData, subsample_fit
 
-__all__ = ["identification_table", "learning_curve", "gain_per_doubling", "ridge_fitter", "latent_ridge_fitter",
-           "spatial_ldm_fitter", "prior_ldm_fitter", "more_trials_rows", "week1_sweep", "compute_table",
-           "sampling_steps_table", "samples_figure"]
+__all__ = ["identification_table", "learning_curve", "curve_sizes", "gain_per_doubling", "ridge_fitter",
+           "latent_ridge_fitter", "spatial_ldm_fitter", "prior_ldm_fitter", "more_trials_rows", "week1_sweep",
+           "format_seconds", "device_label", "compute_table", "sampling_steps_table", "prior_model_names",
+           "with_perception", "ceiling_note", "is_reference", "test_set_use", "earlier_reconstructions",
+           "comparisons_table", "comparison_roles", "decoder_samples",
+           "samples_figure"]
 
 Fitter = Callable[[StudyData, int], np.ndarray]
 
 
 def identification_table(models: Mapping[str, np.ndarray], targets: np.ndarray, labels: np.ndarray, *,
                          n_perm: int, seed: int = 0) -> tuple[pd.DataFrame, dict]:
-    """Identification accuracy and permutation p-value of each model, overall, within digit and 10-way.
+    """Identification accuracy and permutation p-value of each model, overall, within class and N-way.
 
     Parameters
     ----------
@@ -107,6 +119,21 @@ def learning_curve(data: StudyData, sizes: Sequence[int], fitters: Mapping[str, 
                    for n, evs in per_n.items()} for name, per_n in evals.items()}
 
 
+def curve_sizes(sizes: Sequence[int], data: StudyData) -> tuple[list[int], str]:
+    """The sizes of ``sizes`` that a learning curve on ``data`` can draw, and a sentence on any dropped.
+
+    A size must leave one trial per class at least and lie below the number of fitting trials (``data.n_fit``, which
+    :func:`learning_curve` adds itself). Returns ``(sorted usable sizes, note)``; the note is "" when none is
+    dropped, so a dataset with fewer trials than the parameters assumed still gets a curve.
+    """
+    n_fit, n_classes = len(data.images_fit), len(np.unique(data.labels_fit))
+    keep = sorted({int(n) for n in sizes if n_classes <= int(n) < n_fit})
+    dropped = sorted({int(n) for n in sizes} - set(keep))
+    note = (f"Sizes {dropped} are outside [{n_classes}, {n_fit - 1}] for this dataset ({n_classes} classes, {n_fit} "
+            f"fitting trials) and are left out." if dropped else "")
+    return keep, note
+
+
 def gain_per_doubling(curve: Mapping[int, dict], *, metric: str = "psnr", reach: float | None = None) -> dict:
     """Least-squares slope of ``metric`` against log2(trials), and the trials a value ``reach`` would need on that line.
 
@@ -128,16 +155,23 @@ def gain_per_doubling(curve: Mapping[int, dict], *, metric: str = "psnr", reach:
 
 def more_trials_rows(curves: Mapping[str, Mapping[int, dict]], *, n_boot: int,
                      metrics: Sequence[str] = ("psnr", "ssim", "pixel_r")) -> list[dict]:
-    """Claim 14 (proxy) per model and metric: the gain from the second-largest to the largest size of its curve,
-    paired over validation images (:func:`ldm_core.metrics.paired_comparison`), tested against "no gain"."""
+    """Claim 14 per model and metric, as *proxy* rows: the gain from the second-largest to the largest size of its
+    curve, paired over validation images (:func:`ldm_core.metrics.paired_comparison`), tested against "no gain".
+
+    The claim is "brain decoding needs > 1,000 samples"; a gain at the top of a curve that ends far below 1,000
+    trials measures something else, so every row carries ``proxy=True`` (shown, never counted), ``split``
+    "validation", its ``metric`` and ``model`` (contract C2). Curves with fewer than two sizes give no rows.
+    """
     rows = []
     for name, curve in curves.items():
+        if len(curve) < 2:
+            continue
         prev, top = sorted(curve)[-2:]
         for m in metrics:
             gain = paired_comparison(curve[top][m]["per_image"], curve[prev][m]["per_image"], n_boot=n_boot)
-            rows.append({**claims.claim_row("14 (proxy)", f"more paired trials still help at the top of the range: "
-                                            f"{metric_label(m)} gain from {prev} to {top} trials (validation)", gain,
-                                            low=0.0, digits=3), "model": name})
+            rows.append(claims.paired_claim_row(
+                "14", f"proxy for 'decoding needs > 1,000 samples': {metric_label(m)} gain from {prev} to {top} "
+                      "trials", gain, low=0.0, digits=3, split="validation", metric=m, model=name, proxy=True))
     return rows
 
 
@@ -162,19 +196,56 @@ def week1_sweep(data: StudyData, ldm_cfg, train_cfg: dict, *, lrs: Sequence[floa
     return {k: r.seed_mean(select_metric, "val")[0] for k, r in zip(grid, runs.values())}
 
 
+def format_seconds(seconds: float | None) -> str:
+    """A duration for a table, in seconds with sensible precision: "< 0.01", "0.39", "2.0", "116", "1,234";
+    "not recorded" for None or NaN (runs cached before timings were kept)."""
+    if seconds is None or not np.isfinite(seconds):
+        return "not recorded"
+    s = float(seconds)
+    if s < 0.01:
+        return "< 0.01"
+    if s < 1:
+        return f"{s:.2f}"
+    if s < 10:
+        return f"{s:.1f}"
+    return f"{s:,.0f}"
+
+
+def device_label(device: str) -> str:
+    """A device as a reader reads it: "cpu (1 threads)" -> "CPU, 1 thread"; "cpu (2 threads)" -> "CPU, 2 threads";
+    "cuda (NVIDIA H100 80GB HBM3)" -> "GPU (NVIDIA H100 80GB HBM3)"; "mps" -> "Apple GPU (MPS)"; other text
+    unchanged."""
+    import re
+
+    text = str(device).strip()
+    m = re.fullmatch(r"cpu(?:\s*\((\d+)\s*threads?\))?", text, flags=re.IGNORECASE)
+    if m:
+        n = m.group(1)
+        return "CPU" if n is None else f"CPU, {int(n)} thread{'' if int(n) == 1 else 's'}"
+    m = re.fullmatch(r"cuda(?::\d+)?(?:\s*\((.*)\))?", text, flags=re.IGNORECASE)
+    if m:
+        return f"GPU ({m.group(1)})" if m.group(1) else "GPU"
+    if text.lower() == "mps":
+        return "Apple GPU (MPS)"
+    return text
+
+
 def compute_table(models: Mapping[str, object], notes: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Parameters, training and reconstruction seconds (means over seeds) and device per model.
 
     models : {name: :class:`~ldm_core.runs.VariantResult`}; notes : {name: text appended to its training time}.
+    Seconds are written by :func:`format_seconds`, devices by :func:`device_label`.
     """
     rows = {}
     for name, res in models.items():
         runs, note = res.runs, (notes or {}).get(name)
-        train = f"{np.mean([r.train_time_s or 0 for r in runs]):.0f}"
+        train_s = [r.train_time_s for r in runs if r.train_time_s is not None]
+        recon_s = [r.recon_test_s for r in runs if r.recon_test_s is not None]
+        train = format_seconds(np.mean(train_s) if train_s else None)
         rows[name] = {"parameters": f"{runs[0].n_parameters['total']:,}",
                       "training per seed (s)": f"{train} ({note})" if note else train,
-                      "reconstructing the test trials (s)": f"{np.mean([r.recon_test_s or 0 for r in runs]):.2f}",
-                      "device": runs[0].device}
+                      "reconstructing the test trials (s)": format_seconds(np.mean(recon_s) if recon_s else None),
+                      "device": device_label(runs[0].device)}
     return pd.DataFrame(rows).T.rename_axis("model")
 
 
@@ -191,7 +262,7 @@ def sampling_steps_table(model, data: StudyData, steps_grid: Sequence[int], *, s
         dt = time.perf_counter() - t
         ev = evaluate(model.reconstruct(data.fmri_val, steps=int(s), seed=0, **sample_cfg), data.images_val,
                       data.labels_val, n_boot=n_boot, n_perm=0)
-        rows[int(s)] = {f"reconstructing {len(data.fmri_test)} test trials (s)": round(dt, 2),
+        rows[int(s)] = {f"reconstructing {len(data.fmri_test)} test trials (s)": format_seconds(dt),
                         **{f"validation {metric_label(m, short=True)}": round(ev[m]["mean"], 3)
                            for m in ("psnr", "ssim", "pixel_r")}}
     return pd.DataFrame(rows).T
@@ -251,18 +322,278 @@ def prior_ldm_fitter(variant, *, pretrain_images: np.ndarray, cache_dir, n_boot:
     return fit
 
 
+# ----------------------------------------------------------------------------- names, perception, test-set use
+
+
+def prior_model_names(extra07: Mapping, *, n_fit: int, n_all: int) -> dict:
+    """What chapter 07's selected model is called, at the fitting trials and refitted on all training trials.
+
+    Chapter 07 names its models for what they compute (contract C5): ``extra["model_names"] = {"fit", "all"}`` and
+    ``extra["selected_is_ldm"]`` (True only when the selected decoder samples with diffusion). Those are returned
+    as they are. A record written before chapter 07 kept them gets names built here from its selected variant
+    (map and decoding), with the trial counts ``n_fit`` / ``n_all`` of the data.
+
+    Returns
+    -------
+    dict
+        ``{"fit": str, "all": str, "is_ldm": bool, "what": str}``; ``what`` is the name without its trial count
+        (for curves over trial counts).
+    """
+    import re
+
+    def strip(name: str) -> str:
+        return re.sub(r",?\s*\(?\d[\d,]*\s+trials\)?\s*$", "", name)
+
+    names = extra07.get("model_names")
+    if names and "fit" in names and "all" in names and "selected_is_ldm" in extra07:
+        return {"fit": str(names["fit"]), "all": str(names["all"]), "is_ldm": bool(extra07["selected_is_ldm"]),
+                "what": strip(str(names["fit"]))}
+    v = extra07.get("selected_variant") or {}
+    mode = (v.get("decode") or {}).get("mode", "direct")
+    m = v.get("map") or {}
+    voxels = f"{m['n_voxels']} voxels" if m.get("n_voxels") else "all voxels"
+    what = (f"prior VAE + {m.get('kind', 'ridge')} map, {voxels} (diffusion off)" if mode == "direct" else
+            f"prior LDM ({extra07.get('selected_on_validation', mode)}), {m.get('kind', 'ridge')} map, {voxels}")
+    return {"fit": f"{what}, {n_fit} trials", "all": f"{what}, {n_all} trials", "is_ldm": mode != "direct",
+            "what": what}
+
+
+def with_perception(scores: Mapping[str, Mapping], recons: Mapping[str, np.ndarray], targets: np.ndarray,
+                    labels: np.ndarray, *, perception, n_boot: int, seed: int = 0) -> dict:
+    """Each model's scores with its perception metrics added.
+
+    Parameters
+    ----------
+    scores : mapping of name -> {metric: {...}}
+        Pixel metrics per model (e.g. :func:`ldm_core.metrics.evaluate`); left as they are.
+    recons : mapping of name -> ndarray (N, S, S) or (K, N, S, S)
+        Test reconstructions of the models to score (K seeds: per-image values averaged over seeds). A model of
+        ``scores`` without reconstructions keeps its pixel metrics only.
+    targets : ndarray (N, S, S); labels : ndarray (N,) of label codes
+    perception : :class:`ldm_core.prior_study.Perception`
+        Chapter 07's classifier (:func:`ldm_core.prior_study.perception_model`): its ``scores(recons, targets,
+        labels, n_boot=, seed=)`` gives ``digit_acc``, ``feature_id2`` and ``kid_digit``
+        (:func:`ldm_core.metrics.perception_metrics`), or NaN with a note when no classifier is available.
+
+    Returns
+    -------
+    dict
+        ``{name: {**scores[name], "digit_acc": ..., "feature_id2": ..., "kid_digit": ...}}`` in the order of
+        ``scores``, then models only in ``recons``.
+    """
+    out = {n: dict(v) for n, v in scores.items()}
+    for name, rec in recons.items():
+        out.setdefault(name, {}).update(perception.scores(rec, targets, labels, n_boot=n_boot, seed=seed))
+    return out
+
+
+def ceiling_note(scores: Mapping[str, Mapping], metric: str = "digit_acc", *, ceiling: float = 1.0,
+                 exclude: Sequence[str] = ()) -> dict:
+    """How many models reach ``ceiling`` on ``metric`` (mean): ``{"n_at": k, "n": n, "at": [names]}``.
+
+    Models without the metric (or with NaN) and those in ``exclude`` are not counted.
+    """
+    vals = {n: v[metric]["mean"] for n, v in scores.items() if n not in exclude and metric in v
+            and np.isfinite(v[metric]["mean"])}
+    at = [n for n, x in vals.items() if x >= ceiling - 1e-12]
+    return {"n_at": len(at), "n": len(vals), "at": at}
+
+
+FLOOR_NAMES = ("uniform_noise", "constant_0", "constant_0.5", "train_mean", "class_mean_reference")
+
+
+def is_reference(name: str) -> bool:
+    """True for a model that decodes no fMRI or reads the test images: chapter 00's floors and the correct-class
+    mean (:data:`FLOOR_NAMES`), VAE round trips and ceilings."""
+    base = _seedless(name)
+    low = base.lower()
+    return base in FLOOR_NAMES or "round trip" in low or "ceiling" in low or "correct-digit mean" in low \
+        or "correct-class mean" in low
+
+
+def _seedless(key: str) -> str:
+    import re
+
+    return re.sub(r"@seed\d+$", "", key)
+
+
+def _seed_order(key: str) -> tuple[str, int]:
+    """Sort key: the model, then its seed as a number (seed10 after seed2)."""
+    import re
+
+    m = re.search(r"@seed(\d+)$", key)
+    return (_seedless(key), int(m.group(1)) if m else -1)
+
+
+def test_set_use(chapters: Mapping[str, Mapping[str, np.ndarray]]) -> tuple[pd.DataFrame, dict]:
+    """How many models the study scores on the same test images.
+
+    Parameters
+    ----------
+    chapters : mapping of chapter -> {model key: test reconstructions (N, S, S) or (K, N, S, S)}
+        Each chapter's ``reconstructions.npz`` (:func:`ldm_core.results.load_results`), in chapter order; keys
+        ``"<model>@seed<k>"`` are seeds of one model, as is one (K, N, S, S) array of K seeds.
+
+    Returns
+    -------
+    table : DataFrame
+        One row per chapter: decoders scored on the test trials, of them not already scored by an earlier chapter,
+        references (:func:`is_reference`); then a total row.
+    counts : dict
+        ``{"decoders", "references", "per_chapter": {chapter: new decoders}}``: distinct models over all chapters.
+        Two entries with bit-identical reconstructions (every seed) are one model (e.g. a baseline that two
+        chapters both report).
+    """
+    import hashlib
+
+    seen: set[str] = set()
+    seen_ref: set[str] = set()
+    rows, per = {}, {}
+    for chapter, recons in chapters.items():
+        groups: dict[str, list[str]] = {}
+        for key in sorted(recons, key=_seed_order):
+            groups.setdefault(_seedless(key), []).append(key)
+        n_dec = n_new = n_ref = 0
+        for model, keys in groups.items():
+            h = hashlib.sha256()
+            for k in keys:
+                h.update(np.ascontiguousarray(recons[k], dtype=np.float32).tobytes())
+            digest = h.hexdigest()
+            if is_reference(model):
+                n_ref += 1
+                seen_ref.add(digest)
+                continue
+            n_dec += 1
+            if digest not in seen:
+                n_new += 1
+                seen.add(digest)
+        per[chapter] = n_new
+        rows[chapter] = {"decoders scored on the test trials": n_dec, "of them new (not in an earlier chapter)": n_new,
+                         "references (no fMRI, or reading the test images)": n_ref}
+    rows["all chapters (distinct)"] = {"decoders scored on the test trials": len(seen),
+                                       "of them new (not in an earlier chapter)": len(seen),
+                                       "references (no fMRI, or reading the test images)": len(seen_ref)}
+    return (pd.DataFrame.from_dict(rows, orient="index").rename_axis("chapter"),
+            {"decoders": len(seen), "references": len(seen_ref), "per_chapter": per})
+
+
+PLANNED = "planned (declared before the test trials were read)"
+EXPLORATORY = "exploratory"
+
+
+def comparisons_table(planned: Mapping[str, Mapping[str, dict]], exploratory: Mapping[str, Mapping[str, dict]], *,
+                      title: str = "per test image") -> pd.DataFrame:
+    """:func:`ldm_core.claims.paired_table` of the planned comparison(s) first, then the exploratory ones, with a
+    first column saying which is which (:data:`PLANNED`, :data:`EXPLORATORY`).
+
+    Raises
+    ------
+    ValueError
+        If a label is in both, or there is no comparison at all.
+    """
+    both = sorted(set(planned) & set(exploratory))
+    if both:
+        raise ValueError(f"comparison(s) {both} are both planned and exploratory")
+    if not planned and not exploratory:
+        raise ValueError("comparisons_table needs at least one comparison")
+    table = claims.paired_table({**planned, **exploratory}, title=title)
+    table.insert(0, "planned or exploratory",
+                 [PLANNED if label in planned else EXPLORATORY for label in table.index.get_level_values(0)])
+    return table
+
+
+def earlier_reconstructions(inputs_root, chapters: Sequence[str]) -> tuple[dict[str, dict], list[str]]:
+    """The test reconstructions of each chapter of ``chapters`` whose results exist under ``inputs_root``.
+
+    Returns ``({chapter: {model key: (N, S, S)}}, [chapters without results])``; a results folder that exists but
+    is damaged raises (:func:`ldm_core.results.load_results`).
+    """
+    from pathlib import Path
+
+    from .results import load_results
+
+    found, missing = {}, []
+    for c in chapters:
+        folder = Path(inputs_root) / c
+        if not (folder / "metrics.json").is_file():
+            missing.append(c)
+            continue
+        found[c] = load_results(folder)[1]
+    return found, missing
+
+
+def comparison_roles(names: Sequence[str], *, planned: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``{name: {"comparison": "planned" | "exploratory" | "reference"}}`` for a table's extra column.
+
+    ``planned``: the models of the one comparison declared before the test trials were read (the validation-selected
+    model and the validation-selected baseline); references (:func:`is_reference`) are neither.
+    """
+    return {n: {"comparison": "planned" if n in planned else "reference" if is_reference(n) else "exploratory"}
+            for n in names}
+
+
 # ----------------------------------------------------------------------------- figures
 
 
-def samples_figure(samples: np.ndarray, targets: np.ndarray, labels: np.ndarray, *, class_names=None):
+def decoder_samples(decoder, fmri: np.ndarray, decode, *, n_show: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A diffusion decoder's samples for each trial, and its output made from exactly those samples.
+
+    Parameters
+    ----------
+    decoder : :class:`ldm_core.prior_ldm.PriorBrainLDM`
+    fmri : ndarray (N, V)
+    decode : :class:`ldm_core.prior_ldm.DecodeConfig`
+        A diffusion decoding (mode "refine" or "noise"); its ``n_samples`` samples are drawn per trial.
+    n_show : int >= 1
+        Samples kept for the figure (the first ``n_show`` of them).
+
+    Returns
+    -------
+    dict
+        ``"samples"`` (N, n_show, S, S): decoded samples; ``"output"`` (N, S, S): what the decoder returns from all
+        ``decode.n_samples`` of them (the mean of the decoded images, or the decoded mean code when
+        ``decode.average == "latent"``); ``"direct"`` (N, S, S): the predicted code decoded without diffusion.
+
+    Raises
+    ------
+    ValueError
+        If ``decode.mode`` is "direct" (no samples) or ``n_show`` < 1.
+    """
+    if decode.mode == "direct":
+        raise ValueError("decoder_samples needs a diffusion decoding (mode 'refine' or 'noise'), got mode 'direct'")
+    if n_show < 1:
+        raise ValueError(f"n_show must be >= 1, got {n_show!r}")
+    codes = decoder.sample_codes(fmri, decode, seed=seed)  # (N, n, d)
+    N, n, d = codes.shape
+    images = decoder.prior.decode(codes.reshape(N * n, d))
+    images = np.asarray(images).reshape(N, n, *np.asarray(images).shape[1:])  # (N, n, S, S)
+    output = (np.asarray(decoder.prior.decode(codes.mean(axis=1))) if decode.average == "latent"
+              else images.mean(axis=1))
+    direct = np.asarray(decoder.prior.decode(decoder.predicted_codes(fmri)))
+    return {"samples": images[:, :min(n_show, n)], "output": output, "direct": direct}
+
+
+def samples_figure(samples: np.ndarray, targets: np.ndarray, labels: np.ndarray, *, class_names=None,
+                   mean: np.ndarray | None = None, mean_label: str | None = None,
+                   beside: Mapping[str, np.ndarray] | None = None):
     """Targets, each sample, their mean and their per-pixel spread (own colour scale), one column per trial.
 
-    samples : ndarray (N, k, S, S), k >= 2 samples per trial.
+    Parameters
+    ----------
+    samples : ndarray (N, k, S, S), k >= 1 samples per trial
+    mean : ndarray (N, S, S), optional
+        The mean to show (e.g. the decoder's own output from more samples); default: the mean of ``samples``.
+    mean_label : str, optional
+        Its row label; default "mean of k".
+    beside : mapping of row label -> ndarray (N, S, S), optional
+        Rows shown after the mean (e.g. the direct decoding, without diffusion).
     """
     from .plots import image_grid
 
     k = samples.shape[1]
     rows = {"target": targets, **{f"sample {j + 1}": samples[:, j] for j in range(k)},
-            f"mean of {k}": samples.mean(axis=1), "per-pixel std": samples.std(axis=1)}
-    return image_grid(rows, labels=labels, class_names=class_names, colour_rows={"per-pixel std": "magma"})
+            (mean_label or f"mean of {k}"): samples.mean(axis=1) if mean is None else mean,
+            **dict(beside or {}), "std of the samples": samples.std(axis=1)}
+    return image_grid(rows, labels=labels, class_names=class_names, colour_rows={"std of the samples": "magma"},
+                      colour_labels={"std of the samples": "per-pixel std of the samples"})
 

@@ -12,7 +12,9 @@ comparison table prints it.
 :func:`comparison_table` puts one of this study's measured models beside the quoted rows, the quoted numbers in
 columns of their own ("as published") and ours under our definitions (:data:`OUR_METRICS`), with a verdict per
 metric that is only "higher than the published value under our definitions" -- not a claim that the conventions
-agree. :data:`REPORT_LITERATURE` holds the analysed report's own "literature comparison" rows (claim 15), which the
+agree. :func:`caveats_markdown` gives the caveats as a paragraph a reader can read (for the benchmark chapter and
+the first page), with the one that concerns this study's own models (unpaired images DGMM did not use) when asked.
+:data:`REPORT_LITERATURE` holds the analysed report's own "literature comparison" rows (claim 15), which the
 report gives without a source.
 """
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import pandas as pd
 
 __all__ = ["SOURCE", "CAVEATS", "OUR_METRICS", "PUBLISHED", "REPORT_LITERATURE", "published_table",
-           "comparison_table"]
+           "comparison_table", "caveats_markdown", "SOURCE_SHORT"]
 
 SOURCE = ("C. Du, C. Du, H. He, 'Sharing deep generative representation for perceived image reconstruction from "
           "human brain activity', IJCNN 2017, arXiv:1704.07575, Table 2 ('Dataset 2' = digit69)")
@@ -32,6 +34,8 @@ CAVEATS = (
     "nearest training trials in fMRI space -- and averages many decoded samples; its voxels were kept by encoding R² "
     "> 0 under 10-fold CV on the training data."
 )
+
+SOURCE_SHORT = "Du, Du & He, IJCNN 2017 (arXiv:1704.07575), Table 2"
 
 OUR_METRICS = (
     "This study: images in [0, 1]; PSNR = 10 log10(1 / MSE) per image; SSIM windowed (Gaussian, sigma 1.5, "
@@ -73,6 +77,51 @@ def _fmt(v) -> str:
     if isinstance(v, tuple):
         return f"{v[0]:.3f} ± {v[1]:.3f}"
     return f"{v:.3f}"
+
+
+def caveats_markdown(*, n_unpaired: int | None = None, n_test: int | None = None, method: str = BEST_PUBLISHED) -> str:
+    """The caveats of any comparison with the published table, as Markdown prose (one paragraph of sentences).
+
+    Parameters
+    ----------
+    n_unpaired : int, optional
+        When given, the paragraph adds that this study's image-prior models and autoencoder baseline learn from this
+        many unpaired handwritten digits, which the published methods did not use.
+    n_test : int, optional
+        The number of test trials this study averages over (said when given).
+    method : str
+        The published method named (default DGMM).
+
+    Returns
+    -------
+    str
+        Markdown: where the numbers come from (quoted, not measured) and why the comparison is loose. Every number
+        in it is quoted from the paper.
+
+    Raises
+    ------
+    KeyError
+        If ``method`` is not a row of :data:`PUBLISHED`.
+    """
+    _published(method, "pixel_r")  # the method must exist
+    over = f"over the {n_test} test images" if n_test is not None else "over the test images"
+    parts = [
+        f"{method}'s numbers are quoted from {SOURCE_SHORT}, not measured here: the paper gives each as a mean ± "
+        "standard deviation over 20 random seeds and subjects, while this study gives a mean with a 95% bootstrap CI "
+        f"{over}.",
+        "The metrics are not defined alike: the paper does not say whether its correlation is per image or pooled, "
+        "or whether its SSIM is windowed or global (its MSE appears to be on the [0, 1] pixel scale, judging by its "
+        "code), so equal names need not mean equal measurements.",
+        f"{method} is transductive -- at test time each trial's latent is pulled toward its nearest training trials in "
+        "fMRI space -- and averages many decoded samples; its voxels were chosen by encoding R² > 0 under 10-fold "
+        "cross-validation on the training data.",
+    ]
+    if n_unpaired is not None:
+        parts.append(f"This study's image-prior models and its autoencoder baseline also learn from {n_unpaired:,} "
+                     f"unpaired handwritten digits, which {method} and the other published methods did not use.")
+    parts.append("A difference from the published value is therefore a loose comparison, never a verdict on the "
+                 "method.")
+    return " ".join(parts)
 
 
 def published_table() -> pd.DataFrame:

@@ -4,7 +4,10 @@ Chapters 02-06 and the benchmark all follow the same protocol, which lives here 
 
 1. a **base** :class:`~ldm_core.experiment.Variant` and named variants, each the base with a few LDMConfig,
    TrainConfig or sampling fields changed (:meth:`Sweep.add`) -- change one field, as QuantEcon's
-   ``McCallModel(β=β_new)`` does;
+   ``McCallModel(β=β_new)`` does; a table of candidates (name -> changed fields, as in a chapter's parameters) is
+   added with :meth:`Sweep.add_candidates`, which sorts each field into the config it belongs to and refuses a
+   candidate whose name is already taken by a variant of other settings (a silently skipped candidate would be the
+   base under another name);
 2. every variant trained with the first seed and scored on the **validation** trials (:meth:`Sweep.screen`);
    the test trials are reconstructed too, but nothing here reads them for a choice;
 3. each variant's per-image difference from the base on validation, with a bootstrap CI and a Wilcoxon test
@@ -18,17 +21,19 @@ more when it joins the final comparison.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from .config import LDMConfig
+from .config import LDMConfig, TrainConfig
 from .experiment import Variant, run_variants, select
 from .metrics import paired_comparison
-from .runs import VariantResult
+from .runs import SAMPLING_DEFAULTS, VariantResult
 
-__all__ = ["Sweep", "VAL_METRICS", "ALL_METRICS", "pooled_metrics", "effects_table"]
+__all__ = ["Sweep", "VAL_METRICS", "ALL_METRICS", "pooled_metrics", "effects_table", "split_changes",
+           "variant_settings"]
 
 VAL_METRICS = ("psnr", "ssim", "pixel_r", "id2", "id2_within")
 ALL_METRICS = ("psnr", "ssim", "pixel_r", "mse", "id2", "id2_within", "id10")
@@ -38,6 +43,55 @@ def pooled_metrics(result: VariantResult, *, split: str = "test", metrics: Seque
                    n_boot: int = 2000) -> dict[str, dict]:
     """``{metric: pooled}`` of :meth:`VariantResult.pooled` (per-image values averaged over seeds, CI over images)."""
     return {m: result.pooled(m, split, n_boot=n_boot) for m in metrics}
+
+
+def split_changes(changes: Mapping) -> dict[str, dict]:
+    """One candidate's changed fields sorted by where they belong: ``{"ldm": ..., "train": ..., "sampling": ...}``.
+
+    Parameters
+    ----------
+    changes : mapping of str -> value
+        Field -> value, each a field of :class:`~ldm_core.config.LDMConfig`, of
+        :class:`~ldm_core.config.TrainConfig` or a sampling key (:data:`~ldm_core.runs.SAMPLING_DEFAULTS`), e.g.
+        ``{"prediction": "x0", "n_samples": 8}``.
+
+    Raises
+    ------
+    ValueError
+        If a key is none of these (the valid keys are named), or ``changes`` is not a mapping.
+    """
+    if not isinstance(changes, Mapping):
+        raise ValueError(f"a candidate's changes must be a mapping of field -> value, got {type(changes).__name__}")
+    ldm_fields = {f.name for f in dataclasses.fields(LDMConfig)}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    out: dict[str, dict] = {"ldm": {}, "train": {}, "sampling": {}}
+    unknown = []
+    for k, v in changes.items():
+        part = ("sampling" if k in SAMPLING_DEFAULTS else "ldm" if k in ldm_fields
+                else "train" if k in train_fields else None)
+        if part is None:
+            unknown.append(k)
+        else:
+            out[part][k] = v
+    if unknown:
+        raise ValueError(f"unknown candidate field(s) {sorted(unknown)}: each must be a sampling key "
+                         f"{list(SAMPLING_DEFAULTS)}, an LDMConfig field {sorted(ldm_fields)} or a TrainConfig field "
+                         f"{sorted(train_fields)}")
+    return out
+
+
+def variant_settings(v: Variant) -> dict:
+    """What a variant computes, resolved: its LDMConfig, its full TrainConfig (defaults filled in) and its full sampling
+    settings. Two variants with equal settings produce the same runs."""
+    return {"ldm_cfg": v.ldm_cfg.to_dict(), "train_cfg": TrainConfig.from_dict(v.train_cfg).to_dict(),
+            "sampling": v.sample_cfg}
+
+
+def _difference(a: Variant, b: Variant) -> dict:
+    """``{field: (value in a, value in b)}`` for every resolved setting where the two variants differ."""
+    sa, sb = variant_settings(a), variant_settings(b)
+    return {k: (sa[part].get(k), sb[part].get(k)) for part in sa for k in sorted(set(sa[part]) | set(sb[part]))
+            if sa[part].get(k) != sb[part].get(k)}
 
 
 class Sweep:
@@ -107,12 +161,56 @@ class Sweep:
         self.variants[name] = self.variant(ldm=ldm, train=train, sampling=sampling, of=of)
         return self.variants[name]
 
+    def add_candidates(self, candidates: Mapping[str, Mapping], *, of: str | None = None) -> list[str]:
+        """Add every candidate: the base (or variant ``of``) with the candidate's fields changed.
+
+        Each candidate's fields are sorted into LDMConfig, TrainConfig and sampling changes
+        (:func:`split_changes`), so ``{"prediction": "x0", "n_samples": 8}`` changes what the U-Net predicts and
+        how many samples are averaged. Candidates that differ only in sampling share one training per seed
+        (:func:`~ldm_core.experiment.run_variants`).
+
+        Parameters
+        ----------
+        candidates : mapping of str -> mapping
+            Name -> changed fields (an empty mapping: the starting variant itself, under that name).
+        of : str, optional
+            The variant the changes apply to (default: the base).
+
+        Returns
+        -------
+        list of str
+            The candidates' names, in order: screen, tabulate and select over exactly these.
+
+        Raises
+        ------
+        ValueError
+            If ``candidates`` is empty, a field is unknown (:func:`split_changes`), or a candidate's name is already a
+            variant of this sweep with other settings -- the name would otherwise stand for two configurations. A
+            candidate equal in every setting to the variant of its name is that variant.
+        """
+        if not candidates:
+            raise ValueError("add_candidates needs at least one candidate (name -> changed fields)")
+        split = {name: split_changes(change) for name, change in candidates.items()}  # every field checked first
+        for name, parts in split.items():
+            wanted = self.variant(of=of, **parts)
+            if name in self.variants:
+                diff = _difference(wanted, self.variants[name])
+                if diff:
+                    shown = ", ".join(f"{k}: {a!r} (candidate) vs {b!r}" for k, (a, b) in diff.items())
+                    raise ValueError(f"candidate {name!r} collides with the sweep's variant {name!r} of other settings "
+                                     f"({shown}); give the base (or that variant) another name")
+                continue
+            self.variants[name] = wanted
+        return list(candidates)
+
     def screen(self, names: Iterable[str] | None = None) -> dict[str, VariantResult]:
-        """Train ``names`` (default: every variant not yet screened) with the first seed; returns those results."""
-        todo = [n for n in (names or self.variants) if names is not None or n not in self.screened]
-        missing = sorted(set(todo) - set(self.variants))
+        """Train ``names`` (default: every variant) with the first seed, unless already screened; returns their
+        results (in the order of ``names``)."""
+        names = list(names) if names is not None else None
+        missing = sorted(set(names or ()) - set(self.variants))
         if missing:
             raise KeyError(f"unknown variant(s) {missing}; the sweep has {list(self.variants)}")
+        todo = [n for n in (names or self.variants) if n not in self.screened]
         if todo:
             self.screened.update(run_variants({n: self.variants[n] for n in todo}, self.data, seeds=self.seeds[:1],
                                               **self.run_kw))
@@ -139,9 +237,9 @@ class Sweep:
                                          n_boot=self.n_boot) for m in metrics} for n in names}
 
     def select(self, metric: str, names: Iterable[str] | None = None) -> str:
-        """The variant with the best first-seed validation ``metric`` (higher is better; test numbers unread)."""
-        results = self.screen()
-        return select({n: results[n] for n in (names or results)}, metric=metric)
+        """The variant among ``names`` (default: every variant) with the best first-seed validation ``metric``
+        (higher is better; test numbers unread). Only those variants are screened."""
+        return select(self.screen(names), metric=metric)
 
     def final(self, names: Iterable[str]) -> dict[str, VariantResult]:
         """Train ``names`` (duplicates dropped, order kept) with every seed; the first seed comes from the cache."""

@@ -44,12 +44,18 @@ def test_more_trials_rows_gain_from_the_last_step_by_hand():
         return {m: {"per_image": np.asarray(v, dtype=float)} for m in ("psnr", "ssim", "pixel_r")}
 
     curves = {"a": {5: point([9, 9, 9, 9]), 10: point([1, 1, 1, 1]), 20: point([2, 3, 2, 3])},
-              "b": {10: point([1, 2, 3, 4]), 20: point([1, 2, 3, 4])}}
+              "b": {10: point([1, 2, 3, 4]), 20: point([2, 1, 4, 3])}}
+    curves["one size"] = {20: point([1, 2, 3, 4])}  # no step to measure: no row
     rows = more_trials_rows(curves, n_boot=200)
-    assert [(r["model"], r["claim"]) for r in rows] == [("a", "14 (proxy)")] * 3 + [("b", "14 (proxy)")] * 3
+    assert [(r["model"], r["claim"]) for r in rows] == [("a", "14")] * 3 + [("b", "14")] * 3
+    # contract C2: every row names its split, metric and model, and is a proxy (shown, never counted)
+    assert all(r["proxy"] is True and r["split"] == "validation" for r in rows)
+    assert [r["metric"] for r in rows] == ["psnr", "ssim", "pixel_r"] * 2
     assert "from 10 to 20 trials" in rows[0]["report says"]  # the last step, not the first
-    assert rows[0]["measured mean [95% CI]"].startswith("1.500")  # mean of 2, 3, 2, 3 minus 1
-    assert rows[3]["measured mean [95% CI]"].startswith("0.000")
+    assert "proxy" in rows[0]["report says"]
+    assert rows[0]["mean"] == pytest.approx(1.5)  # mean of 2, 3, 2, 3 minus 1
+    assert rows[0]["measured mean [95% CI]"].startswith("+1.500") and rows[0]["verdict"] == "confirmed"
+    assert rows[3]["mean"] == 0.0 and rows[3]["verdict"] == "inconclusive"
 
 
 def test_compute_table_means_over_seeds_and_notes():
@@ -60,13 +66,201 @@ def test_compute_table_means_over_seeds_and_notes():
     def run(train, recon):
         return SimpleNamespace(n_parameters={"total": 12345}, train_time_s=train, recon_test_s=recon, device="cpu")
 
-    models = {"a": SimpleNamespace(runs=[run(10.0, 0.5), run(20.0, 1.5)]), "b": SimpleNamespace(runs=[run(None, 2.0)])}
+    models = {"a": SimpleNamespace(runs=[run(10.0, 0.5), run(20.0, 1.5)]),
+              "b": SimpleNamespace(runs=[run(None, 0.001)])}
     table = compute_table(models, notes={"b": "cached"})
     assert list(table.index) == ["a", "b"] and table.index.name == "model"
     assert table.loc["a", "parameters"] == "12,345"
     assert table.loc["a", "training per seed (s)"] == "15"
-    assert table.loc["a", "reconstructing the test trials (s)"] == "1.00"
-    assert table.loc["b", "training per seed (s)"] == "0 (cached)"
+    assert table.loc["a", "reconstructing the test trials (s)"] == "1.0"
+    assert table.loc["b", "training per seed (s)"] == "not recorded (cached)"
+    assert table.loc["b", "reconstructing the test trials (s)"] == "< 0.01"  # never "0.00"
+    assert table.loc["a", "device"] == "CPU"
+
+
+@pytest.mark.parametrize("seconds, text", [(0.0, "< 0.01"), (0.004, "< 0.01"), (0.39, "0.39"), (2.01, "2.0"),
+                                           (116.4, "116"), (1234.0, "1,234"), (None, "not recorded"),
+                                           (float("nan"), "not recorded")])
+def test_format_seconds(seconds, text):
+    from ldm_core.benchmark import format_seconds
+
+    assert format_seconds(seconds) == text
+
+
+@pytest.mark.parametrize("device, text", [("cpu (1 threads)", "CPU, 1 thread"),
+                                          ("cpu (2 threads)", "CPU, 2 threads"), ("cpu", "CPU"),
+                                          ("cuda (NVIDIA H200)", "GPU (NVIDIA H200)"), ("cuda:1", "GPU"),
+                                          ("mps", "Apple GPU (MPS)"), ("tpu v5", "tpu v5")])
+def test_device_label(device, text):
+    from ldm_core.benchmark import device_label
+
+    assert device_label(device) == text
+
+
+# ----------------------------------------------------------------------------- names, perception, test-set use
+
+
+def test_prior_model_names_reads_chapter_07_and_falls_back_on_its_variant():
+    from ldm_core.benchmark import prior_model_names
+
+    x07 = {"model_names": {"fit": "prior VAE + ridge map (diffusion off), 72 trials", "all": "…, 90 trials"},
+           "selected_is_ldm": False, "selected_variant": {"decode": {"mode": "refine"}}}
+    assert prior_model_names(x07, n_fit=3, n_all=4) == {"fit": "prior VAE + ridge map (diffusion off), 72 trials",
+                                                        "all": "…, 90 trials", "is_ldm": False,
+                                                        "what": "prior VAE + ridge map (diffusion off)"}
+    old = {"selected_on_validation": "direct (no diffusion)",
+           "selected_variant": {"map": {"kind": "ridge", "n_voxels": 400}, "decode": {"mode": "direct"}}}
+    names = prior_model_names(old, n_fit=85, n_all=107)  # counts from the data, not digit69's
+    assert names == {"fit": "prior VAE + ridge map, 400 voxels (diffusion off), 85 trials",
+                     "all": "prior VAE + ridge map, 400 voxels (diffusion off), 107 trials", "is_ldm": False,
+                     "what": "prior VAE + ridge map, 400 voxels (diffusion off)"}
+    old["selected_variant"] = {"map": {"kind": "pls", "n_voxels": None}, "decode": {"mode": "refine"}}
+    old["selected_on_validation"] = "refine, strength 0.3"
+    names = prior_model_names(old, n_fit=5, n_all=6)
+    assert names["is_ldm"] and names["fit"] == "prior LDM (refine, strength 0.3), pls map, all voxels, 5 trials"
+    assert "LDM" not in prior_model_names({}, n_fit=1, n_all=2)["fit"]  # nothing known: direct, not an LDM
+
+
+def test_with_perception_adds_the_three_metrics_per_model():
+    from ldm_core.benchmark import with_perception
+
+    seen = []
+
+    class Perception:  # prior_study.Perception's interface
+        @staticmethod
+        def scores(recons, targets, labels, *, n_boot, seed):
+            seen.append((np.shape(recons), n_boot, seed))
+            v = float(np.mean(recons))
+            return {m: {"mean": v, "ci_low": v, "ci_high": v} for m in ("digit_acc", "feature_id2", "kid_digit")}
+
+    scores = {"a": {"psnr": {"mean": 1.0}}, "b": {"psnr": {"mean": 2.0}}}
+    recons = {"a": np.ones((2, 3, 4, 4)), "c": np.zeros((3, 4, 4))}
+    out = with_perception(scores, recons, np.zeros((3, 4, 4)), np.array([1, 2, 1]), perception=Perception(), n_boot=7)
+    assert list(out) == ["a", "b", "c"]
+    assert out["a"]["psnr"]["mean"] == 1.0 and out["a"]["digit_acc"]["mean"] == 1.0
+    assert "digit_acc" not in out["b"] and out["c"]["kid_digit"]["mean"] == 0.0
+    assert seen == [((2, 3, 4, 4), 7, 0), ((3, 4, 4), 7, 0)]
+    assert "digit_acc" not in scores["a"]  # the input is not changed
+
+
+def test_with_perception_through_chapter_07s_classifier(tmp_path):
+    """The real path: prior_study.perception_model's classifier, the three metrics with CIs beside psnr."""
+    from types import SimpleNamespace
+
+    from ldm_core import prior_study
+    from ldm_core.benchmark import with_perception
+
+    rng = np.random.default_rng(0)
+    S = 12
+    yy, xx = np.mgrid[:S, :S]
+
+    def shape(c, n):  # class 6: a bright left half, class 9: a bright right half, with noise
+        base = (xx < S // 2) if c == 6 else (xx >= S // 2)
+        return np.clip(base[None] * 0.8 + rng.uniform(0, 0.2, (n, S, S)), 0, 1).astype(np.float32)
+
+    images = np.concatenate([shape(6, 40), shape(9, 40)])
+    labels = np.array([6] * 40 + [9] * 40)
+    prior = SimpleNamespace(images=images, labels=labels, class_names={6: "six", 9: "nine"})  # as PriorImages
+    data = SimpleNamespace(class_names={1: "six", 2: "nine"})
+    perception = prior_study.perception_model(prior, data, seed=0, cache_dir=tmp_path)
+    assert perception.available
+    targets, codes = np.concatenate([shape(6, 3), shape(9, 3)]), np.array([1, 1, 1, 2, 2, 2])
+    out = with_perception({"copy": {"psnr": {"mean": 99.0}}}, {"copy": targets, "flipped": targets[::-1]}, targets,
+                          codes, perception=perception, n_boot=50)
+    assert out["copy"]["psnr"]["mean"] == 99.0
+    assert out["copy"]["digit_acc"]["mean"] == 1.0 and out["flipped"]["digit_acc"]["mean"] == 0.0
+    for m in ("digit_acc", "feature_id2", "kid_digit"):
+        assert {"mean", "ci_low", "ci_high"} <= set(out["copy"][m])
+
+
+def test_ceiling_note_counts_models_at_the_ceiling():
+    from ldm_core.benchmark import ceiling_note
+
+    s = {"a": {"digit_acc": {"mean": 1.0}}, "b": {"digit_acc": {"mean": 0.9}},
+         "c": {"digit_acc": {"mean": float("nan")}}, "d": {"psnr": {"mean": 3.0}}, "e": {"digit_acc": {"mean": 1.0}}}
+    assert ceiling_note(s) == {"n_at": 2, "n": 3, "at": ["a", "e"]}
+    assert ceiling_note(s, exclude=["e"]) == {"n_at": 1, "n": 2, "at": ["a"]}
+
+
+def test_test_set_use_counts_distinct_decoders_and_references():
+    from ldm_core.benchmark import comparison_roles, is_reference, test_set_use
+
+    a, b, c = (np.full((2, 4, 4), v, dtype=np.float32) for v in (0.1, 0.2, 0.3))
+    chapters = {
+        "00": {"ridge": a, "uniform_noise": b, "class_mean_reference": c},
+        "07": {"m@seed0": b, "m@seed1": c, "ridge (90 trials)": a, "VAE round trip, base": a},
+        "08": {"m copy": np.stack([b, c]), "spatial@seed0": c, "prior ceiling": b},  # seeds stacked: the same model
+    }
+    table, counts = test_set_use(chapters)
+    # decoders: ridge (00), m (07; its copy in 08 has the same reconstructions), spatial (08) -> 3 distinct
+    assert counts == {"decoders": 3, "references": 3, "per_chapter": {"00": 1, "07": 1, "08": 1}}
+    assert table.loc["07", "decoders scored on the test trials"] == 2
+    assert table.loc["07", "of them new (not in an earlier chapter)"] == 1
+    assert table.loc["all chapters (distinct)", "decoders scored on the test trials"] == 3
+    assert is_reference("spatial VAE round trip (ceiling)") and is_reference("train_mean@seed0")
+    assert not is_reference("ridge (90 trials)")
+    # seeds sort as numbers: seed10 after seed2, like a stacked (K, N, S, S) array of seeds 2 and 10
+    _, by_key = test_set_use({"a": {"x@seed10": a, "x@seed2": b}, "b": {"y": np.stack([b, a])}})
+    assert by_key["decoders"] == 1
+    roles = comparison_roles(["m", "base", "uniform_noise", "other"], planned=["m", "base"])
+    assert roles == {"m": {"comparison": "planned"}, "base": {"comparison": "planned"},
+                     "uniform_noise": {"comparison": "reference"}, "other": {"comparison": "exploratory"}}
+
+
+def test_comparisons_table_marks_the_planned_comparison():
+    from ldm_core.benchmark import EXPLORATORY, PLANNED, comparisons_table
+
+    def comp(m):
+        return {"psnr": {"mean": m, "ci_low": m - 1, "ci_high": m + 1, "p_wilcoxon": 0.5}}
+
+    t = comparisons_table({"model − baseline": comp(0.5)}, {"a − b": comp(2.0), "c − d": comp(-3.0)})
+    assert list(t["planned or exploratory"]) == [PLANNED, EXPLORATORY, EXPLORATORY]
+    assert list(t.index.get_level_values(0)) == ["model − baseline", "a − b", "c − d"]
+    assert list(t["verdict"]) == ["inconclusive (CI contains 0)", "met", "missed"]
+    with pytest.raises(ValueError, match=r"comparison\(s\) \['a − b'\] are both planned and exploratory"):
+        comparisons_table({"a − b": comp(1.0)}, {"a − b": comp(1.0)})
+    with pytest.raises(ValueError, match="needs at least one comparison"):
+        comparisons_table({}, {})
+
+
+def test_curve_sizes_keeps_what_the_data_allow(tmp_path):
+    from types import SimpleNamespace
+
+    from ldm_core.benchmark import curve_sizes
+
+    data = SimpleNamespace(images_fit=np.zeros((30, 2, 2)), labels_fit=np.array([1, 2] * 15))
+    assert curve_sizes([10, 20, 10], data) == ([10, 20], "")
+    sizes, note = curve_sizes([1, 10, 30, 45], data)
+    assert sizes == [10]
+    assert note == ("Sizes [1, 30, 45] are outside [2, 29] for this dataset (2 classes, 30 fitting trials) and are "
+                    "left out.")
+
+
+def test_decoder_samples_mean_follows_the_decoders_averaging():
+    from types import SimpleNamespace
+
+    from ldm_core.benchmark import decoder_samples
+
+    codes = np.arange(2 * 3 * 1, dtype=float).reshape(2, 3, 1)  # 2 trials, 3 samples, 1-d codes
+
+    class Prior:
+        @staticmethod
+        def decode(z):  # a code c decodes to an image full of c**2 (non-linear: mean image != image of mean code)
+            return np.repeat(np.repeat(np.asarray(z, float)[:, :, None] ** 2, 2, axis=1), 2, axis=2)
+
+    dec = SimpleNamespace(prior=Prior(), sample_codes=lambda fmri, decode, seed: codes,
+                          predicted_codes=lambda fmri: np.array([[1.0], [2.0]]))
+    out = decoder_samples(dec, np.zeros((2, 5)), SimpleNamespace(mode="refine", average="image"), n_show=2)
+    assert out["samples"].shape == (2, 2, 2, 2)
+    assert out["output"][0, 0, 0] == pytest.approx((0 + 1 + 4) / 3)  # mean of the decoded samples
+    assert out["direct"][1, 0, 0] == 4.0
+    out = decoder_samples(dec, np.zeros((2, 5)), SimpleNamespace(mode="refine", average="latent"), n_show=5)
+    assert out["samples"].shape == (2, 3, 2, 2)  # at most the samples drawn
+    assert out["output"][0, 0, 0] == pytest.approx(1.0)  # the decoded mean code (mean code 1)
+    with pytest.raises(ValueError, match="needs a diffusion decoding"):
+        decoder_samples(dec, np.zeros((2, 5)), SimpleNamespace(mode="direct", average="image"), n_show=2)
+    with pytest.raises(ValueError, match="n_show must be >= 1"):
+        decoder_samples(dec, np.zeros((2, 5)), SimpleNamespace(mode="noise", average="image"), n_show=0)
 
 
 def test_sampling_steps_table_scores_what_the_model_returns(tmp_path):
@@ -90,7 +284,7 @@ def test_sampling_steps_table_scores_what_the_model_returns(tmp_path):
         want = evaluate(np.full_like(data.images_val, min(s, 10) / 10), data.images_val, data.labels_val, n_boot=50,
                         n_perm=0)["psnr"]["mean"]
         assert table.loc[s, "validation PSNR (dB)"] == round(want, 3)
-    assert (table[f"reconstructing {len(data.fmri_test)} test trials (s)"] >= 0).all()
+    assert all(isinstance(t, str) and t for t in table[f"reconstructing {len(data.fmri_test)} test trials (s)"])
 
 
 def test_week1_sweep_builds_the_grid_and_reads_validation(monkeypatch, tmp_path):
@@ -115,3 +309,27 @@ def test_week1_sweep_builds_the_grid_and_reads_validation(monkeypatch, tmp_path)
     v = seen["variants"]["lr=0.01, batch=8, dim=32"]
     assert v.train_cfg == {"epochs": 3, "lr": 1e-2, "batch_size": 8} and v.sample_cfg["steps"] == 5
     assert seen["seeds"] == [0] and seen["kw"] == {"cache_dir": tmp_path}
+
+
+def test_samples_figure_rows_in_order(monkeypatch):
+    import ldm_core.plots
+    from ldm_core.benchmark import samples_figure
+
+    seen = {}
+
+    def fake_grid(rows, **kw):
+        seen.update(rows=rows, kw=kw)
+
+    monkeypatch.setattr(ldm_core.plots, "image_grid", fake_grid)
+    samples = np.stack([np.zeros((3, 4, 4)), np.ones((3, 4, 4))], axis=1)  # (N=3, k=2, 4, 4)
+    targets, labels = np.full((3, 4, 4), 0.5), np.array([1, 2, 1])
+    samples_figure(samples, targets, labels, class_names={1: "a", 2: "b"})
+    assert list(seen["rows"]) == ["target", "sample 1", "sample 2", "mean of 2", "std of the samples"]
+    assert seen["rows"]["mean of 2"].max() == 0.5 and seen["rows"]["std of the samples"].min() == 0.5
+    assert seen["kw"]["colour_rows"] == {"std of the samples": "magma"}
+    assert seen["kw"]["class_names"] == {1: "a", 2: "b"}
+    samples_figure(samples, targets, labels, mean=np.full((3, 4, 4), 0.9), mean_label="output (mean of 16)",
+                   beside={"direct (diffusion off)": targets})
+    assert list(seen["rows"]) == ["target", "sample 1", "sample 2", "output (mean of 16)", "direct (diffusion off)",
+                                  "std of the samples"]
+    assert seen["rows"]["output (mean of 16)"].min() == 0.9

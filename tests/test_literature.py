@@ -21,3 +21,16 @@ def test_comparison_table_keeps_quoted_and_measured_apart():
     assert t.loc["SSIM", "comparison"].startswith("published better")
     with pytest.raises(KeyError, match="no published row"):
         literature.comparison_table("m", ours, method="nope")
+
+
+def test_caveats_markdown_is_prose_with_the_caveats_that_apply():
+    text = literature.caveats_markdown(n_unpaired=1969, n_test=10)
+    assert "\n" not in text and not text.startswith(("-", "*", "#"))  # one paragraph, not a list or heading
+    assert "quoted from Du, Du & He, IJCNN 2017 (arXiv:1704.07575), Table 2, not measured here" in text
+    assert "transductive" in text and "over the 10 test images" in text
+    assert "1,969 unpaired handwritten digits, which DGMM and the other published methods did not use" in text
+    plain = literature.caveats_markdown()
+    assert "unpaired" not in plain and "over the test images" in plain
+    assert literature.caveats_markdown(method="DCCAE-A").startswith("DCCAE-A's numbers are quoted")
+    with pytest.raises(KeyError, match="no published row 'nope'"):
+        literature.caveats_markdown(method="nope")
