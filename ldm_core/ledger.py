@@ -55,7 +55,7 @@ measurement lies in the claimed range, *refuted* (below or above the claim) when
   validation rows only is *inconclusive (only selection rows)* until test rows agree.
 - **(d) No confirmation that a trivial reference would also earn.** A confirmed row is void when the mean of a trivial
   reference of chapter 00 (uniform noise, the constant grey and black images, the training-mean image, the
-  correct-digit mean) also lies in the claimed range; the row then counts as *inconclusive (a trivial reference
+  correct-class mean) also lies in the claimed range; the row then counts as *inconclusive (a trivial reference
   passes too)*. Checked on every row that measures a level of a metric those references have, except for the claims
   about the references themselves (3, 4a, 4b); differences between two models are not levels.
 - **(e) Every part must hold.** A claim with several parts (PSNR, SSIM and pixel r; the weeks of claim 12; the
