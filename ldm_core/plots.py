@@ -274,7 +274,7 @@ def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None,
             for s in ax.spines.values():
                 s.set_visible(False)
             if c == 0:
-                ax.set_ylabel(model_label(name), rotation=0, ha="right", va="center", fontsize=9)
+                ax.set_ylabel(textwrap.fill(model_label(name), 24), rotation=0, ha="right", va="center", fontsize=9)
             if r == 0 and labels is not None:
                 ax.set_title(class_names.get(int(labels[c]), str(labels[c])), fontsize=9)
         if name in colour_rows:
