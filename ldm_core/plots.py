@@ -524,8 +524,8 @@ def trajectory_plot(traj: pd.DataFrame, *, metrics=("psnr", "ssim", "pixel_r"),
         return _nothing_to_plot("the trajectory has no stages" if traj.empty or "stage" not in traj.columns
                                 else "the trajectory has none of the metrics", empty_note)
     traj = traj.reset_index(drop=True)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 0.32 * len(traj) + 1.3), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 0.32 * len(traj) + 1.9), sharey=True,
+                             squeeze=False, layout="constrained")
     y = np.arange(len(traj))
     for ax, m in zip(axes[0], metrics):
         first = True
@@ -545,11 +545,13 @@ def trajectory_plot(traj: pd.DataFrame, *, metrics=("psnr", "ssim", "pixel_r"),
             if m in vals and np.isfinite(vals[m]):
                 ax.axvline(vals[m], ls="--", lw=1, c=f"C{j + 1}", label=lab)
         ax.set_xlabel(metric_label(m, short=True))
+        ax.xaxis.set_major_locator(mticker.MaxNLocator(nbins=3))  # few ticks: the panels are narrow
         ax.grid(axis="x", alpha=0.3)
     axes[0, 0].set_yticks(y)
     axes[0, 0].set_yticklabels([str(s) for s in traj["stage"]])
     axes[0, 0].invert_yaxis()
-    _legend_outside(axes[0, -1])
+    handles, labels = axes[0, -1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False)  # below: the panels keep the width
     return fig
 
 
