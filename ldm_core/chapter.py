@@ -456,9 +456,9 @@ class Chapter:
             ``image_size`` (text, e.g. "28×28"), ``n_pixels``, ``n_classes``, ``classes`` (e.g. "six and nine"),
             ``dataset`` (the file's name); each glued under its key, for ``{glue:text}`n_fit``` in Markdown.
 
-        Warns
-        -----
-        RuntimeWarning
+        Raises
+        ------
+        ValueError
             When chapter 00's results (``inputs_root``) were computed on another data file than ``data``.
         """
         raw = getattr(data, "raw", data)
@@ -474,11 +474,11 @@ class Chapter:
             self.glue(key, value)
         self.data_facts = facts
         if getattr(self, "_data_sha256", None) and self._data_sha256 != raw.sha256:
-            warnings.warn(f"chapter {self.name} reads chapter {DATA_CHAPTER}'s results from "
-                          f"{relative(self.inputs_root)}/, computed on another data file (sha256 "
-                          f"{self._data_sha256[:12]}…, this chapter's {raw.path.name} is {raw.sha256[:12]}…): run "
-                          f"{DATA_CHAPTER} on this data first or point inputs_root at its results", RuntimeWarning,
-                          stacklevel=2)
+            raise ValueError(f"chapter {self.name} reads chapter {DATA_CHAPTER}'s results from "
+                             f"{relative(self.inputs_root)}/, computed on another data file (sha256 "
+                             f"{self._data_sha256[:12]}…, this chapter's {raw.path.name} is {raw.sha256[:12]}…): its "
+                             f"floors, counts and warnings would not describe this data. Run {DATA_CHAPTER} on this "
+                             "data first, or point inputs_root at its results.")
         return facts
 
     def answer(self, text: str, *, test_in_training: int | dict | None = None) -> None:

@@ -230,8 +230,8 @@ def test_glue_data_warns_when_chapter_00_saw_another_file(tmp_path, glued):
     info = _schema(tmp_path)
     _data_chapter_results(tmp_path, count=0, sha="b" * 64)
     ch = _model_chapter(tmp_path)
-    with pytest.warns(RuntimeWarning, match=r"chapter 02_unet_fix reads chapter 00_data_and_metrics's results .* "
-                                            r"computed on another data file"):
+    with pytest.raises(ValueError, match=r"chapter 02_unet_fix reads chapter 00_data_and_metrics's results .* "
+                                         r"computed on another data file"):
         ch.glue_data(prepare_data(str(info["path"]), verbose=0))
 
 
