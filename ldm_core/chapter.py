@@ -45,7 +45,6 @@ import json
 import os
 import re
 import time
-import warnings
 from pathlib import Path
 
 from .parameters import CHAPTER_PARAMS, RUN_PARAMS, ParameterError, requirements, validate
