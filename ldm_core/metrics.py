@@ -48,12 +48,14 @@ together. :func:`perception_metrics` adds the perception axis, in the features o
   Ozcelik & VanRullen 2023; MindEye, Scotti et al. 2023).
 - ``kid_digit``: the kernel inception distance (Bińkowski et al. 2018, "Demystifying MMD GANs", ICLR): the
   unbiased estimate of the squared maximum mean discrepancy with the polynomial kernel
-  k(x, y) = (x . y / d + 1)^3, d the feature dimension, between the reconstructions (all seeds pooled) and
-  real images the classifier never saw (``PerceptionNet.heldout_images``), on features divided by the
-  reference set's root-mean-square feature value (a ReLU net's unit is arbitrary). Lower is better; 0 means the
-  two sets have the same feature distribution up to the kernel's third moments, and the unbiased
-  estimate can be slightly negative. It is a set statistic: no per-image values. Its CI resamples test
-  images (all seeds of a resampled image together) with the reference set fixed.
+  k(x, y) = (x . y / d + 1)^3, d the feature dimension, between the reconstructions and real images the
+  classifier never saw (``PerceptionNet.heldout_images``), on features divided by the reference set's
+  root-mean-square feature value (a ReLU net's unit is arbitrary). With K seeds per image the within-set term
+  pairs reconstructions of different images only (:func:`kid_of_sets`): the seeds of one image are not
+  independent samples. Lower is better; 0 means the two sets have the same feature distribution up to the
+  kernel's third moments. The estimator is unbiased, so it can be negative, and with 10-18 test images its
+  CI is wide. It is a set statistic: no per-image values. Its CI resamples test images (all seeds of a
+  resampled image together) with the reference set fixed.
 
 Why KID is written here: torchmetrics' ``KernelInceptionDistance`` (and ``torch-fidelity``) are built
 around InceptionV3's ImageNet weights, which cannot be downloaded here and have never seen a handwritten
@@ -89,6 +91,7 @@ __all__ = [
     "METRIC_NAMES",
     "PERCEPTION_METRICS",
     "kid",
+    "kid_of_sets",
     "perception_metrics",
     "two_level_bootstrap_ci",
     "selection_stability",
@@ -570,6 +573,47 @@ def kid(features_a: np.ndarray, features_b: np.ndarray) -> float:
     return float(term_a + term_b - 2.0 * _poly_kernel(a, b).mean())
 
 
+def kid_of_sets(feature_sets: np.ndarray, features_b: np.ndarray) -> float:
+    """KID of K reconstructions of each of N images (K seeds or samples) against a reference set.
+
+    Parameters
+    ----------
+    feature_sets : ndarray of shape (K, N, d), N >= 2
+        Row [k, i]: features of reconstruction k of image i. K = 1 is a single set.
+    features_b : ndarray of shape (m, d), m >= 2
+        The reference set.
+
+    Returns
+    -------
+    float
+        term_a + term_b - 2 cross, with term_a = sum_{i != j} sum_{k, l} k(x_ki, x_lj) / (K^2 N (N - 1)): the
+        within-reconstruction term pairs reconstructions of DIFFERENT images only, since the K reconstructions
+        of one image are not independent samples (pairing them, as :func:`kid` of the pooled K N rows does,
+        biases KID upward by roughly the within-image similarity); cross averages k(x_ki, b_j) over all K N
+        reconstructions; term_b is :func:`kid`'s. With K = 1 it equals :func:`kid`. Unbiased over images,
+        so it can be negative; K near-identical copies give about the K = 1 value.
+
+    Raises
+    ------
+    ValueError
+        If ``feature_sets`` is not 3-D with N >= 2, a set is not finite, or the feature dimensions differ.
+    """
+    f = np.asarray(feature_sets, dtype=np.float64)
+    if f.ndim != 3 or f.shape[1] < 2 or f.shape[0] < 1:
+        raise ValueError(f"feature_sets must have shape (K, N, d) with K >= 1 and N >= 2 images; got shape {f.shape}")
+    K, N, d = f.shape
+    a = _check_features(f.reshape(K * N, d), "feature_sets")
+    b = _check_features(features_b, "features_b")
+    if d != b.shape[1]:
+        raise ValueError(f"feature_sets and features_b must have the same feature dimension d; got {d} and "
+                         f"{b.shape[1]}")
+    blocks = _poly_kernel(a, a).reshape(K, N, K, N).sum(axis=(0, 2))  # (N, N): all seed pairs of images i, j
+    term_a = (blocks.sum() - np.trace(blocks)) / (K**2 * N * (N - 1))
+    kbb = _poly_kernel(b, b)
+    term_b = (kbb.sum() - np.trace(kbb)) / (len(b) * (len(b) - 1))
+    return float(term_a + term_b - 2.0 * _poly_kernel(a, b).mean())
+
+
 def _kid_resampled(kaa: np.ndarray, kab_mean: np.ndarray, term_b: float, weights: np.ndarray, *,
                    n_sets: int = 1) -> np.ndarray:
     """KID of resampled test images (all sets of each together) against a fixed set b, one value per resample.
@@ -591,19 +635,18 @@ def _kid_resampled(kaa: np.ndarray, kab_mean: np.ndarray, term_b: float, weights
     -------
     ndarray of shape (R,)
         The within-a term averages the kernel over pairs of reconstructions of different draws of different
-        images (weight w_i w_j) and over pairs of different sets of one draw (weight w_i); two copies of the
-        same image are never paired, the U-statistic's i != j rule applied to the test images, so duplicates
-        do not inflate it. All weights 1 give :func:`kid`. NaN when no pair is left (one image, one set).
+        images only (weight w_i w_j, all K x K set pairs): reconstructions of one image (its K seeds, or two
+        draws of it) are never paired, because they are not independent samples, the U-statistic's i != j
+        rule applied to the test images. All weights 1 give :func:`kid_of_sets`. NaN when no pair is left
+        (every draw is of one image).
     """
     K = int(n_sets)
     N = kaa.shape[0] // K
     w = np.asarray(weights, dtype=np.float64)  # (R, N)
     blocks = kaa.reshape(K, N, K, N).sum(axis=(0, 2))  # (N, N): all set pairs of images i and j
-    same_set = np.einsum("kiki->i", kaa.reshape(K, N, K, N))  # (N,): sum over k of k(x_ki, x_ki)
-    own = np.diag(blocks) - same_set  # (N,): pairs of different sets of one image
     total = w.sum(axis=1)
-    within = np.einsum("ri,ij,rj->r", w, blocks, w) - (w**2) @ np.diag(blocks) + w @ own
-    pairs = K**2 * (total**2 - (w**2).sum(axis=1)) + K * (K - 1) * total
+    within = np.einsum("ri,ij,rj->r", w, blocks, w) - (w**2) @ np.diag(blocks)  # pairs of different images
+    pairs = K**2 * (total**2 - (w**2).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         term_a = np.where(pairs > 0, within / pairs, np.nan)
     cross = w @ kab_mean.reshape(K, N).sum(axis=0) / (K * total)
@@ -646,20 +689,23 @@ def perception_metrics(
         ``ci_low``, ``ci_high`` (:func:`bootstrap_ci` over images of the seed-averaged ``per_image`` (N,)),
         ``per_image`` and ``per_image_by_seed`` (K lists of N, for :func:`two_level_bootstrap_ci`).
         ``digit_acc`` gets NaNs and a ``note`` when a target's class name is not among ``net.class_names``.
-        ``kid_digit`` holds ``mean`` (:func:`kid` of the K x N reconstructions against
-        ``net.heldout_images``), ``ci_low``, ``ci_high`` (percentile bootstrap over test images, each
-        resampled image with all its seeds; the reference set fixed), ``n_recons``, ``n_reference`` and
-        ``feature_scale``; no per-image values (a set statistic). Lower KID is better; the unbiased estimate
-        can be slightly negative.
+        ``kid_digit`` holds ``mean`` (:func:`kid_of_sets` of the K x N reconstructions against
+        ``net.heldout_images``: reconstructions of the same image are never paired in the within term),
+        ``ci_low``, ``ci_high`` (percentile bootstrap over test images, each resampled image with all its
+        seeds; the reference set fixed), ``n_recons``, ``n_reference`` and ``feature_scale``; no per-image
+        values (a set statistic). Lower KID is better. It is an unbiased estimator, so it can be negative, and
+        with 10-18 test images its CI is wide (often wider than the differences between decoders): compare
+        KIDs only between rows with the same number of seeds and call CIs that overlap "not separable".
 
     Notes
     -----
     KID is computed on features divided by ``feature_scale``, the root-mean-square feature value of the
     reference set: a ReLU network's activation scale is arbitrary, and without it the cubic kernel's
-    x . y / d, and so KID, would scale with it. Pearson r (``feature_id2``) does not depend on it. In a
-    bootstrap resample, two copies of the same test image are not paired in KID's within-set term (the
-    estimator's i != j rule applied to the test images), so duplicates do not bias it; the seeds of one
-    draw are paired, as in the estimate itself.
+    x . y / d, and so KID, would scale with it. Pearson r (``feature_id2``) does not depend on it. KID's
+    within-reconstruction term pairs reconstructions of different test images only, both in the estimate and
+    in every bootstrap resample (where two copies of one test image are not paired either): K seeds of one
+    image are not independent samples, and pairing them would bias a multi-seed KID upward (K near-identical
+    seeds would look further from real images than one). With K = 1 the estimate is :func:`kid`.
 
     Raises
     ------
@@ -724,7 +770,7 @@ def perception_metrics(
     scale = scale if scale > 0 else 1.0
     ref = ref / scale
     a = feats.reshape(K * N, -1) / scale  # rows: seed-major, row k * N + i is seed k, image i
-    value = kid(a, ref)
+    value = kid_of_sets(a.reshape(K, N, -1), ref)  # seeds of one image never paired with each other
     kaa = _poly_kernel(a, a)
     kab_mean = _poly_kernel(a, ref).mean(axis=1)
     kbb = _poly_kernel(ref, ref)

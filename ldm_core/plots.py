@@ -2,8 +2,9 @@
 
 The book's text column is about 7 inches wide; figures are drawn at that width or less (:data:`PAGE_WIDTH`) with
 10-point text, so that they are read at 100 % rather than shrunk, and every figure with several curves puts its
-legend outside the axes. Names come from :mod:`ldm_core.names`. Tables of metrics put each mean over its 95% CI
-(:func:`ci_table`), so a cell never wraps over several lines.
+legend outside the axes, below the panels (a legend to the right squeezes narrow panels). Names come from
+:mod:`ldm_core.names`. Tables of metrics put each mean over its 95% CI (:func:`ci_table`), so a cell never wraps
+over several lines.
 
 Rules every figure helper keeps:
 
@@ -12,9 +13,10 @@ Rules every figure helper keeps:
   scores listed in one order at positions listed in another). Keys may be numbers or numeric strings (a
   ``metrics.json`` read back); a non-numeric, non-finite or repeated x, or x <= 0 on a log axis, raises ``ValueError``
   naming the series.
-- **Data ticks.** An x axis of swept values is labelled with exactly those values as plain numbers ("10", "45",
-  "0.0003"), no minor tick labels; at draw time, labels that would overlap their neighbour are left blank (the
-  tick mark stays), keeping the smallest and the largest value (:class:`DataTickFormatter`).
+- **Data ticks.** An x axis of swept values is labelled with exactly those values, no minor tick labels. At draw
+  time, labels that would overlap are first abbreviated ("1.6k", "3.1k", "5×10⁻⁴"), then angled (45°, then 90°),
+  then staggered on two lines, so that every value keeps a visible label (:class:`DataTickFormatter`); only ticks
+  closer together than any of these allows (a dense curve, not a sweep) are thinned.
 - **Empty input.** Nothing to draw is not an error: the helper shows one line of Markdown ("No images to show:
   <reason>" / "Nothing to plot: <reason>", the reason given by ``empty_note``) and returns ``None``.
 - **Colour bars** wherever colour carries a value (heat maps, a per-pixel standard deviation); every axis is
@@ -34,6 +36,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib import ticker as mticker
+from matplotlib.lines import Line2D
 
 from .data import LABEL_NAMES
 from .names import METRIC_LABELS, format_p, metric_label, model_label
@@ -60,14 +63,30 @@ def _width(n_panels: int, per_panel: float) -> float:
     return min(PAGE_WIDTH, per_panel * n_panels)
 
 
-def _legend_outside(ax, **kw) -> None:
-    """One legend right of ``ax`` with the (unique) labelled artists of every panel of its figure."""
+def _legend_below(fig, *, last: tuple[str, ...] = ()) -> None:
+    """One legend below the panels of ``fig`` (constrained layout) with the unique labelled artists of every panel
+    (the labels in ``last`` after the others, e.g. a reference line after the models).
+
+    A legend to the right of narrow panels takes their width (the book once had 60-px panels beside a wide legend);
+    below, the panels keep the page width. The figure grows by the legend's height, so the panels keep theirs. The
+    number of columns fits the longest entry into the figure's width.
+    """
     seen: dict[str, object] = {}
-    for a in ax.figure.axes:
+    for a in fig.axes:
         for h, lab in zip(*a.get_legend_handles_labels()):
-            seen.setdefault(lab, h)
-    if seen:
-        ax.legend(list(seen.values()), list(seen), loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
+            if lab and not lab.startswith("_"):
+                seen.setdefault(lab, h)
+    if not seen:
+        return
+    seen = {k: v for k, v in sorted(seen.items(), key=lambda kv: kv[0] in last)}  # stable: others keep their order
+    prop = mpl.font_manager.FontProperties(size=mpl.rcParams["legend.fontsize"])
+    longest = max(_label_size_px(lab, prop, 72.0)[0] for lab in seen) / 72.0  # inches
+    width = fig.get_figwidth()
+    ncols = max(1, min(len(seen), int((width - 0.2) // (longest + 0.6))))
+    rows = math.ceil(len(seen) / ncols)
+    ncols = math.ceil(len(seen) / rows)  # balanced: 5 entries in 3 + 2, not 4 + 1
+    fig.set_figheight(fig.get_figheight() + 0.2 * rows + 0.1)
+    fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncols=ncols, frameon=False)
 
 
 # ----------------------------------------------------------------------------- empty input, keyed data, ticks
@@ -139,17 +158,75 @@ def _label_size_px(text: str, prop, dpi: float) -> tuple[float, float]:
     return w * dpi / 72.0, h * dpi / 72.0
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _significant(m: float, digits: int) -> str:
+    """``m`` > 0 to ``digits`` significant digits, never dropping integer digits, trailing zeros trimmed."""
+    decimals = max(digits - 1 - math.floor(math.log10(m)), 0)
+    text = f"{m:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _short(x: float, digits: int = 2) -> str:
+    """A short tick label: 1600 -> "1.6k", 3092 -> "3.1k", 2.5e6 -> "2.5M", 0.0005 -> "5×10⁻⁴", 1e-5 -> "10⁻⁵".
+
+    Values from 0.01 up to 1000 stay plain (:func:`_plain`). ``digits`` significant digits (2: "3.1k"; 3: "3.09k").
+    """
+    x = float(x)
+    if x == 0 or not math.isfinite(x):
+        return _plain(x)
+    sign, a = ("-" if x < 0 else ""), abs(x)
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if a >= div:
+            return sign + _significant(a / div, digits) + suffix
+    if a < 0.01:
+        e = math.floor(math.log10(a))
+        m = float(_significant(a / 10**e, digits))
+        if m >= 10:  # 9.99e-5 rounds to 10e-5 = 1e-4
+            m, e = m / 10, e + 1
+        mant = _significant(m, digits)
+        return sign + ("" if mant == "1" else mant + "×") + "10" + str(e).translate(_SUPERSCRIPT)
+    return _plain(x)
+
+
+def _short_labels(values) -> list[str] | None:
+    """:func:`_short` labels of ``values``, with more digits until distinct values get distinct labels (None if
+    even 4 digits do not tell them apart)."""
+    distinct = len({float(v) for v in values})
+    for digits in (2, 3, 4):
+        labels = [_short(v, digits) for v in values]
+        if len(set(labels)) == distinct:
+            return labels
+    return None
+
+
 class DataTickFormatter(mticker.Formatter):
-    """Plain-number tick labels that never overlap: decided at draw time, in display space.
+    """Tick labels at the data's values that never overlap and never vanish: decided at draw time, in display space.
 
     Used with a :class:`~matplotlib.ticker.FixedLocator` at the data's x values (:func:`data_ticks`). Each time the
-    axis is drawn, the labels of the ticks inside the view are measured; walking from the smallest value, a label
-    is kept when it clears the last kept one by ``gap`` (a fraction of the font size), and the largest value is
-    always kept (its overlapping neighbours blanked instead). Blanked ticks keep their tick mark.
+    axis is drawn, the labels of the ticks inside the view are measured and the first layout in which no two
+    labels come closer than ``gap`` (side by side), ``gap_across`` (angled labels, across their lines) or
+    ``gap_staggered`` (side by side on one of two staggered lines), fractions of the font size, is used:
+
+    1. plain numbers ("1600", "0.0005");
+    2. abbreviated ones ("1.6k", "5×10⁻⁴"; see :func:`_short`);
+    3. (x axis) abbreviated labels angled at 45°, then at 90°;
+    4. (x axis) abbreviated labels staggered on two lines, every other label one line lower ("0", "0.1" at the
+       start of a 0-1 axis).
+
+    Only when ticks lie so close that none of these fits (a dense curve, not a handful of swept values) are labels
+    left blank: walking from the smallest value, always keeping the largest; the tick mark stays.
     """
 
-    def __init__(self, gap: float = 0.6):
-        self.gap = gap
+    ANGLES = (45.0, 90.0)
+
+    def __init__(self, gap: float = 0.6, gap_across: float = 0.3, gap_staggered: float = 0.4):
+        self.gap = gap  # em between labels side by side
+        self.gap_across = gap_across  # em between angled labels, across their lines of text
+        self.gap_staggered = gap_staggered  # em between labels side by side on one of two staggered lines
+        self.layout = (0.0, False)  # (angle, staggered) chosen at the last draw
+        self._font_pt = 9.0
 
     def __call__(self, x, pos=None):
         return _plain(x)
@@ -157,22 +234,42 @@ class DataTickFormatter(mticker.Formatter):
     def format_ticks(self, values):
         labels = [_plain(v) for v in values]
         try:
-            keep = self._keep(np.asarray(values, dtype=float), labels)
-        except Exception:  # no figure / transform yet: label everything (the next draw decides)
+            labels, angle, lower, keep = self._layout(np.asarray(values, dtype=float), labels)
+        except Exception:  # no figure / transform yet: plain labels everywhere (the next draw decides)
             return labels
+        self._apply(angle, lower, len(values))
         return [lab if k else "" for lab, k in zip(labels, keep)]
 
-    def _keep(self, values: np.ndarray, labels: list[str]) -> list[bool]:
+    def _apply(self, angle: float, lower: set, n: int) -> None:
+        """Angle (and stagger) the tick labels of every axis that uses this formatter (shared axes share it)."""
+        self.layout = (angle, bool(lower))
+        if self.axis.axis_name != "x":
+            return
+        ha, mode = ("center", "default") if angle in (0.0, 90.0) else ("right", "anchor")
+        base = mpl.rcParams["xtick.major.pad"]
+        line = 1.4 * self._font_pt  # one line of tick-label text and a little space, in points
+        for a in self.axis.axes.figure.axes:
+            if a.xaxis.get_major_formatter() is not self:
+                continue
+            for j, tick in enumerate(a.xaxis.get_major_ticks(n)):
+                tick.set_pad(base + (line if j in lower else 0.0))
+                for lab in (tick.label1, tick.label2):
+                    lab.set_rotation(angle)
+                    lab.set_horizontalalignment(ha)
+                    lab.set_rotation_mode(mode)
+
+    def _layout(self, values: np.ndarray, plain: list[str]) -> tuple[list[str], float, set, list[bool]]:
+        """(labels, angle, ticks one line lower, keep): the first layout whose labels all clear each other, else
+        the most compact one thinned."""
         axis = self.axis
         ax = axis.axes
         is_x = axis.axis_name == "x"
         lo, hi = sorted(axis.get_view_interval())
         tol = 1e-9 * max(abs(lo), abs(hi), 1e-300)
         inside = (values >= lo - tol) & (values <= hi + tol)
-        keep = [False] * len(values)
         idx = [i for i in np.argsort(values) if inside[i]]
         if not idx:
-            return keep
+            return plain, 0.0, set(), [False] * len(values)
         trans = ax.get_xaxis_transform() if is_x else ax.get_yaxis_transform()
         zeros = np.zeros_like(values)
         pts = np.column_stack([values, zeros] if is_x else [zeros, values])
@@ -182,14 +279,45 @@ class DataTickFormatter(mticker.Formatter):
         except Exception:
             prop = mpl.font_manager.FontProperties(size=mpl.rcParams[f"{axis.axis_name}tick.labelsize"])
         dpi = ax.figure.dpi
-        sizes = [_label_size_px(labels[i], prop, dpi) for i in range(len(values))]
-        half = [(s[0] if is_x else s[1]) / 2 for s in sizes]
-        gap = self.gap * prop.get_size_in_points() * dpi / 72.0
+        line = _label_size_px("lp", prop, dpi)[1]  # a line of text, as matplotlib lays out a label
+        self._font_pt = prop.get_size_in_points()
+        em = prop.get_size_in_points() * dpi / 72.0
+        gap = self.gap * em  # between labels side by side
+        across = self.gap_across * em  # between angled labels, across their lines (like line spacing)
         order = sorted(idx, key=lambda i: pos[i])  # display order (an inverted axis runs the other way)
 
-        def clear(a, b):  # labels a and b (a before b in display order) do not overlap
-            return pos[b] - half[b] >= pos[a] + half[a] + gap
+        def fits(labels, angle, side=gap):
+            # + 1 px: the font-path metrics run up to a pixel short of the drawn text's extent
+            width = {i: _label_size_px(labels[i], prop, dpi)[0] + 1.0 for i in order}
+            height = {i: max(_label_size_px(labels[i], prop, dpi)[1], line) + 1.0 for i in order}
 
+            def clear(a, b):  # a before b in display order
+                d = abs(pos[b] - pos[a])
+                if not is_x:
+                    return d >= (height[a] + height[b]) / 2 + side
+                if angle == 0.0:
+                    return d >= (width[a] + width[b]) / 2 + side
+                if angle == 90.0:
+                    return d >= (height[a] + height[b]) / 2 + across
+                t = math.radians(angle)  # parallel boxes hanging from their right ends: apart across or along
+                return d * math.sin(t) >= max(height[a], height[b]) + across or d * math.cos(t) >= width[b] + side
+
+            return clear
+
+        short = _short_labels(values) or plain
+        candidates = [(plain, 0.0)] + ([(short, 0.0)] if short != plain else [])
+        if is_x:
+            candidates += [(short, a) for a in self.ANGLES]
+        for labels, angle in candidates:
+            clear = fits(labels, angle)
+            if all(clear(a, b) for a, b in zip(order, order[1:])):
+                return labels, angle, set(), list(inside)
+        if is_x:  # two lines: neighbours never share one, so only every other label must clear the next on its line
+            clear = fits(short, 0.0, side=self.gap_staggered * em)
+            if all(clear(a, b) for a, b in zip(order, order[2:])):
+                return short, 0.0, set(order[1::2]), list(inside)
+        labels, angle = candidates[-1]  # nothing fits: thin the most compact layout
+        clear = fits(labels, angle)
         kept = [order[0]]
         for i in order[1:]:
             if clear(kept[-1], i):
@@ -198,13 +326,15 @@ class DataTickFormatter(mticker.Formatter):
         if largest not in kept:  # keep the largest value's label; drop its overlapping neighbours instead
             kept = [i for i in kept if (clear(i, largest) if pos[i] <= pos[largest] else clear(largest, i))]
             kept.append(largest)
+        keep = [False] * len(values)
         for i in kept:
             keep[i] = True
-        return keep
+        return labels, angle, set(), keep
 
 
 def data_ticks(ax, xs, *, axis: str = "x") -> None:
-    """Tick ``ax``'s x (or y) axis at exactly the values ``xs``, plain labels, no minor ticks, never overlapping.
+    """Tick ``ax``'s x (or y) axis at exactly the values ``xs``, no minor ticks, labels that never overlap and are
+    abbreviated or angled rather than hidden (:class:`DataTickFormatter`).
 
     Call it after setting the axis scale (``set_xscale`` resets locators and formatters).
     """
@@ -221,8 +351,13 @@ def data_ticks(ax, xs, *, axis: str = "x") -> None:
 
 def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None, max_cols: int = 10,
                class_names: dict[int, str] | None = None, colour_rows: dict[str, str] | None = None,
-               colour_labels: dict[str, str] | None = None, empty_note: str | None = None):
+               colour_labels: dict[str, str] | None = None, column_titles: list[str] | None = None,
+               empty_note: str | None = None):
     """One row per entry of ``rows`` (name -> (N, S, S)), one column per image, upright, at most :data:`PAGE_WIDTH`.
+
+    Each row's name is written above its images, left-aligned over the page width (long model names need no
+    column of their own), so up to 10 columns get 0.66 inch per image (0.62 beside a colour bar); more columns
+    share the page width.
 
     Parameters
     ----------
@@ -231,6 +366,9 @@ def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None,
         ``min(max_cols, shortest row)`` images.
     labels : ndarray (N,), optional
         Class codes of the columns; titles them with ``class_names`` (default digit69's :data:`LABEL_NAMES`).
+    column_titles : list of str, optional
+        A title per column instead (e.g. "six, r = 0.99" for a pair's correlation); wins over ``labels``. One per
+        shown column at least.
     colour_rows : dict of str -> str, optional
         Rows drawn with their own colour scale (0 to the row's maximum) and this colormap, e.g. a per-pixel
         standard deviation, which would be black on the [0, 1] scale. Each gets a colour bar, labelled with
@@ -257,10 +395,27 @@ def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None,
         reason = (f"{', '.join(repr(e) for e in empty)} {'has' if len(empty) == 1 else 'have'} no images" if empty
                   else f"max_cols is {max_cols}")
         return _note("No images to show", empty_note or reason)
-    bar = 0.5 if any(name in colour_rows for name in names) else 0.0  # room for the colour bars
-    cell = min(0.62, (PAGE_WIDTH - 1.6 - bar) / n)
-    fig, axes = plt.subplots(len(names), n, figsize=(1.6 + cell * n + bar, 0.2 + cell * len(names)), squeeze=False,
-                             layout="constrained")
+    bar = 0.55 if any(name in colour_rows for name in names) else 0.0  # room for the colour bars
+    cell = min(0.66, (PAGE_WIDTH - 0.15 - bar) / n)  # 10 columns: 0.66 inch per image (0.62 with a colour bar)
+    width = min(PAGE_WIDTH, 0.15 + cell * n + bar)
+    chars = max(20, int(width * 72 / 5.3))  # characters of 9-point text in a line of the figure's width
+    titles = [textwrap.fill(model_label(name), chars) for name in names]
+    name_h = [0.07 + 0.16 * (t.count("\n") + 1) for t in titles]  # a row's name, above its images
+    if column_titles is not None:
+        heads = [str(t) for t in column_titles]
+        if len(heads) < n:
+            raise ValueError(f"column_titles has {len(heads)} titles for {n} columns")
+    elif labels is not None:
+        heads = [class_names.get(int(labels[c]), str(labels[c])) for c in range(n)]
+    else:
+        heads = None
+    top = 0.2 * (1 + max(h.count("\n") for h in heads[:n])) if heads else 0.0  # titles over the first row
+    fig = plt.figure(figsize=(width, 0.1 + top + sum(name_h) + cell * len(names)), layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.01, h_pad=0.02, wspace=0.08, hspace=0.0)  # images close, not padded apart
+    ratios = [v for r in range(len(names)) for v in (name_h[r], cell)]
+    gs = fig.add_gridspec(2 * len(names), n, height_ratios=ratios)
+    # the image axes first, row by row (fig.axes[:n] is the first row), then the row names and the colour bars
+    axes = np.array([[fig.add_subplot(gs[2 * r + 1, c]) for c in range(n)] for r in range(len(names))])
     for r, name in enumerate(names):
         data = np.asarray(rows[name])
         if name in colour_rows:
@@ -271,17 +426,19 @@ def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None,
             ax = axes[r, c]
             im = ax.imshow(data[c], **kw)
             ax.set_xticks([]), ax.set_yticks([])
-            for s in ax.spines.values():
-                s.set_visible(False)
-            if c == 0:
-                ax.set_ylabel(textwrap.fill(model_label(name), 24), rotation=0, ha="right", va="center", fontsize=9)
-            if r == 0 and labels is not None:
-                ax.set_title(class_names.get(int(labels[c]), str(labels[c])), fontsize=9)
+            for sp in ax.spines.values():
+                sp.set_visible(False)
+            if r == 0 and heads:
+                ax.set_title(heads[c], fontsize=9)
         if name in colour_rows:
             cb = fig.colorbar(im, ax=list(axes[r, :]), location="right", fraction=0.04, pad=0.02, aspect=6)
             cb.set_ticks([0, kw["vmax"]])
             cb.ax.set_yticklabels(["0", f"{kw['vmax']:.2g}"], fontsize=7)
             cb.set_label(textwrap.fill(colour_labels.get(name, model_label(name)), 10), fontsize=7)
+    for r, title in enumerate(titles):
+        head = fig.add_subplot(gs[2 * r, :], label=f"row name {r}")
+        head.axis("off")
+        head.text(0.0, 0.0, title, transform=head.transAxes, ha="left", va="bottom", fontsize=9)
     return fig
 
 
@@ -404,7 +561,7 @@ def training_curves(results: dict, *, stages: tuple[str, ...] | None = None, emp
     """Train (solid) and validation (dashed) loss per epoch for each variant (first seed), one panel per stage.
 
     ``results`` maps names to :class:`ldm_core.runs.VariantResult`; their ``history`` holds aligned per-epoch
-    lists ``stage``, ``train_loss`` and ``val_loss``. One legend, outside the last panel. Returns None (and shows a
+    lists ``stage``, ``train_loss`` and ``val_loss``. One legend, below the panels. Returns None (and shows a
     note) when there is no variant, no run, or no epoch of the requested stages.
     """
     results = {n: r for n, r in (results or {}).items() if getattr(r, "runs", None)}
@@ -417,7 +574,7 @@ def training_curves(results: dict, *, stages: tuple[str, ...] | None = None, emp
     if not stages:
         return _nothing_to_plot("no training history" + (f" of the stages {', '.join(stages)}" if stages else ""),
                                 empty_note)
-    fig, axes = plt.subplots(1, len(stages), figsize=(PAGE_WIDTH, 2.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(stages), figsize=(PAGE_WIDTH, 2.6), squeeze=False, layout="constrained")
     for ax, stage in zip(axes[0], stages):
         for i, (name, res) in enumerate(results.items()):
             h = res.runs[0].history
@@ -435,14 +592,16 @@ def training_curves(results: dict, *, stages: tuple[str, ...] | None = None, emp
         ax.set_xlabel("epoch")
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("loss (solid: train, dashed: validation)")
-    _legend_outside(axes[0, -1])
+    axes[0, 0].set_ylabel("loss (solid: train,\ndashed: validation)")
+    _legend_below(fig)
     return fig
 
 
 def sensitivity_plot(series: dict[str, dict[float, float]], *, xlabel: str,
                      ylabel_by_series: dict[str, str] | None = None, log_x: bool = True,
-                     marks: dict[str, float] | None = None, empty_note: str | None = None):
+                     marks: dict[str, float] | None = None,
+                     ci: dict[str, dict[float, tuple[float, float]]] | None = None, ci_label: str = "95% CI",
+                     empty_note: str | None = None):
     """Validation score(s) against a swept value, one panel per series, each point at its own x.
 
     Parameters
@@ -458,6 +617,10 @@ def sensitivity_plot(series: dict[str, dict[float, float]], *, xlabel: str,
         Log x axis. The ticks are the swept values as plain numbers, never overlapping.
     marks : dict of str -> float, optional
         Label -> x drawn as a dotted vertical line (e.g. the value the main comparison used).
+    ci : dict of str -> {x: (low, high)}, optional
+        Interval per series and x, drawn as a vertical bar from low to high (a flat curve of 0.07 dB then shows as
+        flat). Keyed like ``series``; an x without an interval, or with a non-finite bound, has no bar. One legend
+        entry ``ci_label`` below the panels.
     empty_note : str, optional
         The reason shown when ``series`` is empty, or every series is (no figure, a one-line note).
 
@@ -469,7 +632,9 @@ def sensitivity_plot(series: dict[str, dict[float, float]], *, xlabel: str,
     ------
     ValueError
         If a series is not a mapping, or is empty while others are not (their keys no longer match), an x is not a
-        finite number or occurs twice, or (``log_x``) an x or a mark is <= 0; the message names the series.
+        finite number or occurs twice, or (``log_x``) an x or a mark is <= 0; if ``ci`` names a series that is not
+        drawn, an x the series does not have, or an interval that is not a (low, high) pair with low <= high. The
+        message names the series.
     """
     if not isinstance(series, Mapping):
         raise TypeError("sensitivity_plot(series, *, xlabel, ...) takes series as {name: {x: y}}; the separate list "
@@ -480,12 +645,18 @@ def sensitivity_plot(series: dict[str, dict[float, float]], *, xlabel: str,
     for mlabel, xv in (marks or {}).items():
         if log_x and not float(xv) > 0:
             raise ValueError(f"mark {mlabel!r} at x = {xv!r} cannot be drawn on a log axis (pass log_x=False)")
+    bars = _intervals(ci, points, log_x=log_x)
     ylabels = ylabel_by_series or {}
-    fig, axes = plt.subplots(1, len(points), figsize=(_width(len(points), 2.4), 2.3), squeeze=False)
+    fig, panels, axes = _panel_figure(1, len(points), figsize=(_width(len(points), 2.4), 2.3))
     for ax, (name, pts) in zip(axes[0], points.items()):
         xs = np.array([x for x, _ in pts], dtype=float)
         ys = np.array([np.nan if y is None else y for _, y in pts], dtype=float)
         ax.plot(xs, ys, "o-")
+        if bars.get(name):
+            bx = np.array(list(bars[name]), dtype=float)
+            blo, bhi = (np.array(v, dtype=float) for v in zip(*bars[name].values()))
+            ax.errorbar(bx, (blo + bhi) / 2, yerr=(bhi - blo) / 2, fmt="none", ecolor="C0", elinewidth=1, capsize=2.5,
+                        label=ci_label)
         if log_x:
             ax.set_xscale("log")
         for mlabel, xv in (marks or {}).items():
@@ -493,10 +664,37 @@ def sensitivity_plot(series: dict[str, dict[float, float]], *, xlabel: str,
         data_ticks(ax, xs)
         ax.set_ylabel(ylabels.get(name, name))
         ax.grid(alpha=0.3)
-    _shared_xlabel(fig, axes[0], xlabel)
-    if marks:
-        _legend_outside(axes[0, -1])
+    _shared_xlabel(panels, axes[0], xlabel)
+    _legend_below(fig)
     return fig
+
+
+def _intervals(ci, points: dict, *, log_x: bool) -> dict[str, dict[float, tuple[float, float]]]:
+    """``sensitivity_plot``'s ``ci`` checked against its series: {series: {x: (low, high)}} with finite bounds only."""
+    if ci is None:
+        return {}
+    if not isinstance(ci, Mapping):
+        raise ValueError(f"ci must map a series name to {{x: (low, high)}}; got {type(ci).__name__}")
+    out = {}
+    for name, intervals in ci.items():
+        if name not in points:
+            raise ValueError(f"ci names the series {name!r}, which is not drawn (series: {list(points)})")
+        xs = {x for x, _ in points[name]}
+        out[name] = {}
+        for x, pair in (_keyed(name, intervals, log=log_x, what="ci of series")
+                        if not isinstance(intervals, Mapping) or intervals else []):
+            if x not in xs:
+                raise ValueError(f"ci of series {name!r}: x value {_plain(x)} is not among the series' x values")
+            try:
+                lo, hi = (float(v) for v in pair)
+            except (TypeError, ValueError):
+                raise ValueError(f"ci of series {name!r} at x = {_plain(x)}: expected a (low, high) pair, got "
+                                 f"{pair!r}") from None
+            if np.isfinite(lo) and np.isfinite(hi):
+                if lo > hi:
+                    raise ValueError(f"ci of series {name!r} at x = {_plain(x)}: low {lo:g} is above high {hi:g}")
+                out[name][x] = (lo, hi)
+    return out
 
 
 def _expected_range(value) -> tuple[float, float] | None:
@@ -613,11 +811,13 @@ def scaling_plot(curves: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r")
     empty_note : str, optional
         The reason shown when ``curves`` is empty, or every curve is (no figure, a one-line note).
 
+    One legend (curves, band, references) below the panels.
+
     Raises
     ------
     ValueError
-        If a curve is empty while others are not, or a size is not a finite number >= 0 (negative on a log axis), or occurs twice; the
-        message names the curve.
+        If a curve is empty while others are not, or a size is not a finite number >= 0 (negative on a log axis),
+        or occurs twice; the message names the curve.
     """
     if not curves or all(isinstance(c, Mapping) and not c for c in curves.values()):
         return _nothing_to_plot("no curves were given" if not curves else "no curve has a point", empty_note)
@@ -627,7 +827,7 @@ def scaling_plot(curves: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r")
         bad = next(name for name, pts in points.items() if pts[0][0] < 0)
         raise ValueError(f"curve {bad!r}: a size is negative ({_plain(min(sizes))})")
     log_x = log_x and min(sizes) > 0
-    fig, axes = plt.subplots(1, len(metrics), figsize=(PAGE_WIDTH, 2.5), squeeze=False)
+    fig, panels, axes = _panel_figure(1, len(metrics), figsize=(PAGE_WIDTH, 2.5))
     span = (max(sizes) - min(sizes)) or 1.0
     for ax, m in zip(axes[0], metrics):
         if bands and m in bands:
@@ -650,9 +850,23 @@ def scaling_plot(curves: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r")
         data_ticks(ax, sizes)
         ax.set_ylabel(metric_label(m, short=True))
         ax.grid(alpha=0.3)
-    _shared_xlabel(fig, axes[0], xlabel)
-    _legend_outside(axes[0, -1])
+    _shared_xlabel(panels, axes[0], xlabel)
+    _legend_below(fig)
     return fig
+
+
+def _panel_figure(nrows: int, ncols: int, *, figsize, **kw):
+    """(figure, panels, axes): a constrained-layout figure whose panels sit in one subfigure.
+
+    The subfigure carries the panels' shared x label (:func:`_shared_xlabel`), so that a legend below the panels
+    (:func:`_legend_below`, on the figure) comes under that label instead of on top of it: constrained layout does
+    not stack a figure's supxlabel and its outside legend. ``figure.axes`` lists the panels as usual; the shared
+    label is ``figure.subfigs[0].get_supxlabel()``.
+    """
+    fig = plt.figure(figsize=figsize, layout="constrained")
+    panels = fig.subfigures(1, 1)
+    axes = panels.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, panels, axes
 
 
 def _shared_xlabel(fig, axes, xlabel: str) -> None:
@@ -673,7 +887,7 @@ def prior_training_curves(histories: dict[str, dict], *, empty_note: str | None 
     histories = histories or {}
     if not any(len(h.get(f"{k}_loss", []) or []) for h in histories.values() for k in ("vae", "diffusion")):
         return _nothing_to_plot("no training losses were recorded", empty_note)
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 2.4), squeeze=False)
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 2.4), squeeze=False, layout="constrained")
     for i, (name, h) in enumerate(histories.items()):
         for ax, key in zip(axes[0], ("vae", "diffusion")):
             y = np.asarray(h.get(f"{key}_loss", []) or [], dtype=float)
@@ -688,14 +902,16 @@ def prior_training_curves(histories: dict[str, dict], *, empty_note: str | None 
         ax.set_xlabel("optimiser step")
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    _legend_outside(axes[0, -1])
+    _legend_below(fig)
     return fig
 
 
 def observation_plot(slope: np.ndarray, noise: np.ndarray, r2: np.ndarray, *, empty_note: str | None = None):
     """Per latent dimension: the map's cross-validated slope lambda, noise sigma and R² (stage-2 calibration).
 
-    The three arrays hold one value per latent dimension (numbered from 1). Returns None (and shows a note) when
+    Three panels stacked over the page width, sharing the dimension axis (each dimension keeps its label); a line at
+    0 (an R² below it: the map predicts that dimension worse than its mean). The three arrays hold one value per
+    latent dimension (numbered from 1). Returns None (and shows a note) when
     they are empty.
 
     Raises
@@ -710,14 +926,15 @@ def observation_plot(slope: np.ndarray, noise: np.ndarray, r2: np.ndarray, *, em
     d = len(slope)
     if d == 0:
         return _nothing_to_plot("the map has no latent dimensions", empty_note)
-    fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH, 2.2), sharex=True, squeeze=False)
-    for ax, vals, label in zip(axes[0], (slope, noise, r2), ("slope λ", "noise σ (code std units)",
-                                                               "cross-validated R²")):
+    fig, axes = plt.subplots(3, 1, figsize=(PAGE_WIDTH, 3.9), sharex=True, squeeze=False, layout="constrained")
+    for ax, vals, label in zip(axes[:, 0], (slope, noise, r2), ("slope λ", "noise σ\n(code std units)",
+                                                                  "cross-validated\nR²")):
         ax.bar(np.arange(1, d + 1), vals, color="C0")
+        ax.axhline(0.0, c="0.3", lw=0.8)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
     data_ticks(axes[0, 0], np.arange(1, d + 1))  # shared by the three panels
-    _shared_xlabel(fig, axes[0], "latent dimension")
+    axes[-1, 0].set_xlabel("latent dimension")
     return fig
 
 
@@ -785,14 +1002,16 @@ def sampler_diagnosis_plot(study, *, empty_note: str | None = None):
     study : SamplerStudy
         :func:`ldm_core.diagnostics.sampler_study`'s result: ``x0_error_table()`` (index t, one column per model, then
         "exact Gaussian denoiser", drawn dashed grey) and ``trajectories`` ((model, sampler) -> run, each with
-        ``t``, ``x_t_rms`` and ``forward_rms``; each run is drawn against its own ``t``). One legend below both
-        panels. Returns None (and shows a note) when there are no errors and no runs.
+        ``t``, ``x_t_rms`` and ``forward_rms``; each run is drawn against its own ``t``). Colour is the model (as in
+        the left panel), line style the sampler; the legend keys the samplers in neutral grey, so that no sampler
+        key carries one model's colour. One legend below both panels. Returns None (and shows a note) when there
+        are no errors and no runs.
     """
     errors = study.x0_error_table() if getattr(study, "errors", None) else None
     trajectories = dict(study.trajectories or {})
     if (errors is None or errors.empty) and not trajectories:
         return _nothing_to_plot("the sampler study has no models", empty_note)
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.0))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.0), layout="constrained")
     ax = axes[0]
     model_cols = list(errors.columns[:-1]) if errors is not None and len(errors.columns) else []
     if errors is not None and not errors.empty:
@@ -812,12 +1031,11 @@ def sampler_diagnosis_plot(study, *, empty_note: str | None = None):
         order = np.argsort(np.asarray(first["t"]))
         ax.plot(np.asarray(first["t"])[order], np.asarray(first["forward_rms"])[order], c="0.4", ls="--", lw=1,
                 label="x_t of the forward process")
-        first_model = model_cols[0] if model_cols else next(iter(trajectories))[0]
         for (name, sampler), tr in trajectories.items():
             ls = styles.setdefault(sampler, ("-", ":", "-.")[len(styles) % 3])
             order = np.argsort(np.asarray(tr["t"]))
             ax.plot(np.asarray(tr["t"])[order], np.asarray(tr["x_t_rms"])[order], c=colours.get(name, "k"), ls=ls,
-                    lw=1.5, label=f"x_t: {sampler}" if name == first_model else None)
+                    lw=1.5)
         ax.set_yscale("log")
     ax.invert_xaxis()
     ax.set_xlabel("timestep t (sampling runs from 999 to 0)")
@@ -827,6 +1045,8 @@ def sampler_diagnosis_plot(study, *, empty_note: str | None = None):
     for a in axes:
         for h, lab in zip(*a.get_legend_handles_labels()):
             handles.append(h), names.append(lab)
+    for sampler, ls in styles.items():  # line style = sampler, in neutral grey: colour stays the model's
+        handles.append(Line2D([], [], c="0.3", ls=ls, lw=1.5)), names.append(f"x_t: {sampler}")
     if handles:
         fig.legend(handles, names, loc="outside lower center", ncols=2)
     return fig
@@ -838,8 +1058,9 @@ def neighbour_correlation_plot(curve: dict[int, dict], *, marks: dict[str, float
 
     ``curve`` is :func:`ldm_core.diagnostics.neighbour_correlation_curve`'s output ({distance: {"adjacent",
     "random"}}, any key order); ``marks`` maps a label to a distance drawn as a dotted vertical line (e.g. the voxels
-    of one token). Log distance axis ticked at the measured distances. Returns None (and shows a note) when
-    ``curve`` is empty.
+    of one token). Log distance axis ticked at the smallest and largest measured distance, the powers of ten
+    between them and the marks (the tens of measured distances could not all carry a label). Returns None (and shows
+    a note) when ``curve`` is empty.
 
     Raises
     ------
@@ -850,17 +1071,19 @@ def neighbour_correlation_plot(curve: dict[int, dict], *, marks: dict[str, float
         return _nothing_to_plot("no distances were measured", empty_note)
     pts = _keyed("voxel pairs this far apart", curve, log=True, what="curve")
     lags = np.array([x for x, _ in pts])
-    fig, ax = plt.subplots(figsize=(0.62 * PAGE_WIDTH, 2.5))
+    fig, ax = plt.subplots(figsize=(0.7 * PAGE_WIDTH, 2.5), layout="constrained")
     ax.plot(lags, [p["adjacent"] for _, p in pts], "o-", ms=3, label="voxel pairs this far apart")
     ax.axhline(pts[0][1]["random"], ls="--", c="0.5", lw=1, label="random voxel pairs")
     for j, (lab, x) in enumerate((marks or {}).items()):
         ax.axvline(x, ls=":", c=f"C{3 + j}", lw=1.2, label=lab)
     ax.set_xscale("log")
-    data_ticks(ax, lags)
+    # tens of measured distances cannot all carry a label: tick the powers of ten, the extremes and the marks
+    decades = 10.0 ** np.arange(math.ceil(math.log10(lags[0])), math.floor(math.log10(lags[-1])) + 1)
+    data_ticks(ax, [lags[0], lags[-1], *decades, *[float(x) for x in (marks or {}).values() if float(x) > 0]])
     ax.set_xlabel("distance in file order (voxels)")
     ax.set_ylabel("mean r over trials")
     ax.grid(alpha=0.3)
-    _legend_outside(ax)
+    _legend_below(fig)
     return fig
 
 
@@ -868,7 +1091,8 @@ def verdict_bars(counts: dict[str, int], *, xlabel: str = "rows of the ledger", 
     """Horizontal bars: how many ledger rows (or claims: ``xlabel="claims"``) got each kind of verdict
     (:func:`ldm_core.ledger.verdict_counts`). Returns None (and shows a note) when ``counts`` is empty."""
     colours = {"confirmed": "C2", "refuted (below the claim)": "C3", "refuted (above the claim)": "C1",
-               "refuted (both sides)": "C4", "inconclusive": "0.6", "untestable": "0.8"}
+               "refuted (both sides)": "C4", "inconclusive": "0.6",
+               "target levels (not a prediction)": "C9", "untestable": "0.8"}
     names = list(counts or {})
     if not names:
         return _nothing_to_plot("there are no verdicts", empty_note)
@@ -906,14 +1130,14 @@ def perception_distortion_plot(points: dict[str, dict[str, dict]], *, x: str = "
     Distortion (x, default PSNR to the seen image, higher = closer) against perception (y, default KID between the
     reconstructions and real digits the classifier never saw, in its penultimate features; lower = closer to
     real digits). A decoder that averages samples moves right and up (less distortion, less realistic); a
-    sampler moves left and down. Each point has its own marker and colour and is named in the legend, outside
-    the axes.
+    sampler moves left and down. Each point has its own marker and colour and is named in the legend, below the
+    axes (the plane keeps the page width).
 
     Parameters
     ----------
     points : dict of str -> {metric: {"mean", "ci_low", "ci_high"}}
         Decoder name -> its metrics (e.g. :func:`ldm_core.metrics.perception_metrics` merged with ``evaluate``).
-        A decoder without a finite mean on both axes is not drawn (the figure's footnote names it); a missing CI
+        A decoder without a finite mean on both axes is not drawn (a note above the axes names it); a missing CI
         draws the point without that bar.
     x, y : str
         The metrics on each axis. Axis labels say the unit and which way is better (``xlabel`` / ``ylabel``
@@ -939,19 +1163,21 @@ def perception_distortion_plot(points: dict[str, dict[str, dict]], *, x: str = "
         reason = ("no decoders were given" if not points
                   else f"no decoder has both {metric_label(x, short=True)} and {metric_label(y, short=True)}")
         return _nothing_to_plot(reason, empty_note)
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.4))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.4), layout="constrained")
     for i, (name, ((mx, lx, hx), (my, ly, hy))) in enumerate(drawable.items()):
         xerr = [[mx - lx], [hx - mx]] if np.isfinite(lx) and np.isfinite(hx) else None
         yerr = [[my - ly], [hy - my]] if np.isfinite(ly) and np.isfinite(hy) else None
         ax.errorbar([mx], [my], xerr=xerr, yerr=yerr, fmt=_MARKERS[i % len(_MARKERS)], ms=6, capsize=2.5, lw=1,
                     c=f"C{i % 10}", label=model_label(name))
+    zero_label = ("KID 0: indistinguishable from real digits (the unbiased estimate can fall below 0)"
+                  if y.startswith("kid") else "0")
     if zero_line if zero_line is not None else y.startswith("kid"):
-        ax.axhline(0.0, ls=":", lw=1, c="0.5", label="KID 0: indistinguishable from real digits"
-                   if y.startswith("kid") else "0")
+        ax.axhline(0.0, ls=":", lw=1, c="0.5", label=zero_label)
     ax.set_xlabel(xlabel or _PD_LABELS.get(x, metric_label(x)))
     ax.set_ylabel(ylabel or _PD_LABELS.get(y, metric_label(y)))
     ax.grid(alpha=0.3)
     if skipped:
-        fig.supxlabel("not drawn (a metric missing): " + ", ".join(model_label(n) for n in skipped), fontsize=8)
-    _legend_outside(ax)
+        ax.set_title("not drawn (a metric missing): " + ", ".join(model_label(n) for n in skipped), fontsize=8,
+                     loc="left")
+    _legend_below(fig, last=(zero_label,))
     return fig

@@ -264,31 +264,91 @@ def test_kid_errors(rng):
         M.kid(np.full((2, 2), np.nan), rng.random((3, 2)))
 
 
-def test_kid_resampled_equals_kid_without_duplicates_and_skips_copy_pairs(rng):
+def _kid_of_sets_by_loops(sets, b):
+    """KID of K reconstructions per image: within term over pairs of reconstructions of different images."""
+    K, N, d = sets.shape
+
+    def k(x, y):
+        return (float(np.dot(x, y)) / d + 1.0) ** 3
+
+    saa = sum(k(sets[k1, i], sets[k2, j]) for k1 in range(K) for k2 in range(K) for i in range(N) for j in range(N)
+              if i != j) / (K * K * N * (N - 1))
+    m = len(b)
+    sbb = sum(k(b[i], b[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    sab = np.mean([k(x, y) for x in sets.reshape(K * N, d) for y in b])
+    return saa + sbb - 2 * sab
+
+
+def test_kid_of_sets_by_hand_two_seeds_two_images():
+    # d = 1, k(x, y) = (x y + 1)^3. Seed 0 reconstructs images (0, 1) as (0, 1), seed 1 as (1, 2).
+    # Within: pairs of DIFFERENT images only, all seed pairs: image 0 in {0, 1} x image 1 in {1, 2}:
+    #   k(0,1) + k(0,2) + k(1,1) + k(1,2) = 1 + 1 + 8 + 27 = 37, both orders 74, / (K^2 N (N-1) = 8) = 9.25.
+    # Reference {2, 3}: within 7^3 = 343. Across: {0, 1, 1, 2} x {2, 3}: 1 + 1 + 2 (27 + 64) + 125 + 343 = 652,
+    #   / 8 = 81.5. KID = 9.25 + 343 - 163 = 189.25.
+    sets = np.array([[[0.0], [1.0]], [[1.0], [2.0]]])
+    b = np.array([[2.0], [3.0]])
+    assert M.kid_of_sets(sets, b) == pytest.approx(189.25)
+    # the pooled estimate also pairs the two seeds of image 0 (k(0, 1) = 1) and of image 1 (k(1, 2) = 27):
+    # within (74 + 2 * 28) / 12 = 130 / 12, so 10.833 + 343 - 163 = 190.83 -- not what kid_of_sets computes
+    assert M.kid(sets.reshape(4, 1), b) == pytest.approx(130 / 12 + 180)
+    assert M.kid_of_sets(sets[:1], b) == pytest.approx(M.kid(sets[0], b))  # K = 1 is plain KID
+
+
+def test_kid_of_sets_matches_loops_and_errors(rng):
+    sets, b = rng.random((3, 4, 2)), rng.random((5, 2)) + 0.3
+    assert M.kid_of_sets(sets, b) == pytest.approx(_kid_of_sets_by_loops(sets, b))
+    with pytest.raises(ValueError, match=r"feature_sets must have shape \(K, N, d\) with K >= 1 and N >= 2"):
+        M.kid_of_sets(rng.random((2, 1, 3)), b)
+    with pytest.raises(ValueError, match=r"feature_sets must have shape \(K, N, d\)"):
+        M.kid_of_sets(rng.random((4, 3)), b)
+    with pytest.raises(ValueError, match="same feature dimension d; got 3 and 2"):
+        M.kid_of_sets(rng.random((2, 3, 3)), b)
+    with pytest.raises(ValueError, match="feature_sets contain NaN"):
+        M.kid_of_sets(np.full((2, 2, 2), np.nan), b)
+
+
+def test_kid_of_sets_near_identical_copies_give_the_single_set_value(rng):
+    # N reconstructions drawn from the reference distribution itself, each repeated by K = 5 seeds that
+    # barely differ: the seeds add no new independent image, so KID must stay at the K = 1 value (about 0)
+    b = rng.normal(size=(400, 16))
+    singles, multis, pooled = [], [], []
+    for _ in range(30):
+        a = rng.normal(size=(10, 16))
+        sets = a[None] + 0.01 * rng.normal(size=(5, 10, 16))
+        singles.append(M.kid_of_sets(a[None], b))
+        multis.append(M.kid_of_sets(sets, b))
+        pooled.append(M.kid(sets.reshape(50, 16), b))
+    assert np.max(np.abs(np.array(multis) - np.array(singles))) < 0.01
+    assert abs(np.mean(multis)) < 0.1
+    assert np.mean(pooled) > 0.3  # pairing the seeds of one image (the old estimate) looks far from real images
+
+
+def test_kid_resampled_equals_kid_of_sets_without_duplicates_and_pairs_different_images_only(rng):
     K, N = 2, 4
     a, b = rng.random((K * N, 3)), rng.random((5, 3))  # row k * N + i: seed k, image i
     kaa = M._poly_kernel(a, a)
     kab_mean = M._poly_kernel(a, b).mean(axis=1)
     kbb = M._poly_kernel(b, b)
     term_b = (kbb.sum() - np.trace(kbb)) / (5 * 4)
-    w = np.array([[1, 1, 1, 1], [2, 0, 2, 0], [0, 0, 4, 0]])
+    w = np.array([[1, 1, 1, 1], [2, 0, 2, 0], [0, 1, 3, 0], [0, 0, 4, 0]])
     got = M._kid_resampled(kaa, kab_mean, term_b, w, n_sets=K)
-    assert got[0] == pytest.approx(M.kid(a, b))
-    # by hand: list the drawn reconstructions (draw, seed, image); pair them unless they are two draws of one image
+    assert got[0] == pytest.approx(M.kid_of_sets(a.reshape(K, N, 3), b))
+    # by hand: list the drawn reconstructions (draw, seed, image); pair two only when they show different images
     for r in (1, 2):
         draws = [i for i in range(N) for _ in range(w[r, i])]
         recon = [(d, k, i) for d, i in enumerate(draws) for k in range(K)]
         num = den = 0.0
-        for d1, k1, i1 in recon:
-            for d2, k2, i2 in recon:
-                if (d1, k1) == (d2, k2) or (d1 != d2 and i1 == i2):
+        for _, k1, i1 in recon:
+            for _, k2, i2 in recon:
+                if i1 == i2:  # the same reconstruction, another seed of the same image, or a copy of it
                     continue
                 num += kaa[k1 * N + i1, k2 * N + i2]
                 den += 1
         cross = np.mean([kab_mean[k * N + i] for _, k, i in recon])
         assert got[r] == pytest.approx(num / den + term_b - 2 * cross)
-    one_seed = M._kid_resampled(M._poly_kernel(a[:N], a[:N]), kab_mean[:N], term_b, np.array([[0, 4, 0, 0]]))
-    assert np.isnan(one_seed[0])  # copies of one image, one seed: no pair to compare
+    assert np.isnan(got[3])  # copies of one image only (with both its seeds): no pair of different images
+    one_seed = M._kid_resampled(M._poly_kernel(a[:N], a[:N]), kab_mean[:N], term_b, np.array([[1, 1, 1, 1]]))
+    assert one_seed[0] == pytest.approx(M.kid(a[:N], b))
 
 
 class _FakeNet:
@@ -349,12 +409,37 @@ def test_perception_metrics_digit_acc_averages_seeds_and_kid_by_hand(rng):
                                n_boot=300)
     assert res["digit_acc"]["per_image_by_seed"] == [[1.0] * 6, [0.0] * 6]
     assert res["digit_acc"]["mean"] == 0.5 and res["digit_acc"]["per_image"] == [0.5] * 6
-    # KID of the 12 pooled reconstructions against the reference, in units of the reference's RMS feature
+    # KID of the 2 x 6 reconstructions against the reference, in units of the reference's RMS feature; the
+    # within term pairs reconstructions of different images only (never the two seeds of one image)
     scale = np.sqrt(np.mean(ref.reshape(8, -1) ** 2))
-    pooled = np.concatenate([t, flipped]).reshape(12, -1)
+    sets = np.stack([t, flipped]).reshape(2, 6, -1)
     assert res["kid_digit"]["feature_scale"] == pytest.approx(scale)
-    assert res["kid_digit"]["mean"] == pytest.approx(_kid_by_loops(pooled / scale, ref.reshape(8, -1) / scale))
+    want = _kid_of_sets_by_loops(sets / scale, ref.reshape(8, -1) / scale)
+    assert res["kid_digit"]["mean"] == pytest.approx(want)
+    assert res["kid_digit"]["mean"] != pytest.approx(_kid_by_loops(sets.reshape(12, -1) / scale,
+                                                                   ref.reshape(8, -1) / scale))
     assert res["kid_digit"]["ci_low"] <= res["kid_digit"]["mean"] <= res["kid_digit"]["ci_high"]
+
+
+def test_perception_metrics_kid_of_near_identical_seeds_equals_one_seed(rng):
+    # reconstructions that are themselves draws from the reference distribution, repeated by 5 seeds that
+    # barely differ: the multi-seed KID, and its CI, stay at the one-seed values (noisy with 10 images, but
+    # an unbiased estimate of 0), not above them
+    ref, lab = _halves(rng, 60)
+    t, lab = _halves(rng, 10)
+    net = _FakeNet(ref)
+    names = {1: "left", 2: "right"}
+    recon = _halves(rng, 10)[0]
+    seeds = recon[None] + 1e-3 * rng.normal(size=(5,) + recon.shape)
+    one = M.perception_metrics(recon, t, lab, net=net, class_names=names, n_boot=300)["kid_digit"]
+    five = M.perception_metrics(seeds, t, lab, net=net, class_names=names, n_boot=300)["kid_digit"]
+    assert five["n_recons"] == 50
+    for key in ("mean", "ci_low", "ci_high"):
+        assert five[key] == pytest.approx(one[key], abs=0.01)
+    # the old pooled estimate, which paired the seeds of one image, is far above it
+    scale = five["feature_scale"]
+    pooled = M.kid(seeds.reshape(50, -1) / scale, ref.reshape(60, -1) / scale)
+    assert pooled > one["mean"] + 0.1
 
 
 def test_perception_metrics_kid_ranks_real_looking_sets_first(rng):
