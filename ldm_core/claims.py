@@ -7,19 +7,22 @@ by every chapter and stated in chapter 00, turns a measured mean and its 95% CI 
 - "refuted (below the claim)" / "refuted (above the claim)": the whole CI lies outside the range, on that side;
 - "inconclusive": otherwise (the CI straddles an end of the range).
 
-An exact value (a count, a formula) is a CI of zero width. Targets (:func:`target_row`) and paired comparisons
-(:func:`paired_row`) use the same rule: "met" when the whole CI clears the target (or 0), "missed" when the whole CI
-falls short, "inconclusive" otherwise.
+An exact value (a count, a formula) is a CI of zero width. Targets (:func:`target_row`) use the same rule: "met"
+when the whole CI clears the target, "missed" when the whole CI falls short, "inconclusive" otherwise. A paired
+comparison of two models (:func:`paired_row`) is not a target: model a is "ahead (CI above 0)" of b, "behind (CI below
+0)" or "not separable (CI contains 0)".
 
 Every verdict row a chapter stores for the ledger (``extra["verdicts"]``) is built by :func:`claim_row`,
 :func:`paired_claim_row` or :func:`expectation_rows` and carries, besides the text columns a page shows:
 
 - ``split``: what the value is measured on, one of :data:`SPLITS` ("test", "validation", ...);
 - ``metric`` ("psnr", "ssim", "pixel_r", "mse", ... or "" when not a metric) and ``model`` (named for what it computes);
-- ``proxy``: True when the row measures something other than the claim (shown, never counted);
+- ``proxy``: True when the row measures something other than the claim (shown, never counted; a page shows
+  :data:`PROXY_DISPLAY` in place of its verdict, :func:`shown_verdict`);
 - ``own_code``: True when the row measures the study's own code rather than the report's claim (not evidence);
 - ``difference``: True when the value is a paired difference of two models (:func:`paired_claim_row`), not a level;
-- the numbers: ``mean``, ``ci_low``, ``ci_high`` and the claimed range ``low``, ``high``.
+- the numbers: ``mean``, ``ci_low``, ``ci_high`` and the claimed range ``low``, ``high``;
+- optionally ``note``: why a row is a proxy or what it leaves out, in words (chapter 09 prints it).
 
 :mod:`ldm_core.ledger` turns the rows of each claim into one verdict per claim (its rule is stated there).
 """
@@ -31,7 +34,8 @@ from .names import metric_label
 
 __all__ = ["verdict", "claim_row", "paired_claim_row", "target_row", "paired_row", "expectation_rows",
            "REPORT_EXPECTATIONS", "SPLITS", "ROW_KEYS", "check_split", "verdict_table", "verdict_of", "sentences",
-           "exact", "paired_table", "target_sentence"]
+           "exact", "paired_table", "target_sentence", "fmt_range", "shown_verdict", "PROXY_DISPLAY",
+           "PAIRED_VERDICTS"]
 
 # What a verdict row's value is measured on. "test": the held-out test trials; "validation": the validation split
 # carved from the training trials (where models are selected); "training": the trials a model was fitted on (e.g. a
@@ -93,7 +97,8 @@ def _unbroken(text: str) -> str:
     return text.replace(" ", NBSP)
 
 
-def _fmt_range(low: float, high: float) -> str:
+def fmt_range(low: float, high: float) -> str:
+    """A claimed range in words, one format for tables and prose: "9 – 11", "> 10", "< 0.5", "3", "any"."""
     if math.isinf(low) and math.isinf(high):
         return "any"
     if math.isinf(high):
@@ -103,9 +108,12 @@ def _fmt_range(low: float, high: float) -> str:
     return f"{low:g} – {high:g}" if low != high else f"{low:g}"
 
 
+_fmt_range = fmt_range
+
+
 def claim_row(claim_id: str, text: str, metric_result: dict, *, low: float = -math.inf, high: float = math.inf,
               digits: int = 3, split: str, metric: str = "", model: str = "", proxy: bool = False,
-              own_code: bool = False, part: str = "", difference: bool | None = None) -> dict:
+              own_code: bool = False, part: str = "", difference: bool | None = None, note: str = "") -> dict:
     """A verdict row: the claim, its range, the measured mean [CI] and the verdict, with the keys of contract C2.
 
     Parameters
@@ -135,6 +143,9 @@ def claim_row(claim_id: str, text: str, metric_result: dict, *, low: float = -ma
     difference : bool or None
         True when the value is a difference of two models; None: True when ``metric_result`` is a paired
         comparison (it has ``p_wilcoxon``).
+    note : str
+        Why the row is a proxy, or what it leaves out, in words (e.g. "the two VAEs also differ by their residual
+        blocks: latent size is not isolated"); chapter 09 prints it with the claim's verdict. Empty: none.
 
     Raises
     ------
@@ -158,13 +169,14 @@ def claim_row(claim_id: str, text: str, metric_result: dict, *, low: float = -ma
         "own_code": bool(own_code),
         "difference": bool(difference) if difference is not None else "p_wilcoxon" in metric_result,
         "part": part,
+        "note": str(note),
         "mean": m, "ci_low": lo, "ci_high": hi, "low": float(low), "high": float(high),
     }
 
 
 def paired_claim_row(claim_id: str, text: str, comparison: dict, *, low: float = 0.0, high: float = math.inf,
                      digits: int = 3, split: str, metric: str = "", model: str = "", proxy: bool = False,
-                     own_code: bool = False, part: str = "") -> dict:
+                     own_code: bool = False, part: str = "", note: str = "") -> dict:
     """A verdict row for a paired-difference claim ("a is ahead of b by low–high"), from
     :func:`ldm_core.metrics.paired_comparison` (mean difference a - b and its bootstrap CI over images).
 
@@ -174,7 +186,7 @@ def paired_claim_row(claim_id: str, text: str, comparison: dict, *, low: float =
     from .names import format_p
 
     row = claim_row(claim_id, text, comparison, low=low, high=high, digits=digits, split=split, metric=metric,
-                    model=model, proxy=proxy, own_code=own_code, part=part, difference=True)
+                    model=model, proxy=proxy, own_code=own_code, part=part, difference=True, note=note)
     if "p_wilcoxon" in comparison:
         row["Wilcoxon p"] = format_p(comparison["p_wilcoxon"])
     return row
@@ -198,19 +210,26 @@ def target_row(name: str, metric_result: dict, *, target: float, digits: int = 3
     }
 
 
-def paired_row(name: str, comparison: dict, *, digits: int = 3) -> dict:
-    """A row for "model a is ahead of model b" from :func:`ldm_core.metrics.paired_comparison`.
+# The verdicts of a paired comparison a - b (not a target: no "met" or "missed").
+PAIRED_VERDICTS = ("ahead (CI above 0)", "behind (CI below 0)", "not separable (CI contains 0)")
 
-    "met" when the 95% bootstrap CI of the mean per-image difference a - b lies above 0, "missed" when it lies
-    below 0 (b is ahead), "inconclusive (CI contains 0)" otherwise. The Wilcoxon p-value is reported beside it.
+
+def paired_row(name: str, comparison: dict, *, digits: int = 3) -> dict:
+    """A row for a paired comparison of model a with model b, from :func:`ldm_core.metrics.paired_comparison`.
+
+    The verdict (:data:`PAIRED_VERDICTS`) is "ahead (CI above 0)" when the 95% bootstrap CI of the mean per-image
+    difference a - b lies above 0, "behind (CI below 0)" when it lies below 0 (b is ahead), "not separable (CI
+    contains 0)" otherwise. The Wilcoxon p-value is reported beside it. (For a metric where lower is better, such
+    as MSE, "ahead" still means a larger value: the row compares numbers, not quality.)
     """
     from .names import format_p
 
     m, lo, hi = comparison["mean"], comparison["ci_low"], comparison["ci_high"]
-    v = "met" if lo > 0 else "missed" if hi < 0 else "inconclusive (CI contains 0)"
+    ahead, behind, neither = PAIRED_VERDICTS
+    v = ahead if lo > 0 else behind if hi < 0 else neither
     return {
         "target": name,
-        "required": "difference > 0 (95% CI above 0)",
+        "required": "a − b, per image",
         "measured mean [95% CI]": _unbroken(f"{m:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"),
         "gap (mean − target)": round(m, digits),
         "Wilcoxon p": format_p(comparison["p_wilcoxon"]),
@@ -283,15 +302,26 @@ def expectation_rows(label: str, pooled: dict, *, phase: str, split: str = "test
 
 VERDICT_COLUMNS = ["report says", "claimed range", "measured mean [95% CI]", "verdict"]
 
+# What a page shows in place of a proxy row's verdict: a proxy measures something other than the claim.
+PROXY_DISPLAY = "proxy (does not test the claim)"
+
+
+def shown_verdict(row) -> str:
+    """The verdict a page shows for a verdict row: :data:`PROXY_DISPLAY` for a proxy row (whatever its numbers
+    say), else the row's verdict."""
+    return PROXY_DISPLAY if bool(row.get("proxy", False)) else str(row["verdict"])
+
 
 def verdict_table(rows: list[dict]):
     """Verdict rows as a page table: index (model, claim), the claim's text and range, the measurement, the verdict
-    and what it was measured on (``split``, when every row has one)."""
+    (:func:`shown_verdict`: a proxy row shows :data:`PROXY_DISPLAY`) and what it was measured on (``split``, when
+    every row has one)."""
     import pandas as pd
 
     from .names import model_label
 
     df = pd.DataFrame(rows)
+    df["verdict"] = [shown_verdict(r) for r in rows]
     df["model"] = df["model"].map(model_label)
     columns = VERDICT_COLUMNS + (["split"] if "split" in df and df["split"].notna().all() else [])
     return df.set_index(["model", "claim"])[columns]

@@ -7,7 +7,7 @@ The ledger is assembled from the chapters' results files, never from typed numbe
   :func:`collect_verdicts` gathers them, tagged with the chapter, and refuses rows written before that schema (the
   error names the chapter to re-run);
 - :func:`computed_claims` adds the claims that need numbers from several chapters or are arithmetic
-  (claims 2, 11a, 12, 16);
+  (claims 2, 11a, 12, 13, 16);
 - :func:`untestable_claims` lists what this data cannot test, with the reason and what would be needed.
 
 :func:`ledger` joins the three, ordered by claim number, keeps each measurement once (the same model scored in two
@@ -16,7 +16,9 @@ and gives every row an id ("8.4": the fourth row of claim 8). :func:`claim_verdi
 claim by the rule below, against chapter 00's trivial references (:func:`trivial_references`);
 :func:`verdict_counts` counts claims, :func:`summary_prose` writes the answer, :func:`claim_table` the per-claim
 table. :func:`trajectory` gives each phase's validation-selected model beside the report's expected range,
-:func:`headline_rows` the executive summary's table and :func:`final_model` what the final model is.
+:func:`headline_rows` the executive summary's table, :func:`final_model` what the final model is, and
+:func:`root_cause_evidence`, :func:`selection_text`, :func:`spatial_sampling_text` and :func:`standing_text` the
+first page's computed sentences. :func:`chapter_ref` links a chapter inside a sentence with short text.
 
 The verdict of a claim
 ----------------------
@@ -31,42 +33,57 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .claims import ROW_KEYS, SPLITS, claim_row, exact, paired_claim_row
+from .claims import PROXY_DISPLAY, ROW_KEYS, SPLITS, claim_row, exact, fmt_range, paired_claim_row
 from .metrics import paired_comparison
 from .names import metric_label, model_label
 from .results import load_results, project_root, results_dir
 
 __all__ = ["collect_verdicts", "computed_claims", "untestable_claims", "ledger", "claim_verdicts", "verdict_counts",
            "summary_prose", "claim_table", "claim_table_markdown", "contradictions", "annotate", "subject_models",
-           "trivial_references", "trajectory", "headline_rows", "final_model", "baseline_references", "data_facts",
-           "chapter_title",
+           "trivial_references", "trivial_passes", "trajectory", "headline_rows", "headline_decoders", "final_model",
+           "model_reconstructions", "baseline_references", "data_facts", "class_names", "classes_are_digits",
+           "is_published_data", "prior_description", "chapter_title", "chapter_ref", "standing_text", "join_words",
+           "root_cause_evidence", "root_cause_text", "selection_text", "spatial_sampling_text",
            "claim_sort_key", "RULE", "CLAIM_TEXTS", "LEDGER_CHAPTERS", "TRAJECTORY", "UNTESTABLE",
-           "TRIVIAL_REFERENCES", "REFERENCE_CLAIMS", "VERDICT_KINDS"]
+           "TRIVIAL_REFERENCES", "REFERENCE_CLAIMS", "VERDICT_KINDS", "TARGETS", "TARGET_LEVELS",
+           "REPRODUCTION_CLAIMS", "SPATIAL_SAMPLING_KEYS"]
 
 RULE = """\
-Each row of the ledger has its own verdict, by the rule of chapter 00: *confirmed* when the whole 95% CI of the
+Each row of the ledger has its own verdict, by the rule of chapter 0: *confirmed* when the whole 95% CI of the
 measurement lies in the claimed range, *refuted* (below or above the claim) when the whole CI lies outside it,
 *inconclusive* otherwise. A claim gets one verdict from its rows:
 
-- **(a) Proxies never count.** A proxy row measures something other than the claim; it is shown, not counted.
+- **(a) Proxies never count.** A proxy row measures something other than the claim; it is shown, not counted, and
+  its verdict column says "proxy (does not test the claim)".
 - **(b) The study's own code is not evidence.** A row that measures this study's own code (its fMRI normaliser, say)
   says nothing about the report's pipeline; a claim with only such rows is *inconclusive (only own-code rows)*.
+  Claims 5a and 5b count the parameters of this study's reimplementation of the original, built from the report's
+  description: a confirmation there checks the *consistency of the reproduction* with the report, and says so.
 - **(c) No confirmation on selection rows alone.** The validation trials choose the models; a confirmation resting on
   validation rows only is *inconclusive (only selection rows)* until test rows agree.
 - **(d) No confirmation that a trivial reference would also earn.** A confirmed row is void when the mean of a trivial
-  reference of chapter 00 (uniform noise, the constant grey and black images, the training-mean image, the
+  reference of chapter 0 (uniform noise, the constant grey and black images, the training-mean image, the
   correct-class mean) also lies in the claimed range; the row then counts as *inconclusive (a trivial reference
-  passes too)*. Checked on every row that measures a level of a metric those references have, except for the claims
-  about the references themselves (3, 4a, 4b); differences between two models are not levels.
-- **(e) Every part must hold.** A claim with several parts (PSNR, SSIM and pixel r; the weeks of claim 12; the
-  horizons of claim 16) is *confirmed* only when every part is confirmed and *refuted* when a part is refuted, below or
-  above the claim, or *refuted (both sides)* when refuted parts disagree on the side; otherwise it is *inconclusive*,
-  with the reason (the CI straddles the claimed range, only selection rows, a trivial reference passes too).
+  passes too)*. Checked on every row that measures a level of a metric those references have, deciding or not, except
+  for the claims about the references themselves (3, 4a, 4b); differences between two models are not levels.
+- **(e) Every part must hold.** A claim with several parts (PSNR, SSIM and pixel r; the weeks of claim 12) is
+  *confirmed* only when every part is confirmed and *refuted* when a part is refuted, below or above the claim, or
+  *refuted (both sides)* when refuted parts disagree on the side; otherwise it is *inconclusive*, with the reason (the
+  CI straddles the claimed range, only selection rows, a trivial reference passes too).
 - **(f) Contradictions go to the stronger evidence.** When rows of one part disagree, the part is decided on the
   stronger rows: test trials over training trials over validation trials, and, on equal trials, the model the claim
-  is about (the original for claims 1 and 5a–5c, the end-of-phase model for claims 8–10, the study's best model for
-  claim 13, the architecture change alone for claim 11a) over other models. Rows of equal strength that still
-  disagree are read as parts: all must confirm.
+  is about (the original for claims 1 and 5a–5c, the end-of-phase model for claims 8–10, the U-Net swapped into the
+  original with everything else kept, its sampler included, for claim 11a) over other models. Rows of equal strength
+  that still disagree are read as parts: all must confirm.
+- **(g) Claim 13 is a bound.** "The best possible with 90 samples" is an upper limit on decoders that learn from the
+  paired trials only. Each metric is decided on chapter 8's decoders that learn from the paired trials alone and are
+  fitted on all training trials (references excluded): *refuted above* when any of them lies wholly above the range,
+  *refuted below* only when the best of them (the highest upper CI bound) lies wholly below it, *confirmed* when the
+  best of them (the highest mean) lies in the range and none reaches above it, *inconclusive* otherwise. Decoders that
+  also learn from unpaired images, or from fewer trials, are shown as beyond the claim's premise and never decide.
+- **(h) Claim 16 is a set of targets, not a prediction.** Its verdict is *target levels (not a prediction)*, counted on
+  a line of its own; its text says which levels the final model reaches (a level counts as reached when every metric
+  of it is confirmed, and a level a trivial reference also reaches is said to be).
 
 A claim that no measurement on this data can reach is *untestable with this data*; the row says what data would be
 needed."""
@@ -82,8 +99,8 @@ BENCHMARKS = "08_benchmarks"
 PRIOR = "07_image_prior"
 
 COLUMNS = ["row", "claim", "report says", "claimed range", "measured mean [95% CI]", "verdict", "model", "split",
-           "metric", "part", "proxy", "own_code", "difference", "subject", "mean", "ci_low", "ci_high", "low", "high",
-           "chapter"]
+           "metric", "part", "proxy", "own_code", "difference", "subject", "premise", "note", "mean", "ci_low",
+           "ci_high", "low", "high", "chapter"]
 
 # Chapter 00's trivial references (its `models`): a confirmation these would also earn is void (rule d).
 TRIVIAL_REFERENCES = ("uniform_noise", "constant_0.5", "constant_0", "train_mean", "class_mean_reference")
@@ -94,11 +111,24 @@ REFERENCE_CLAIMS = ("3", "4a", "4b")
 CONFIRMED, BELOW, ABOVE, BOTH = ("confirmed", "refuted (below the claim)", "refuted (above the claim)",
                                  "refuted (both sides)")
 INCONCLUSIVE, NOT_TESTABLE = "inconclusive", "untestable with this data"
-VERDICT_KINDS = (CONFIRMED, BELOW, ABOVE, BOTH, INCONCLUSIVE, "untestable")
-# Reasons of an inconclusive verdict.
+TARGETS = "target levels (not a prediction)"  # claim 16 (rule h): success thresholds, not a prediction
+VERDICT_KINDS = (CONFIRMED, BELOW, ABOVE, BOTH, INCONCLUSIVE, TARGETS, "untestable")
+# Claims whose measurement counts this study's reimplementation of the original (rule b): a confirmation checks the
+# consistency of the reproduction with the report.
+REPRODUCTION_CLAIMS = ("5a", "5b")
+REPRODUCTION = "consistency of the reproduction"
+BOUND_CLAIM, TARGET_CLAIM = "13", "16"  # rules (g) and (h)
+# Reasons of an inconclusive verdict, and how the answer says each of them in a sentence.
 STRADDLES, SELECTION = "CI straddles the claimed range", "only selection rows"
 TRIVIAL = "a trivial reference passes too"
 OWN_CODE, PROXY_ONLY = "only own-code rows", "only proxy rows"
+PREMISE = "no decoder within the claim's premise"
+REASON_WORDS = {STRADDLES: "the 95% CI straddles the claimed range",
+                SELECTION: "confirmed on validation (selection) rows only",
+                TRIVIAL: "a trivial reference also falls in the claimed range",
+                OWN_CODE: "only this study's own code is measured",
+                PROXY_ONLY: "measured by proxy rows only",
+                PREMISE: "no decoder within the claim's premise is measured"}
 
 # Strength of a row's trials (rule f): test, then exact facts and training trials, then validation (selection).
 SPLIT_RANK = {"test": 3, "data file": 3, "formula": 3, "count": 3, "all training trials": 2, "training": 2,
@@ -137,8 +167,8 @@ CLAIM_TEXTS = {
 ABOUT = {
     "1": "the original", "5a": "the original", "5b": "the original", "5c": "the original",
     "8": "the model at the end of phase 1", "9": "the model at the end of phase 2",
-    "10": "the model at the end of phase 3", "11a": "the architecture change alone",
-    "13": "the study's best model on all training trials",
+    "10": "the model at the end of phase 3",
+    "11a": "the U-Net swapped into the original, everything else kept (its sampler included)",
 }
 
 # Claims whose rows can only measure this study's own code, and what would test the report's instead (rule b).
@@ -180,6 +210,25 @@ def chapter_title(chapter: str, root=None) -> str:
                 if line.startswith("# "):
                     return line[2:].strip()
     return chapter
+
+
+def chapter_ref(chapter: str, *, short: bool = False, here: str | None = None, capital: bool = False) -> str:
+    """A link to a chapter inside a sentence or a table cell, with short explicit text, never the chapter's full title:
+    ``{doc}`chapter 7 <07_image_prior>``` (``short``: ``{doc}`ch. 7 <07_image_prior>```; ``capital``: "Chapter 7",
+    to open a sentence); ``here`` (the page's own chapter) reads "this page".
+
+    Raises
+    ------
+    ValueError
+        If ``chapter`` is not a chapter file name ("07_image_prior").
+    """
+    if chapter == here:
+        return "this page"
+    m = re.match(r"^(\d+)_\w+$", str(chapter))
+    if not m:
+        raise ValueError(f"{chapter!r} is not a chapter file name such as '07_image_prior'")
+    word = "ch." if short else "Chapter" if capital else "chapter"
+    return f"{{doc}}`{word} {int(m.group(1))} <{chapter}>`"
 
 
 # ----------------------------------------------------------------------------- rows
@@ -240,23 +289,30 @@ def _selected(chapter_metrics: dict) -> tuple[str, dict]:
 
 
 def computed_claims(root=None, *, n_boot: int = 2000) -> pd.DataFrame:
-    """Claims whose measurement combines results or is arithmetic: 2, 11a, 12 and 16 (see CLAIMS.md).
+    """Claims whose measurement combines results or is arithmetic: 2, 11a, 12, 13 and 16 (see CLAIMS.md).
 
     Reading of each claim (the report gives no tolerance; ours is stated in the row):
 
     - claim 2 is arithmetic (10·log10(1/0.282)); the reproduced original's measured MSE is shown beside it as a proxy
       (it is about the reproduction, claim 1, not about the arithmetic);
     - claim 11a ("priority 1, architecture: +5–10 dB") is the architecture change alone: chapter 02's original with
-      the U-Net swapped in (its VAE decoder still untrained) minus the original, paired over the test images; chapter
-      02's U-Net pipeline, which also trains the VAE decoder, is supporting evidence that is not about architecture;
+      the U-Net swapped in, sampled with the original's own sampler (its VAE decoder still untrained), minus the
+      original, paired over the test images. Chapter 02's U-Net pipeline, which also trains the VAE decoder, is
+      other-model evidence; chapter 01's leave-one-out (the skip connections removed from the repaired pipeline,
+      validation pixel r) is a proxy shown beside it;
     - claim 12 takes the validation-selected model of chapter 03 (week 1: U-Net, perceptual loss, sweep), 04 (week 2:
       encoder with dropout, larger VAE) and 06 (weeks 3–4: augmentation), one part per week;
-    - claim 16 takes the study's best model (chapter 08's ``best_model_test``), one part per horizon and metric.
+    - claim 13 takes every decoder of chapter 08's headline table (references and ceilings left out), with what it
+      learned from (:func:`headline_decoders`): rule (g) decides on those within the claim's premise;
+    - claim 16 takes the study's final model (chapter 08's ``best_model_test``), one part per horizon and metric
+      (rule h).
 
     Raises
     ------
     KeyError
         If a chapter's results lack what a claim needs (the chapter to re-run is named).
+    ValueError
+        If chapter 02's "original + U-Net" does not sample with the original's sampler (then it changes two things).
     """
     ch01, ch02 = (_load(c, root) for c in ("01_diagnostics", "02_unet_fix"))
     rows = [
@@ -265,28 +321,10 @@ def computed_claims(root=None, *, n_boot: int = 2000) -> pd.DataFrame:
                        model="the PSNR formula, 10·log10(1/MSE)"), chapter=CONCLUSIONS),
         _row(claim_row("2", "the reproduced original's MSE (±0.03 of 0.282): about the reproduction, not the "
                             "arithmetic", _pooled(ch01["extra"]["summary"]["original"], "mse"), low=0.252, high=0.312,
-                       split="test", metric="mse", model="original", proxy=True), chapter="01_diagnostics"),
+                       split="test", metric="mse", model="original", proxy=True,
+                       note="the reproduction's error, not the arithmetic the claim states"), chapter="01_diagnostics"),
     ]
-    s02 = ch02.get("extra", {}).get("summary", {})
-    need = [k for k in ("original", "original + U-Net", "U-Net pipeline") if k not in s02]
-    if need:
-        raise KeyError(f"chapter 02_unet_fix's results hold no summary of {need} (extra['summary']): re-run "
-                       "02_unet_fix")
-
-    def gain(a: str) -> dict:
-        return paired_comparison(_pooled(s02[a], "psnr")["per_image"], _pooled(s02["original"], "psnr")["per_image"],
-                                 n_boot=n_boot)
-
-    rows += [
-        _row(paired_claim_row("11a", "priority 1 (architecture) gives +5–10 dB: the U-Net swapped into the original "
-                                     "alone (VAE decoder still untrained) minus the original, test PSNR",
-                              gain("original + U-Net"), low=5, high=10, digits=2, split="test", metric="psnr",
-                              model="original + U-Net − original"), chapter="02_unet_fix", subject=True),
-        _row(paired_claim_row("11a", "the U-Net pipeline minus the original, test PSNR (the pipeline also trains the "
-                                     "VAE decoder: not the architecture alone)",
-                              gain("U-Net pipeline"), low=5, high=10, digits=2, split="test", metric="psnr",
-                              model="U-Net pipeline − original"), chapter="02_unet_fix", subject=False),
-    ]
+    rows += _architecture_rows(ch01, ch02, n_boot=n_boot)
     for chapter, part, text, low, high in (
         ("03_loss_function", "week 1", "week 1 (U-Net, perceptual loss, sweep): 5.5 → 10–12 dB", 10, 12),
         ("04_fmri_encoder", "week 2", "week 2 (encoder with dropout, VAE 8×8×8): 12 → 15–18 dB", 15, 18),
@@ -297,36 +335,148 @@ def computed_claims(root=None, *, n_boot: int = 2000) -> pd.DataFrame:
         name, entry = _selected(_load(chapter, root))
         rows.append(_row(claim_row("12", text, _pooled(entry, "psnr"), low=low, high=high, digits=2, split="test",
                                    metric="psnr", model=f"{name} (validation-selected)", part=part), chapter=chapter))
+    rows += _bound_rows(root)
     bench = _load(BENCHMARKS, root).get("extra", {})
     if "best_model_test" not in bench:
         raise KeyError(f"chapter {BENCHMARKS}'s results hold no extra['best_model_test']: re-run {BENCHMARKS}")
     best, best_name = bench["best_model_test"], bench.get("best_model", "best model")
-    for horizon, p_min, s_min in (("short-term", 10, 0.1), ("medium-term", 15, 0.3), ("long-term", 20, 0.5)):
-        rows.append(_row(claim_row("16", f"{horizon} success: PSNR > {p_min} dB", best["psnr"], low=p_min, digits=2,
-                                   split="test", metric="psnr", model=best_name, part=f"{horizon} PSNR"),
+    for horizon, p_min, s_min in TARGET_LEVELS:
+        rows.append(_row(claim_row(TARGET_CLAIM, f"{horizon} success: PSNR > {p_min} dB", best["psnr"], low=p_min,
+                                   digits=2, split="test", metric="psnr", model=best_name, part=f"{horizon} PSNR"),
                          chapter=BENCHMARKS))
-        rows.append(_row(claim_row("16", f"{horizon} success: SSIM > {s_min}", best["ssim"], low=s_min, split="test",
-                                   metric="ssim", model=best_name, part=f"{horizon} SSIM"), chapter=BENCHMARKS))
+        rows.append(_row(claim_row(TARGET_CLAIM, f"{horizon} success: SSIM > {s_min}", best["ssim"], low=s_min,
+                                   split="test", metric="ssim", model=best_name, part=f"{horizon} SSIM"),
+                         chapter=BENCHMARKS))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+# Claim 16's levels: (horizon, PSNR at least, SSIM at least), quoted from the report.
+TARGET_LEVELS = (("short-term", 10, 0.1), ("medium-term", 15, 0.3), ("long-term", 20, 0.5))
+
+
+def _architecture_rows(ch01: dict, ch02: dict, *, n_boot: int) -> list[dict]:
+    """Claim 11a's rows: the U-Net swapped into the original (same sampler) minus the original, test PSNR (the row
+    the claim is about); the U-Net pipeline minus the original (other-model evidence); chapter 01's leave-one-out of
+    the skip connections in the repaired pipeline (validation pixel r, a proxy)."""
+    x02 = ch02.get("extra", {})
+    s02 = x02.get("summary", {})
+    need = [k for k in ("original", "original + U-Net", "U-Net pipeline") if k not in s02]
+    if need:
+        raise KeyError(f"chapter 02_unet_fix's results hold no summary of {need} (extra['summary']): re-run "
+                       "02_unet_fix")
+    sampling = x02.get("sampling")
+    if not isinstance(sampling, dict) or not {"original", "original + U-Net"} <= set(sampling):
+        raise KeyError("chapter 02_unet_fix's results do not record how 'original' and 'original + U-Net' sample "
+                       "(extra['sampling']): claim 11a needs the two to differ by the denoiser only; re-run 02_unet_fix")
+    samplers = {k: dict(sampling[k]).get("sampler") for k in ("original", "original + U-Net")}
+    if samplers["original"] is None or samplers["original"] != samplers["original + U-Net"]:
+        raise ValueError(f"chapter 02_unet_fix's 'original + U-Net' samples with {samplers['original + U-Net']!r} and "
+                         f"the original with {samplers['original']!r}: the comparison changes the sampler too, so it "
+                         "cannot decide claim 11a (architecture alone); pass the original's sampler explicitly and "
+                         "re-run 02_unet_fix")
+
+    def gain(a: str) -> dict:
+        return paired_comparison(_pooled(s02[a], "psnr")["per_image"], _pooled(s02["original"], "psnr")["per_image"],
+                                 n_boot=n_boot)
+
+    rows = [
+        _row(paired_claim_row("11a", "priority 1 (architecture) gives +5–10 dB: the U-Net swapped into the original "
+                                     f"(its {samplers['original']!r} sampler kept, VAE decoder still untrained) minus "
+                                     "the original, test PSNR",
+                              gain("original + U-Net"), low=5, high=10, digits=2, split="test", metric="psnr",
+                              model="original + U-Net − original"), chapter="02_unet_fix", subject=True),
+        _row(paired_claim_row("11a", "the U-Net pipeline minus the original, test PSNR (the pipeline also trains the "
+                                     "VAE decoder and samples with DDIM: not the architecture alone)",
+                              gain("U-Net pipeline"), low=5, high=10, digits=2, split="test", metric="psnr",
+                              model="U-Net pipeline − original"), chapter="02_unet_fix", subject=False),
+    ]
+    loo = ch01.get("extra", {}).get("leave_one_out_val_comparison", {})
+    if "skip U-Net" not in loo:
+        raise KeyError("chapter 01_diagnostics's results hold no leave-one-out comparison of the skip U-Net "
+                       "(extra['leave_one_out_val_comparison']['skip U-Net']): re-run 01_diagnostics")
+    rows.append(_row(paired_claim_row(
+        "11a", "supporting: the repaired pipeline with its skip connections minus without them (chapter 1's "
+               "leave-one-out), validation pixel r; architecture should help (> 0)", loo["skip U-Net"], low=0,
+        high=math.inf, split="validation", metric="pixel_r", model="all fixed − (all fixed without skip U-Net)",
+        proxy=True, note="another model, metric and split than the claim's; it shows the direction of the "
+                         "architecture's effect in the working pipeline"), chapter="01_diagnostics", subject=False))
+    return rows
+
+
+def headline_decoders(root=None) -> dict[str, dict]:
+    """Chapter 08's headline decoders with what each learned from: ``{row name: {"uses_unpaired_images": bool,
+    "fitted_on": int, "reference": bool}}`` (references and VAE ceilings: ``reference`` True).
+
+    Raises
+    ------
+    KeyError
+        If chapter 08's results lack ``headline_rows``, ``headline_roles``, ``uses_unpaired_images`` or
+        ``fitted_on`` for a row (re-run 08).
+    """
+    x08 = _load(BENCHMARKS, root).get("extra", {})
+    missing = [k for k in ("headline_rows", "headline_roles", "uses_unpaired_images", "fitted_on") if k not in x08]
+    if missing:
+        raise KeyError(f"chapter {BENCHMARKS}'s results lack extra{missing} (claim 13 is decided on the decoders "
+                       f"that learn from the paired trials only, fitted on all training trials): re-run {BENCHMARKS}")
+    out = {}
+    for name in x08["headline_rows"]:
+        reference = x08["headline_roles"].get(name, {}).get("comparison") == "reference"
+        if not reference and (name not in x08["uses_unpaired_images"] or x08["fitted_on"].get(name) is None):
+            raise KeyError(f"chapter {BENCHMARKS}'s results do not say what headline decoder {name!r} learned from "
+                           f"(extra['uses_unpaired_images'] / extra['fitted_on']): re-run {BENCHMARKS}")
+        out[name] = {"reference": reference,
+                     "uses_unpaired_images": bool(x08["uses_unpaired_images"].get(name, False)),
+                     "fitted_on": None if reference else int(x08["fitted_on"][name])}
+    return out
+
+
+def _premise(info: dict, n_train: int, n_prior: int | None) -> str:
+    """Why a decoder lies beyond claim 13's premise ("" when within it: paired trials only, all of them)."""
+    why = []
+    if info["uses_unpaired_images"]:
+        why.append(f"also learns from {n_prior:,} unpaired images" if n_prior else "also learns from unpaired images")
+    if info["fitted_on"] != n_train:
+        why.append(f"fitted on {info['fitted_on']} of the {n_train} training trials")
+    return " and ".join(why)
+
+
+def _bound_rows(root) -> list[dict]:
+    """Claim 13's rows (rule g): each non-reference decoder of chapter 08's headline table against the report's
+    "best possible with 90 samples", with ``premise`` saying why it lies beyond the claim's premise ("" if not)."""
+    from .claims import expectation_rows
+
+    x08 = _load(BENCHMARKS, root).get("extra", {})
+    decoders = headline_decoders(root)
+    n_train = int(data_facts(root)["n_train"])
+    n_prior = _load(PRIOR, root).get("extra", {}).get("prior_images", {}).get("n_images")
+    rows = []
+    for name, info in decoders.items():
+        if info["reference"]:
+            continue
+        premise = _premise(info, n_train, n_prior)
+        for r in expectation_rows(name, x08["headline_rows"][name], phase="limit90", split="test"):
+            rows.append(_row({**r, "premise": premise}, chapter=BENCHMARKS, subject=not premise))
+    return rows
 
 
 # Claims this dataset cannot test: (claim, what the report says, why not, what would be needed).
 UNTESTABLE = (
     ("11c", "priority 3 (data) gives +10 dB",
-     "needs many more paired trials than digit69 has; chapter 08's learning curves stop at the fitting split",
-     "a larger digit fMRI set (e.g. thousands of trials) from the same paradigm"),
+     "needs many more paired trials than this data file has; chapter 8's learning curves stop at the fitting split",
+     "a larger paired fMRI set from the same paradigm (e.g. thousands of trials)"),
     ("14", "brain decoding needs > 1,000 samples (good 2,000–5,000; excellent 10,000+)",
-     "no paired dataset of that size here; chapter 08's learning curves show what subsets of the paired trials give, "
-     "and chapter 07 what the unpaired images add", "the same experiment with 1,000+ paired trials"),
+     "no paired dataset of that size here; chapter 8's learning curves show what subsets of the paired trials give, "
+     "and chapter 7 what the unpaired images add", "the same experiment with 1,000+ paired trials"),
     ("15", "literature: basic CNN 15–20 dB / SSIM 0.3–0.5 with 1,000+ samples; advanced GAN 20–25 dB / 0.5–0.7",
-     "a statement about other studies and datasets, not about digit69; chapter 08 quotes the published "
-     "digit69 numbers, as reported", "the cited studies' own data and metric definitions"),
+     "a statement about other studies and datasets, not about this data; chapter 8 quotes published numbers for "
+     "this data where there are any, as reported", "the cited studies' own data and metric definitions"),
     ("U1", "temporal modelling of the fMRI (phase 1.3) and temporal jittering (phase 3)",
      "the file holds one pattern per trial, with no time series", "the voxel time series of each trial"),
     ("U2", "anatomy-aware (spatial) attention over voxels (phase 1.3)",
      "the file has no voxel coordinates; the attention encoder groups voxels in file order only",
      "voxel coordinates or a cortical surface mapping"),
-    ("U3", "cross-subject adaptation (phase 3)", "digit69 has one subject", "recordings of several subjects"),
+    ("U3", "cross-subject adaptation (phase 3)", "the data file holds no subject labels: its trials are read as one "
+     "subject's", "recordings of several subjects"),
 )
 UNTESTABLE_TEXTS = {c: text for c, text, _, _ in UNTESTABLE}
 
@@ -340,7 +490,7 @@ def untestable_claims() -> pd.DataFrame:
     rows = [{"claim": c, "report says": text, "claimed range": "", "measured mean [95% CI]": f"not measurable: {why}",
              "verdict": f"untestable with this data (needs {need})", "model": "none (not measurable)",
              "split": "data file", "metric": "", "part": "", "proxy": False, "own_code": False, "difference": False,
-             "mean": nan, "ci_low": nan, "ci_high": nan, "low": nan, "high": nan, "chapter": CONCLUSIONS}
+             "premise": "", "note": "", "mean": nan, "ci_low": nan, "ci_high": nan, "low": nan, "high": nan, "chapter": CONCLUSIONS}
             for c, text, why, need in UNTESTABLE]
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -356,7 +506,7 @@ def subject_models(root=None) -> dict[str, dict]:
     """The model each claim is about, where a claim names one (rule f): ``{claim: {"about", "models", "chapter"}}``.
 
     ``about`` says it in words, ``models`` holds the names its rows may carry (internal and reader names) and
-    ``chapter`` the chapter that names it. Claims not listed are about every row's model.
+    ``chapter`` the chapter that names it. Claims not listed are about every row's model (claim 13: rule g).
 
     Raises
     ------
@@ -370,21 +520,16 @@ def subject_models(root=None) -> dict[str, dict]:
         name, _ = _selected(_load(chapter, root))
         out[claim] = {"about": f"{ABOUT[claim]} (validation-selected)", "models": _models_of([name]),
                       "chapter": chapter}
-    bench = _load(BENCHMARKS, root).get("extra", {})
-    prior = _load(PRIOR, root).get("extra", {})
-    names = [n for n in (bench.get("best_model"), prior.get("selected_90"), prior.get("model_names", {}).get("all"))
-             if n]
-    if not names:
-        raise KeyError(f"chapter {BENCHMARKS}'s results name no best model (extra['best_model']): re-run {BENCHMARKS}")
-    out["13"] = {"about": ABOUT["13"], "models": _models_of(names), "chapter": BENCHMARKS}
-    return out
+    return out  # claim 13 is decided by rule (g) on the decoders within its premise (see _mark_premise)
 
 
 def _mark_subjects(table: pd.DataFrame, subjects: dict) -> pd.Series:
     """Per row: does it measure the model its claim is about? Rows already marked (computed claims) keep theirs."""
     out = []
     for claim, model, given in zip(table["claim"], table["model"], table["subject"]):
-        if isinstance(given, (bool, np.bool_)):
+        if claim == BOUND_CLAIM:
+            out.append(False)  # set by _mark_premise (rule g)
+        elif isinstance(given, (bool, np.bool_)):
             out.append(bool(given))
         elif claim in subjects:
             out.append(str(model) in subjects[claim]["models"])
@@ -423,11 +568,39 @@ def _one_row_per_measurement(table: pd.DataFrame) -> pd.DataFrame:
                 j["chapter"] = f"{j['chapter']}, {row['chapter']}"
             if row["subject"] and not j["subject"]:
                 j["model"], j["subject"] = row["model"], True
+            for text in ("note", "premise"):  # what one copy says about the measurement, the merged row says
+                if row.get(text) and not j.get(text):
+                    j[text] = row[text]
             continue
         if measured[i]:
             seen[key[i]] = len(out)
         out.append(dict(row))
     return pd.DataFrame(out, columns=COLUMNS)
+
+
+def _mark_premise(table: pd.DataFrame, root) -> pd.DataFrame:
+    """Claim 13's rows (rule g), whichever chapter stored them: ``premise`` says why a decoder lies beyond the claim's
+    premise (it also learns from unpaired images, or from fewer than all training trials; "" when within it), and
+    ``subject`` is True for the decoders within it. A row naming no decoder of chapter 08's headline table is beyond
+    the premise too (it is not one of the decoders the bound is read on)."""
+    rows = table["claim"] == BOUND_CLAIM
+    if not rows.any():
+        return table
+    decoders = headline_decoders(root)
+    n_train = int(data_facts(root)["n_train"])
+    n_prior = _load(PRIOR, root).get("extra", {}).get("prior_images", {}).get("n_images")
+    names = {**{k: k for k in decoders}, **{model_label(k): k for k in decoders}}
+    table = table.copy()
+    for i in table.index[rows]:
+        if table.at[i, "proxy"] or table.at[i, "own_code"]:
+            continue
+        key = names.get(str(table.at[i, "model"]))
+        if key is None or decoders[key]["reference"]:
+            premise = "not one of chapter 8's headline decoders"
+        else:
+            premise = _premise(decoders[key], n_train, n_prior)
+        table.at[i, "premise"], table.at[i, "subject"] = premise, not premise
+    return table
 
 
 def ledger(root=None, *, n_boot: int = 2000) -> pd.DataFrame:
@@ -436,7 +609,8 @@ def ledger(root=None, *, n_boot: int = 2000) -> pd.DataFrame:
     Columns :data:`COLUMNS`: ``row`` ("8.4": claim 8's fourth row), the claim, what the report says, the claimed
     range, the measured mean [95% CI], the row's own verdict, the model (reader name) and what it was measured on
     (``split``), the metric and part, the flags ``proxy``, ``own_code``, ``difference`` and ``subject`` (the row
-    measures the model the claim is about), the numbers, and the chapter(s) where it is measured.
+    measures the model the claim is about), ``premise`` (claim 13: why a decoder lies beyond the claim's premise),
+    ``note`` (why a row is a proxy), the numbers, and the chapter(s) where it is measured.
 
     Raises
     ------
@@ -450,9 +624,11 @@ def ledger(root=None, *, n_boot: int = 2000) -> pd.DataFrame:
     table["subject"] = _mark_subjects(table, subjects)
     for flag in ("proxy", "own_code", "difference"):
         table[flag] = table[flag].fillna(False).astype(bool)
-    table["part"] = table["part"].fillna("").astype(str)
+    for text in ("part", "note", "premise"):
+        table[text] = table[text].fillna("").astype(str)
     order = sorted(range(len(table)), key=lambda i: claim_sort_key(table.loc[i, "claim"]))
     table = _one_row_per_measurement(table.loc[order].reset_index(drop=True))
+    table = _mark_premise(table, root)
     _check_subjects(table, subjects)
     table["model"] = table["model"].map(lambda m: model_label(m) if isinstance(m, str) else m)
     table["row"] = [f"{c}.{k + 1}" for c, k in zip(table["claim"], table.groupby("claim", sort=False).cumcount())]
@@ -496,10 +672,14 @@ def _floor_value(v) -> float:
     return float(v["mean"]) if isinstance(v, dict) else float(v)
 
 
-def _trivial_passes(row, floors: dict, claim: str) -> list[str]:
-    """The trivial references whose mean lies in the row's claimed range (rule d); [] where the rule does not apply."""
+def trivial_passes(row, floors: dict, claim: str) -> list[str]:
+    """The trivial references whose mean lies in the row's claimed range (rule d); [] where the rule does not apply
+    (the claims about the references themselves, :data:`REFERENCE_CLAIMS`; differences of two models; rows without a
+    metric). ``row`` is a verdict row (keys ``metric``, ``difference``, ``low``, ``high``); ``floors`` as
+    :func:`trivial_references` returns them (``{name: {metric: mean or {"mean": ...}}}``). Chapters that note on their
+    page what the ledger will do with their rows call this, so the predicate lives in one place."""
     metric = row["metric"]
-    if claim in REFERENCE_CLAIMS or row["difference"] or not metric:
+    if str(claim) in REFERENCE_CLAIMS or bool(row.get("difference", False)) or not metric:
         return []
     low, high = float(row["low"]), float(row["high"])
     return [name for name, vals in floors.items()
@@ -507,20 +687,20 @@ def _trivial_passes(row, floors: dict, claim: str) -> list[str]:
 
 
 def _fmt_range(low: float, high: float) -> str:
-    if math.isinf(high):
-        return f"> {low:g}"
-    if math.isinf(low):
-        return f"< {high:g}"
-    return f"{low:g} to {high:g}" if low < 0 or high < 0 else f"{low:g}–{high:g}"
+    return fmt_range(float(low), float(high))
 
 
 def _part_label(part: str) -> str:
     return _PART_LABELS.get(part, metric_label(part)) if part else "the measurement"
 
 
-def _join(items) -> str:
+def join_words(items) -> str:
+    """Items as prose: "a", "a and b", "a, b and c" ("" for none)."""
     items = [str(i) for i in items]
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+
+
+_join = join_words
 
 
 def _combine(kinds: list[str], reasons: set[str]) -> tuple[str, set[str]]:
@@ -534,15 +714,23 @@ def _combine(kinds: list[str], reasons: set[str]) -> tuple[str, set[str]]:
     return INCONCLUSIVE, reasons or {STRADDLES}
 
 
+REASON_ORDER = (STRADDLES, SELECTION, TRIVIAL, OWN_CODE, PROXY_ONLY, PREMISE)
+
+
 def _with_reasons(verdict: str, reasons: set[str]) -> str:
-    order = (STRADDLES, SELECTION, TRIVIAL, OWN_CODE, PROXY_ONLY)
-    return f"{verdict} ({'; '.join(r for r in order if r in reasons)})" if verdict == INCONCLUSIVE else verdict
+    return (f"{verdict} ({'; '.join(r for r in REASON_ORDER if r in reasons)})" if verdict == INCONCLUSIVE
+            else verdict)
 
 
 def _split_words(split: str) -> str:
     return {"test": "the test trials", "validation": "the validation trials", "training": "the training trials",
             "all training trials": "all training trials", "data file": "the data file", "formula": "arithmetic",
             "count": "a count"}[split]
+
+
+def _void_note(passes: list[str]) -> str:
+    return (f"void as a confirmation: {_join(passes)} also {'lies' if len(passes) == 1 else 'lie'} in the range"
+            if passes else "")
 
 
 def claim_verdicts(table: pd.DataFrame, floors: dict) -> dict[str, dict]:
@@ -560,10 +748,12 @@ def claim_verdicts(table: pd.DataFrame, floors: dict) -> dict[str, dict]:
     dict
         ``{claim: {"verdict", "rows", "decided_by", ...}}`` in ledger order: ``verdict`` is one of
         :data:`VERDICT_KINDS` (an inconclusive one with its reasons in brackets, e.g. "inconclusive (a trivial
-        reference passes too)"; "untestable with this data"); ``rows`` the ids of the rows it rests on; ``decided_by``
-        one sentence saying how; ``report says`` (short), ``models`` and ``chapters`` of the deciding rows, ``parts``
-        (each part's verdict), ``contradiction`` (which rows disagreed and how that was resolved; "" if none) and
-        ``roles`` (what each row of the claim counted as).
+        reference passes too)"; a confirmation of claims 5a and 5b says "(consistency of the reproduction)"; claim
+        16's is :data:`TARGETS`; "untestable with this data"); ``rows`` the ids of the rows it rests on;
+        ``decided_by`` one sentence saying how; ``report says`` (short), ``models`` and ``chapters`` of the deciding
+        rows, ``parts`` (each part's verdict; claim 16: each level's), ``contradiction`` (which rows disagreed and how
+        that was resolved; "" if none) and ``roles`` (what each row of the claim counted as; a confirmation a trivial
+        reference would also earn says so on every row, rule d).
     """
     out = {}
     for claim in dict.fromkeys(table["claim"]):
@@ -571,7 +761,8 @@ def claim_verdicts(table: pd.DataFrame, floors: dict) -> dict[str, dict]:
         roles, n_proxy = {}, int(rows["proxy"].sum())
         for _, r in rows.iterrows():
             if r["proxy"]:
-                roles[r["row"]] = "proxy: shown, never counts"
+                note = str(r.get("note", "") or "")
+                roles[r["row"]] = "proxy: shown, never counts" + (f" ({note})" if note else "")
             elif r["own_code"]:
                 roles[r["row"]] = "measures this study's own code: not evidence"
             elif _kind(r["verdict"]) == "untestable":
@@ -579,43 +770,91 @@ def claim_verdicts(table: pd.DataFrame, floors: dict) -> dict[str, dict]:
         counted = rows[[r not in roles for r in rows["row"]]]
         base = {"report says": CLAIM_TEXTS.get(claim, UNTESTABLE_TEXTS.get(claim, str(rows["report says"].iloc[0]))),
                 "parts": {}, "contradiction": "", "roles": roles}
-        proxies = (f"; its {n_proxy} proxy row{'s are' if n_proxy != 1 else ' is'} shown and never "
-                   f"count{'' if n_proxy != 1 else 's'}" if n_proxy else "")
-        if counted.empty:
-            own = rows[rows["own_code"]]
-            untest = rows[[_kind(v) == "untestable" and not p for v, p in zip(rows["verdict"], rows["proxy"])]]
-            if len(untest):
-                why = str(untest["measured mean [95% CI]"].iloc[0]).removeprefix("not measurable: ")
-                need = re.search(r"\(needs (.*)\)$", str(untest["verdict"].iloc[0]))
-                out[claim] = {**base, "verdict": NOT_TESTABLE, "rows": list(untest["row"]),
-                              "models": [], "chapters": [CONCLUSIONS],
-                              "decided_by": f"No measurement on this data can test it: {why}"
-                                            + (f"; it needs {need.group(1)}" if need else "") + proxies + "."}
-            elif len(own):
-                need = OWN_CODE_NEEDS.get(claim, "a measurement of the report's own code")
-                out[claim] = {**base, "verdict": _with_reasons(INCONCLUSIVE, {OWN_CODE}), "rows": list(own["row"]),
-                              "models": sorted(set(own["model"])), "chapters": _chapters(own),
-                              "decided_by": "Its rows measure this study's own code "
-                                            f"({_join(sorted(set(own['model'])))}), not the report's pipeline, so they "
-                                            f"are not evidence; testing the claim needs {need}" + proxies + "."}
-            else:
-                out[claim] = {**base, "verdict": _with_reasons(INCONCLUSIVE, {PROXY_ONLY}), "rows": list(rows["row"]),
-                              "models": sorted(set(rows["model"])), "chapters": _chapters(rows),
-                              "decided_by": "Only proxy rows measure it, and proxies never count."}
-            continue
-        out[claim] = {**base, **_decide(claim, counted, floors, roles, proxies)}
+        if claim == BOUND_CLAIM and len(counted):
+            decided = _decide_bound(counted, floors, roles)
+        elif claim == TARGET_CLAIM and len(counted):
+            decided = _decide_targets(counted, floors, roles)
+        elif counted.empty:
+            decided = _nothing_counted(claim, rows)
+        else:
+            decided = _decide(claim, counted, floors, roles)
+        decided["decided_by"] = decided["decided_by"].rstrip(".") + _proxy_clause(rows, decided["verdict"]) + "."
+        if claim in REPRODUCTION_CLAIMS and _kind(decided["verdict"]) != "untestable":
+            decided = _reproduction(decided)
+        for _, r in rows.iterrows():  # rule (d) on every row, deciding or not
+            if r["proxy"] or r["own_code"] or _kind(r["verdict"]) != "confirmed":
+                continue
+            note = _void_note(trivial_passes(r, floors, claim))
+            if note and "void as a confirmation" not in roles.get(r["row"], ""):
+                roles[r["row"]] = (roles[r["row"]] + "; " if roles.get(r["row"]) else "") + note
+        out[claim] = {**base, **decided, "roles": roles}
     return out
+
+
+def _nothing_counted(claim: str, rows: pd.DataFrame) -> dict:
+    """The verdict of a claim none of whose rows counts: untestable, own code only (rule b) or proxies only (a)."""
+    own = rows[rows["own_code"]]
+    untest = rows[[_kind(v) == "untestable" and not p for v, p in zip(rows["verdict"], rows["proxy"])]]
+    if len(untest):
+        why = str(untest["measured mean [95% CI]"].iloc[0]).removeprefix("not measurable: ")
+        need = re.search(r"\(needs (.*)\)$", str(untest["verdict"].iloc[0]))
+        return {"verdict": NOT_TESTABLE, "rows": list(untest["row"]), "models": [], "chapters": [CONCLUSIONS],
+                "splits": [], "decided_by": f"No measurement on this data can test it: {why}"
+                                            + (f"; it needs {need.group(1)}" if need else "")}
+    if len(own):
+        need = OWN_CODE_NEEDS.get(claim, "a measurement of the report's own code")
+        return {"verdict": _with_reasons(INCONCLUSIVE, {OWN_CODE}), "rows": list(own["row"]),
+                "models": sorted(set(own["model"])), "chapters": _chapters(own), "splits": _splits(own),
+                "decided_by": f"Its rows measure this study's own code ({_join(sorted(set(own['model'])))}), not the "
+                              f"report's pipeline, so they are not evidence; testing the claim needs {need}"}
+    notes = list(dict.fromkeys(str(n) for n in rows["note"] if str(n or "")))
+    return {"verdict": _with_reasons(INCONCLUSIVE, {PROXY_ONLY}), "rows": list(rows["row"]),
+            "models": sorted(set(rows["model"])), "chapters": _chapters(rows), "splits": _splits(rows),
+            "decided_by": "Only proxy rows measure it, and proxies never count"
+                          + (f": {'; '.join(notes)}" if notes else "")}
+
+
+def _proxy_clause(rows: pd.DataFrame, verdict: str) -> str:
+    """"; its 2 proxy rows are shown and never count (both point the same way)" ("" without proxies; the clause is
+    left out of a claim measured by proxies only, whose sentence already says so)."""
+    proxies = rows[rows["proxy"]]
+    n = len(proxies)
+    if not n or n == len(rows):
+        return ""
+    text = f"; its {n} proxy row{'s are' if n != 1 else ' is'} shown and never count{'' if n != 1 else 's'}"
+    wanted = {"below", "above"} if verdict == BOTH else {_side(verdict)} - {"inconclusive"}
+    same = sum(_side(_kind(v)) in wanted for v in proxies["verdict"])
+    if same == n:
+        text += " (it points the same way)" if n == 1 else " (both point the same way)" if n == 2 else \
+            " (all point the same way)"
+    elif same:
+        text += f" ({same} of them point the same way)"
+    return text
+
+
+def _reproduction(decided: dict) -> dict:
+    """Claims 5a and 5b (rule b): the count is of this study's reimplementation of the original."""
+    what = ("The count is of this study's reimplementation of the original, built from the report's description, so "
+            + ("the confirmation checks the consistency of the reproduction with the report, not an independent fact"
+               if decided["verdict"] == CONFIRMED else
+               "a refutation means that the reproduction differs from the report's model"))
+    verdict = f"{CONFIRMED} ({REPRODUCTION})" if decided["verdict"] == CONFIRMED else decided["verdict"]
+    return {**decided, "verdict": verdict, "decided_by": decided["decided_by"] + " " + what + "."}
 
 
 def _chapters(rows: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(c for cs in rows["chapter"] for c in str(cs).split(", ")))
 
 
+def _splits(rows: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(rows["split"].astype(str)))
+
+
 def _effective(row, floors: dict, claim: str) -> tuple[str, list[str]]:
     """A counted row's kind after rule (d): ("void", [references passing]) for a confirmation a trivial reference
     would also earn, else (kind, [])."""
     kind = _kind(row["verdict"])
-    passes = _trivial_passes(row, floors, claim) if kind == "confirmed" else []
+    passes = trivial_passes(row, floors, claim) if kind == "confirmed" else []
     return ("void", passes) if passes else (kind, [])
 
 
@@ -644,9 +883,7 @@ def _decide_part(claim: str, rows: pd.DataFrame, floors: dict, roles: dict) -> d
         verdict, reasons = INCONCLUSIVE, {SELECTION}                                      # rule (c)
     voids = sorted({p for i in decisive for p in eff[i][1]})
     for i in decisive:
-        k, passes = eff[i]
-        roles[i] = "decides" + (f"; void as a confirmation: {_join(passes)} also "
-                                f"{'lies' if len(passes) == 1 else 'lie'} in the range" if k == "void" else "")
+        roles[i] = "decides" + (f"; {_void_note(eff[i][1])}" if eff[i][0] == "void" else "")
     differing, why = [], set()
     for _, r in rows.iterrows():
         i = r["row"]
@@ -669,17 +906,19 @@ def _decide_part(claim: str, rows: pd.DataFrame, floors: dict, roles: dict) -> d
             "why": why, "tied": len({_side(k) for k in kinds}) > 1}
 
 
-def _decide(claim: str, counted: pd.DataFrame, floors: dict, roles: dict, proxies: str) -> dict:
+def _part_of(rows: pd.DataFrame) -> pd.Series:
+    return rows["part"].where(rows["part"].astype(bool), rows["metric"]).astype(str)
+
+
+def _decide(claim: str, counted: pd.DataFrame, floors: dict, roles: dict) -> dict:
     """The verdict of a claim from its counted rows: each part by :func:`_decide_part`, then rule (e)."""
-    part_of = counted["part"].where(counted["part"].astype(bool), counted["metric"]).astype(str)
+    part_of = _part_of(counted)
     parts = {p: _decide_part(claim, counted[part_of == p], floors, roles) for p in dict.fromkeys(part_of)}
-    sides = [s for d in parts.values()
-             for s in (("below", "above") if d["verdict"] == BOTH else (_side(d["verdict"]),))]
-    verdict, reasons = _combine(sides, set().union(*(d["reasons"] for d in parts.values())))
+    verdict, reasons = _verdict_of_parts(parts)
     rows = [i for d in parts.values() for i in d["rows"]]
     dec = counted[counted["row"].isin(rows)]
     models = list(dict.fromkeys(dec["model"].astype(str)))
-    splits = list(dict.fromkeys(dec["split"].astype(str)))
+    splits = _splits(dec)
     single = len(parts) == 1
 
     def label(p: str) -> str:
@@ -690,10 +929,9 @@ def _decide(claim: str, counted: pd.DataFrame, floors: dict, roles: dict, proxie
     else:
         body = "; ".join(f"{label(p)}{d['text']}" for p, d in parts.items())
     why = set().union(*(d["why"] for d in parts.values()))
-    decided_by = f"Decided on {_join(models)} ({_join(_split_words(s) for s in splits)}): {body}"
+    decided_by = f"Decided on {_join(models)}, on {_join(_split_words(s) for s in splits)}: {body}"
     if why:
         decided_by += "; rows that disagree are weaker evidence (" + _join(sorted(why)) + ")"
-    decided_by += proxies + "."
     # the contradiction, said once per disagreeing model and trials, with the parts it concerns
     differing: dict[tuple, list[str]] = {}
     for p, d in parts.items():
@@ -712,7 +950,7 @@ def _decide(claim: str, counted: pd.DataFrame, floors: dict, roles: dict, proxie
             rests.append("the test trials")
         if "the model the claim is about over other models" in why:
             about = ABOUT.get(claim)
-            rests.append(f"the model the claim is about ({about}: {_join(models)})" if about
+            rests.append(f"the model the claim is about, {about} — {_join(models)}" if about
                          else f"the model the claim is about, {_join(models)}")
         contradiction = "; ".join(clauses) + (f"; the verdict rests on {_join(rests)}" if rests else "")
     return {"verdict": _with_reasons(verdict, reasons), "rows": rows, "decided_by": decided_by,
@@ -721,18 +959,146 @@ def _decide(claim: str, counted: pd.DataFrame, floors: dict, roles: dict, proxie
             "contradiction": contradiction}
 
 
+def _verdict_of_parts(parts: dict) -> tuple[str, set[str]]:
+    """Rule (e): the claim's verdict from its parts' verdicts."""
+    sides = [s for d in parts.values()
+             for s in (("below", "above") if d["verdict"] == BOTH else (_side(d["verdict"]),))]
+    return _combine(sides, set().union(*(d["reasons"] for d in parts.values())))
+
+
+def _decide_bound(rows: pd.DataFrame, floors: dict, roles: dict) -> dict:
+    """Claim 13 (rule g): an upper limit on the decoders that learn from the paired trials only, all of them."""
+    claim = BOUND_CLAIM
+    within = rows[~rows["premise"].astype(bool)]
+    beyond = rows[rows["premise"].astype(bool)]
+    for _, r in beyond.iterrows():
+        roles[r["row"]] = f"beyond the claim's premise ({r['premise']}): shown, never decides"
+    part_of = _part_of(rows)
+    parts, texts, differing = {}, [], []
+    for p in dict.fromkeys(part_of):
+        e = within[part_of[within.index] == p]
+        low, high = float(rows.loc[part_of == p, "low"].iloc[0]), float(rows.loc[part_of == p, "high"].iloc[0])
+        rng = _fmt_range(low, high)
+        if e.empty:
+            d = {"verdict": INCONCLUSIVE, "reasons": {PREMISE}, "rows": [],
+                 "text": f"no decoder within the claim's premise measures {_part_label(p)}"}
+        else:
+            above = e[e["ci_low"] > high]
+            top = e.loc[e["ci_high"].idxmax()]
+            best = e.loc[e["mean"].idxmax()]
+            if len(above):
+                d = {"verdict": ABOVE, "reasons": set(), "rows": list(above["row"]),
+                     "text": f"{_join(above['model'])} {'lies' if len(above) == 1 else 'lie'} wholly above {rng}"}
+            elif top["ci_high"] < low:
+                d = {"verdict": BELOW, "reasons": set(), "rows": [top["row"]],
+                     "text": f"the best of them, {top['model']}, lies wholly below {rng}"}
+            else:
+                kind, passes = _effective(best, floors, claim)
+                reaching = e[e["ci_high"] > high]
+                if kind == "confirmed" and reaching.empty:
+                    d = {"verdict": CONFIRMED, "reasons": set(), "rows": [best["row"]],
+                         "text": f"the best of them, {best['model']}, lies in {rng} and none reaches above it"}
+                elif kind == "void" and reaching.empty:
+                    d = {"verdict": INCONCLUSIVE, "reasons": {TRIVIAL}, "rows": [best["row"]],
+                         "text": f"the best of them, {best['model']}, lies in {rng}, but {_join(passes)} also "
+                                 f"{'lies' if len(passes) == 1 else 'lie'} there"}
+                else:
+                    d = {"verdict": INCONCLUSIVE, "reasons": {STRADDLES}, "rows": [best["row"]],
+                         "text": f"the best of them, {best['model']}, has a 95% CI that straddles {rng}"}
+        for _, r in e.iterrows():
+            roles[r["row"]] = ("decides (rule g)" if r["row"] in d["rows"]
+                               else "within the premise; the bound is read on the others (rule g)")
+        for _, r in beyond[part_of[beyond.index] == p].iterrows():  # a bound is contradicted only from above
+            if _kind(r["verdict"]) == "above" and d["verdict"] != ABOVE:
+                differing.append((str(r["model"]), _row_text(("above", [])), _part_label(p)))
+        parts[p] = d
+        texts.append(f"{_part_label(p)} {_with_reasons(d['verdict'], d['reasons'])}: {d['text']}")
+    verdict, reasons = _verdict_of_parts(parts)
+    ids = [i for d in parts.values() for i in d["rows"]]
+    dec = rows[rows["row"].isin(ids)]
+    models = list(dict.fromkeys(within["model"].astype(str)))
+    decided_by = ("Decided by rule (g) on the decoders that learn from the paired trials only, fitted on all training "
+                  f"trials ({_join(models) if models else 'none'}), on the test trials: " + "; ".join(texts))
+    if len(beyond):
+        by_why: dict[str, list[str]] = {}
+        for m, why in zip(beyond["model"], beyond["premise"]):
+            if str(m) not in by_why.setdefault(str(why), []):
+                by_why[str(why)].append(str(m))
+        decided_by += ("; beyond the claim's premise and never deciding — "
+                       + "; ".join(f"{why}: {_join(ms)}" for why, ms in by_why.items()))
+    contradiction = ""
+    if differing:
+        by_model: dict[tuple, list[str]] = {}
+        for model, text, part in differing:
+            by_model.setdefault((model, text), []).append(part)
+        contradiction = ("; ".join(f"{m} (beyond the claim's premise): {t} ({_join(ps)})"
+                                   for (m, t), ps in by_model.items())
+                         + "; the verdict rests on the decoders within the claim's premise (rule g)")
+    return {"verdict": _with_reasons(verdict, reasons), "rows": ids, "decided_by": decided_by,
+            "models": list(dict.fromkeys(dec["model"].astype(str))), "splits": _splits(dec),
+            "chapters": _chapters(dec) if len(dec) else [BENCHMARKS],
+            "parts": {_part_label(p): _with_reasons(d["verdict"], d["reasons"]) for p, d in parts.items()},
+            "contradiction": contradiction}
+
+
+def _level_of(part: str) -> str:
+    return part.rsplit(" ", 1)[0] if " " in part else part
+
+
+def _decide_targets(rows: pd.DataFrame, floors: dict, roles: dict) -> dict:
+    """Claim 16 (rule h): which of the report's target levels the final model reaches."""
+    claim = TARGET_CLAIM
+    part_of = _part_of(rows)
+    levels: dict[str, dict] = {}
+    for p in dict.fromkeys(part_of):
+        levels.setdefault(_level_of(p), {})[p] = rows[part_of == p]
+    parts, clauses = {}, []
+    for level, members in levels.items():
+        kinds, common = [], None
+        for p, r in members.items():
+            for _, row in r.iterrows():
+                kind, passes = _effective(row, floors, claim)
+                kinds.append(kind)
+                refs = set(trivial_passes(row, floors, claim))
+                common = refs if common is None else common & refs
+                roles[row["row"]] = {"confirmed": "target part met", "void": "target part met",
+                                     "below": "target part missed", "above": "target part met"}.get(
+                                         kind, "target part not clearly met (CI straddles it)")
+        if all(k in ("confirmed", "void", "above") for k in kinds):
+            state = "reached"
+        elif any(k == "below" for k in kinds):
+            state = "not reached"
+        else:
+            state = "not clearly reached (a 95% CI straddles it)"
+        trivial = sorted(common or ())
+        parts[level] = state + (f" — {_join(trivial)} also reach{'es' if len(trivial) == 1 else ''} it"
+                                if trivial and state == "reached" else "")
+        verb = {"reached": "reaches", "not reached": "does not reach"}.get(state, "does not clearly reach")
+        clauses.append(f"{verb} the {level} level"
+                       + (f", which {_join(trivial)} also reach{'es' if len(trivial) == 1 else ''}"
+                          if trivial and state == "reached" else " (a 95% CI straddles it)"
+                          if verb == "does not clearly reach" else ""))
+    models = list(dict.fromkeys(rows["model"].astype(str)))
+    decided_by = ("A set of success thresholds, not a prediction (rule h); on the test trials the final model, "
+                  f"{_join(models)}, " + _join(clauses))
+    return {"verdict": TARGETS, "rows": list(rows["row"]), "decided_by": decided_by, "models": models,
+            "splits": _splits(rows), "chapters": _chapters(rows), "parts": parts, "contradiction": ""}
+
+
 def annotate(table: pd.DataFrame, verdicts: dict) -> pd.DataFrame:
     """``table`` with a column "counts as": what each row counted as in its claim's verdict (decides, agrees,
-    overruled, proxy, own code, ...)."""
+    overruled, proxy, own code, beyond the claim's premise, void as a confirmation, ...), and "shown verdict": the
+    row's verdict, or "proxy (does not test the claim)" for a proxy row (:func:`ldm_core.claims.shown_verdict`)."""
     roles = {row: role for v in verdicts.values() for row, role in v["roles"].items()}
-    return table.assign(**{"counts as": table["row"].map(roles).fillna("")})
+    shown = [PROXY_DISPLAY if p else v for p, v in zip(table["proxy"], table["verdict"])]
+    return table.assign(**{"counts as": table["row"].map(roles).fillna(""), "shown verdict": shown})
 
 
 def verdict_counts(verdicts: dict) -> dict[str, int]:
     """Claims by kind of verdict (:data:`VERDICT_KINDS`); the counts add up to the number of claims.
 
     ``verdicts`` is :func:`claim_verdicts`'s output; every inconclusive verdict counts as "inconclusive" whatever its
-    reason, every untestable one as "untestable".
+    reason, every untestable one as "untestable", claim 16's as :data:`TARGETS`.
     """
     counts = dict.fromkeys(VERDICT_KINDS, 0)
     for v in verdicts.values():
@@ -747,65 +1113,93 @@ def _claims_of(verdicts: dict, prefix: str) -> list[str]:
     return [c for c, v in verdicts.items() if v["verdict"].startswith(prefix)]
 
 
+def _claim_ids(ids: list[str]) -> str:
+    return f"claim{'s' * (len(ids) != 1)} {_join(ids)}"
+
+
 def summary_prose(verdicts: dict, *, n_rows: int | None = None) -> str:
-    """The ledger's answer in sentences, counting claims (not rows): how many are confirmed, refuted on each side,
-    inconclusive (and why) and untestable, naming the claims."""
+    """The ledger's answer in sentences, counting claims (not rows): how many claims there are and how many can be
+    tested here, how many are confirmed, refuted on each side, inconclusive (each named with its reason), target
+    levels (claim 16) and untestable."""
     c = verdict_counts(verdicts)
     n = sum(c.values())
+    testable = n - c["untestable"]
 
     def named(prefix: str) -> str:
         ids = _claims_of(verdicts, prefix)
-        return f" (claim{'s' * (len(ids) != 1)} {_join(ids)})" if ids else ""
+        return f" ({_claim_ids(ids)})" if ids else ""
 
-    reasons = {}
+    def are(k: int) -> str:
+        return "is" if k == 1 else "are"
+
+    # inconclusive claims, grouped by their reasons: "claim 1 (a trivial reference ...) and claims 6a and 6b (...)"
+    groups: dict[tuple, list[str]] = {}
     for claim, v in verdicts.items():
         m = re.match(r"inconclusive \((.*)\)$", v["verdict"])
-        for reason in (m.group(1).split("; ") if m else []):
-            reasons.setdefault(reason, []).append(claim)
-    why = "; ".join(f"{reason}: {_join(ids)}" for reason, ids in reasons.items())
+        if m:
+            groups.setdefault(tuple(m.group(1).split("; ")), []).append(claim)
+    inconclusive = _join(f"{_claim_ids(ids)} ({'; '.join(REASON_WORDS.get(r, r) for r in reasons)})"
+                         for reasons, ids in groups.items())
+    repro = [x for x in _claims_of(verdicts, CONFIRMED) if REPRODUCTION in verdicts[x]["verdict"]]
+    confirmed = _claims_of(verdicts, CONFIRMED)
     refuted = c[BELOW] + c[ABOVE] + c[BOTH]
-    rows = f", measured by {n_rows} rows," if n_rows else ""
-    return (f"Of the report's {n} checkable claims{rows} {c[CONFIRMED]} {'is' if c[CONFIRMED] == 1 else 'are'} "
-            f"confirmed{named(CONFIRMED)} and {refuted} refuted: {c[BELOW]} below the claim{named(BELOW)}, "
-            f"{c[ABOVE]} above it{named(ABOVE)} and {c[BOTH]} on both sides, one part below and another above"
-            f"{named(BOTH)}. {c[INCONCLUSIVE]} {'is' if c[INCONCLUSIVE] == 1 else 'are'} inconclusive"
-            + (f" ({why})" if why else "") + f", and {c['untestable']} cannot be tested with this data"
-            f"{named('untestable')}. Each claim has one verdict from its rows, by the rule stated on this page; "
-            "a row counts once, and proxies, measurements of the study's own code and confirmations that a trivial "
-            "reference would also earn do not make a claim confirmed.")
+    rows = f" The ledger holds {n_rows} rows." if n_rows else ""
+    text = (f"Of the report's {n} claims, {testable} can be tested with this data.{rows} "
+            f"{c[CONFIRMED]} {are(c[CONFIRMED])} confirmed"
+            + (f" ({_claim_ids(confirmed)}" + (f"; for {_join(repro)} this is the consistency of the reproduction with "
+                                               "the report" if repro else "") + ")" if confirmed else "")
+            + f" and {refuted} refuted: {c[BELOW]} below the claim{named(BELOW)}, {c[ABOVE]} above it{named(ABOVE)} "
+            f"and {c[BOTH]} on both sides, one part below and another above{named(BOTH)}. "
+            + (f"{c[INCONCLUSIVE]} {are(c[INCONCLUSIVE])} inconclusive: {inconclusive}. " if c[INCONCLUSIVE] else
+               "None is inconclusive. "))
+    for claim in _claims_of(verdicts, TARGETS):
+        levels = "; ".join(f"{level} {state}" for level, state in verdicts[claim]["parts"].items())
+        text += f"Claim {claim} is a set of target levels, not a prediction: {levels}. "
+    text += (f"{c['untestable']} cannot be tested with this data{named('untestable')}. Each claim has one verdict from "
+             "its rows, by the rule stated on this page; a row counts once, and proxies, measurements of the study's "
+             "own code and confirmations that a trivial reference would also earn do not make a claim confirmed.")
+    return text
 
 
 def claim_table(verdicts: dict) -> pd.DataFrame:
     """One row per claim: what the report says (short), the verdict, the model(s) and trials it rests on, and the
-    chapter(s) (file names; :func:`claim_table_markdown` links them by title)."""
+    chapter(s) (file names; :func:`claim_table_markdown` links them)."""
     rows = [{"claim": c, "report says": v["report says"], "verdict": v["verdict"],
              "rests on": _rests_on(v), "chapter": ", ".join(v["chapters"])} for c, v in verdicts.items()]
     return pd.DataFrame(rows).set_index("claim")
 
 
 def _rests_on(v: dict) -> str:
+    """"model — trials", without nested brackets ("original Brain LDM (reproduced) — the test trials")."""
     if not v.get("models"):
         return "—"
     splits = v.get("splits", [])
-    return _join(v["models"]) + (f" ({_join(_split_words(s) for s in splits)})" if splits else "")
+    return _join(v["models"]) + (f" — {_join(_split_words(s) for s in splits)}" if splits else "")
+
+
+def _shown_claim_verdict(v: dict) -> str:
+    if v["verdict"] == TARGETS and v.get("parts"):
+        return f"**{TARGETS}**: " + "; ".join(f"{level} {state}" for level, state in v["parts"].items())
+    return f"**{v['verdict']}**"
 
 
 def claim_table_markdown(verdicts: dict, *, here: str = CONCLUSIONS) -> str:
-    """:func:`claim_table` as a MyST Markdown table whose chapter column links each chapter by its title
-    (``{doc}`02_unet_fix```); the page itself (``here``) reads "this page"."""
+    """:func:`claim_table` as a MyST Markdown table whose chapter column links each chapter with short text
+    (``{doc}`ch. 2 <02_unet_fix>```); the page itself (``here``) reads "this page"."""
     def cell(text: str) -> str:
         return str(text).replace("|", "\\|").replace("\n", " ")
 
     lines = ["| claim | the report says | verdict | rests on | chapter |", "| --- | --- | --- | --- | --- |"]
     for c, v in verdicts.items():
-        links = ", ".join("this page" if ch == here else f"{{doc}}`{ch}`" for ch in v["chapters"])
-        lines.append(f"| {c} | {cell(v['report says'])} | **{cell(v['verdict'])}** | {cell(_rests_on(v))} | {links} |")
+        links = ", ".join(chapter_ref(ch, short=True, here=here) for ch in v["chapters"])
+        lines.append(f"| {c} | {cell(v['report says'])} | {cell(_shown_claim_verdict(v))} | {cell(_rests_on(v))} | "
+                     f"{links} |")
     return "\n".join(lines)
 
 
 def contradictions(verdicts: dict) -> list[str]:
     """One Markdown line per claim whose rows disagreed: which rows, and the verdict taken on the stronger evidence."""
-    return [f"**Claim {c}** ({v['report says']}): {v['contradiction']}. Verdict: *{v['verdict']}*."
+    return [f"**Claim {c}** — {v['report says']}: {v['contradiction']}. Verdict: *{v['verdict']}*."
             for c, v in verdicts.items() if v.get("contradiction")]
 
 
@@ -819,7 +1213,7 @@ TRAJECTORY = (
     ("phase 1.3 encoder", "04_fmri_encoder", "phase1"),
     ("phase 2 conditioning / VAE", "05_conditioning_vae", "phase2"),
     ("phase 3 augmentation", "06_augmentation_multiscale", "phase3"),
-    ("image prior (beyond the report)", "07_image_prior", "limit90"),
+    ("image prior (beyond claim 13's premise)", "07_image_prior", "limit90"),
 )
 
 
@@ -827,7 +1221,8 @@ def trajectory(root=None, *, metrics=("psnr", "ssim", "pixel_r")) -> pd.DataFram
     """Measured test metrics of each chapter's validation-selected model beside the report's expected range.
 
     One row per stage of :data:`TRAJECTORY` (chapter 01: the reproduced original; chapter 07: its selected model with
-    the map refitted on all training trials, compared with the report's "best possible with 90 samples"); columns
+    the map refitted on all training trials, shown beside the report's "best possible with 90 samples" for reference
+    only: it also learns from unpaired images, beyond claim 13's premise, rule g); columns
     ``<metric>``, ``<metric>_lo``, ``<metric>_hi`` (measured mean and 95% CI) and ``<metric>_expected`` (the report's
     range, quoted).
     """
@@ -838,8 +1233,8 @@ def trajectory(root=None, *, metrics=("psnr", "ssim", "pixel_r")) -> pd.DataFram
         res = _load(chapter, root)
         if chapter == "01_diagnostics":
             name, entry = "original", res["extra"]["summary"]["original"]
-        elif chapter == PRIOR and res["extra"].get("selected_90") in res["extra"].get("summary", {}):
-            name = res["extra"]["selected_90"]
+        elif chapter == PRIOR and _refitted_name(res["extra"]) in res["extra"].get("summary", {}):
+            name = _refitted_name(res["extra"])
             entry = res["extra"]["summary"][name]
         else:
             name, entry = _selected(res)
@@ -850,6 +1245,12 @@ def trajectory(root=None, *, metrics=("psnr", "ssim", "pixel_r")) -> pd.DataFram
                         f"{m}_expected": REPORT_EXPECTATIONS[phase][m]})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _refitted_name(x07: dict):
+    """Chapter 07's selected model refitted on all training trials (key ``selected_all``; older results:
+    ``selected_90``, the same model)."""
+    return x07.get("selected_all", x07.get("selected_90"))
 
 
 def headline_rows(root=None) -> dict[str, dict]:
@@ -896,11 +1297,6 @@ def baseline_references(headline: dict, *, baselines=("ridge", "latent ridge"),
     return out
 
 
-# Baselines of chapters 07 / 08 that learn from the unpaired prior images (ldm_core.prior_study.baseline_decoders:
-# a plain autoencoder trained on them, then a ridge map to its latent).
-USES_UNPAIRED_IMAGES = ("autoencoder + ridge",)
-
-
 def final_model(root=None) -> dict:
     """What the study's final model is, from chapters 07 (contract C5) and 08.
 
@@ -908,45 +1304,312 @@ def final_model(root=None) -> dict:
     -------
     dict
         ``name`` (chapter 08's best model, named for what it computes), ``is_ldm`` (True only when it samples with
-        diffusion), ``model_names`` (chapter 07's ``{"fit", "all"}``), ``uses_unpaired_images`` (it is chapter 07's
-        image-prior decoder), ``test`` (its test metrics, seeds pooled),
-        ``baseline`` (the best baseline chosen on validation), ``baseline_uses_unpaired_images``, ``paired``
-        (``{metric: paired comparison}`` final minus baseline on the test images) and ``n_prior_images``.
+        diffusion), ``model_names`` (chapter 07's ``{"fit", "all"}``), ``uses_unpaired_images`` and ``fitted_on``
+        (the paired trials it learned from; chapter 08's record of each headline decoder), ``refitted_on_all`` (it
+        learned from all training trials), ``test`` (its test metrics, seeds pooled), ``baseline`` (the best
+        baseline chosen on validation), ``baseline_row`` (its headline row, fitted like the final model),
+        ``baseline_uses_unpaired_images``, ``paired`` (``{metric: paired comparison}`` final minus baseline on the
+        test images), ``n_prior_images``, ``recons_key`` (its first seed's key in chapter 08's
+        reconstructions) and ``baseline_recons_key`` (the best baseline's key there).
 
     Raises
     ------
     KeyError
         If chapter 07's results lack ``model_names`` / ``selected_is_ldm`` (re-run chapter 07), or chapter 08's lack
-        the best model, its baseline comparison, or whether the best model samples with diffusion (re-run 08).
+        the best model, whether it samples with diffusion, its baseline comparison or what its decoders learned
+        from (re-run 08).
     """
     x07, x08 = _load(PRIOR, root).get("extra", {}), _load(BENCHMARKS, root).get("extra", {})
     missing = [k for k in ("model_names", "selected_is_ldm") if k not in x07]
     if missing:
         raise KeyError(f"chapter {PRIOR}'s results lack extra{missing} (contract C5: the selected decoder's names and "
                        f"whether it samples with diffusion): re-run {PRIOR}")
-    missing = [k for k in ("best_model", "best_model_test", "best_baseline_val", "paired_test", "paired_best")
-               if k not in x08]
+    missing = [k for k in ("best_model", "best_model_test", "best_model_is_ldm", "best_baseline_val", "best_baseline",
+                           "paired_test", "paired_best") if k not in x08]
     if missing:
         raise KeyError(f"chapter {BENCHMARKS}'s results lack extra{missing}: re-run {BENCHMARKS}")
-    name = x08["best_model"]
-    from_prior = any(str(n) in str(name) for n in x07["model_names"].values())
-    if "best_model_is_ldm" in x08:
-        is_ldm = bool(x08["best_model_is_ldm"])
-    elif from_prior:
-        is_ldm = bool(x07["selected_is_ldm"])
-    else:
-        raise KeyError(f"chapter {BENCHMARKS}'s best model {name!r} is none of chapter {PRIOR}'s models "
-                       f"{sorted(x07['model_names'].values())} and its results do not say whether it samples with "
-                       f"diffusion (extra['best_model_is_ldm']): re-run {BENCHMARKS}")
     if x08["paired_best"] not in x08["paired_test"]:
         raise KeyError(f"chapter {BENCHMARKS}'s paired_test holds no comparison {x08['paired_best']!r}: re-run "
                        f"{BENCHMARKS}")
-    base = x08["best_baseline_val"]
-    return {"name": name, "is_ldm": is_ldm, "model_names": dict(x07["model_names"]), "test": x08["best_model_test"],
-            "uses_unpaired_images": from_prior, "baseline": base,
-            "baseline_uses_unpaired_images": base in USES_UNPAIRED_IMAGES,
+    decoders = headline_decoders(root)
+    name, base_row = x08["best_model"], x08["best_baseline"]
+    for row in (name, base_row):
+        if row not in decoders or decoders[row]["reference"]:
+            raise KeyError(f"chapter {BENCHMARKS}'s headline rows hold no decoder {row!r} (its best model or best "
+                           f"baseline): re-run {BENCHMARKS}")
+    n_train = int(data_facts(root)["n_train"])
+    base_key = x08.get("baseline_keys", {}).get(base_row, {}).get("results_key")
+    if base_key is None:
+        raise KeyError(f"chapter {BENCHMARKS}'s results do not say under which key its best baseline {base_row!r} is "
+                       f"stored (extra['baseline_keys'][...]['results_key']): re-run {BENCHMARKS}")
+    return {"name": name, "is_ldm": bool(x08["best_model_is_ldm"]), "model_names": dict(x07["model_names"]),
+            "uses_unpaired_images": decoders[name]["uses_unpaired_images"],
+            "fitted_on": decoders[name]["fitted_on"], "refitted_on_all": decoders[name]["fitted_on"] == n_train,
+            "test": x08["best_model_test"], "baseline": x08["best_baseline_val"], "baseline_row": base_row,
+            "baseline_uses_unpaired_images": decoders[base_row]["uses_unpaired_images"],
             "paired": x08["paired_test"][x08["paired_best"]],
-            "n_prior_images": x07.get("prior_images", {}).get("n_images")}
+            "n_prior_images": x07.get("prior_images", {}).get("n_images"), "recons_key": f"{name}@seed0",
+            "baseline_recons_key": base_key}
+
+
+def model_reconstructions(recons: dict, key: str, *, chapter: str = BENCHMARKS):
+    """The reconstructions stored under exactly ``key`` in a chapter's ``reconstructions.npz`` (no other model's
+    images in its place).
+
+    Raises
+    ------
+    KeyError
+        If ``key`` is absent: names the keys that start like it and the chapter to re-run.
+    """
+    if key not in recons:
+        stem = str(key).split("@")[0].split(",")[0]
+        near = sorted(k for k in recons if str(k).startswith(stem))
+        raise KeyError(f"chapter {chapter}'s reconstructions hold no {key!r}" + (f" (similar keys: {near})" if near else "")
+                       + f": re-run {chapter}")
+    return recons[key]
+
+
+def prior_description(root=None) -> str:
+    """What chapter 07's unpaired prior images are, in words ("unpaired MNIST digits"; ``extra["prior_phrase"]``).
+
+    Raises
+    ------
+    KeyError
+        If chapter 07's results lack it (re-run 07).
+    """
+    x07 = _load(PRIOR, root).get("extra", {})
+    if not x07.get("prior_phrase"):
+        raise KeyError(f"chapter {PRIOR}'s results lack extra['prior_phrase'] (what the unpaired images are, e.g. "
+                       f"'unpaired MNIST digits'): re-run {PRIOR}")
+    return str(x07["prior_phrase"])
+
+
+def class_names(root=None) -> dict[int, str]:
+    """The data's class names by label code, as chapter 00 read them (``extra["data"]["class_names"]``).
+
+    Raises
+    ------
+    KeyError
+        If chapter 00's results lack them (re-run 00).
+    """
+    names = _load(DATA, root).get("extra", {}).get("data", {}).get("class_names")
+    if not names:
+        raise KeyError(f"chapter {DATA}'s results lack extra['data']['class_names'] (label code -> class name): "
+                       f"re-run {DATA}")
+    return {int(k): str(v) for k, v in names.items()}
+
+
+def classes_are_digits(names) -> bool:
+    """True when every class name is a digit word ("zero" .. "nine"): only then may a page speak of digits."""
+    from .feature_net import digit_word
+
+    words = {digit_word(d) for d in range(10)}
+    names = [str(n).strip().lower() for n in names]
+    return bool(names) and all(n in words for n in names)
+
+
+def is_published_data(root=None) -> bool:
+    """True when chapter 00 read the data file whose published results are quoted (digit69's checksum,
+    :data:`ldm_core.data.DATA_SHA256`); a page quotes DGMM "on the same data" only then.
+
+    Raises
+    ------
+    KeyError
+        If chapter 00's results lack ``extra["data_sha256"]`` (re-run 00).
+    """
+    from .data import DATA_SHA256
+
+    sha = _load(DATA, root).get("extra", {}).get("data_sha256")
+    if not sha:
+        raise KeyError(f"chapter {DATA}'s results lack extra['data_sha256'] (the data file's checksum): re-run {DATA}")
+    return sha == DATA_SHA256
+
+
+# ----------------------------------------------------------------------------- the first page's computed sentences
+
+LOWER_IS_BETTER = ("mse", "kid_digit")
+
+
+def _short_metric(metric: str) -> str:
+    return {"pixel_r": "pixel r"}.get(metric, metric_label(metric).split(" (")[0])
+
+
+def _signed(c: dict, metric: str) -> str:
+    d = 2 if metric == "psnr" else 3
+    unit = " dB" if metric == "psnr" else ""
+    return f"{c['mean']:+.{d}f}{unit} [{c['ci_low']:+.{d}f}, {c['ci_high']:+.{d}f}]"
+
+
+def standing_text(paired: dict, *, against: str = "it") -> str:
+    """Where model a stands against model b from paired differences a − b (``{metric: comparison}``), by the 95% CI,
+    every metric with its difference: "ahead of it on PSNR (+0.54 dB [+0.12, +1.08]), behind it on SSIM (...) and not
+    separable from it on pixel r (...)". For MSE and KID a negative difference is ahead."""
+    groups: dict[str, list[str]] = {"ahead of": [], "behind": [], "not separable from": []}
+    for m, c in paired.items():
+        lower = m in LOWER_IS_BETTER
+        better, worse = (c["ci_high"] < 0, c["ci_low"] > 0) if lower else (c["ci_low"] > 0, c["ci_high"] < 0)
+        key = "ahead of" if better else "behind" if worse else "not separable from"
+        groups[key].append(f"{_short_metric(m)} ({_signed(c, m)})")
+    return _join(f"{how} {against} on {_join(items)}" for how, items in groups.items() if items)
+
+
+def root_cause_evidence(root=None) -> dict:
+    """Chapter 01's root causes by its own definition (a defect whose removal alone returns the fully repaired model
+    to the noise floor), read from its results and chapter 00's uniform-noise floor.
+
+    A fix is a root cause when, removed alone from the fully fixed model, the 95% CI of the test PSNR reaches down to
+    uniform noise's mean test PSNR (chapter 00) or below.
+
+    Returns
+    -------
+    dict
+        ``floor_psnr`` (uniform noise's mean test PSNR); ``fixes``: ``{fix: {"without": pooled test PSNR of the model
+        without it, "root_cause": bool, "gain": {"psnr", "pixel_r"} (added on the cumulative ladder: the rung adding it
+        minus the rung before), "val_drop": the validation pixel-r drop when it is removed}}``; ``root_causes`` (the
+        fixes that are, in chapter 01's order).
+
+    Raises
+    ------
+    KeyError
+        If chapter 01's results lack ``ladder_test`` / ``ladder_fixes`` (or a model they name), or chapter 00's the
+        uniform-noise floor (the chapter to re-run is named).
+    """
+    x01 = _load("01_diagnostics", root).get("extra", {})
+    missing = [k for k in ("ladder_test", "ladder_fixes", "leave_one_out_val_drop") if k not in x01]
+    if missing:
+        raise KeyError(f"chapter 01_diagnostics's results lack extra{missing} (the defect ladder's test scores and "
+                       "which rung adds or removes each fix): re-run 01_diagnostics")
+    floors = _load(DATA, root).get("models", {})
+    if "uniform_noise" not in floors:
+        raise KeyError(f"chapter {DATA}'s results hold no uniform_noise floor: re-run {DATA}")
+    floor = float(floors["uniform_noise"]["psnr"]["mean"])
+    test, out = x01["ladder_test"], {}
+    for fix, names in x01["ladder_fixes"].items():
+        absent = [names.get(k) for k in ("added", "before", "removed") if names.get(k) not in test]
+        if absent:
+            raise KeyError(f"chapter 01_diagnostics's ladder_test holds no {absent} (named by ladder_fixes[{fix!r}]): "
+                           "re-run 01_diagnostics")
+        without = test[names["removed"]]["psnr"]
+        out[fix] = {"without": without, "root_cause": float(without["ci_low"]) <= floor,
+                    "gain": {m: float(test[names["added"]][m]["mean"] - test[names["before"]][m]["mean"])
+                             for m in ("psnr", "pixel_r")},
+                    "val_drop": x01["leave_one_out_val_drop"].get(fix)}
+    return {"floor_psnr": floor, "fixes": out, "root_causes": [f for f, d in out.items() if d["root_cause"]]}
+
+
+def root_cause_text(evidence: dict) -> str:
+    """The first page's first point, from :func:`root_cause_evidence`: the noise-floor criterion, what removing each
+    root cause does, the cumulative step that adds it, and what the report's 'smoking gun' (the skip U-Net) does."""
+    from .names import fix_label
+
+    floor, fixes, causes = evidence["floor_psnr"], evidence["fixes"], evidence["root_causes"]
+    link = chapter_ref("01_diagnostics")
+    parts = [f"By the definition of {link}, a defect whose removal alone returns the model to the noise floor is a "
+             f"root cause (the noise floor: uniform noise, {floor:.2f} dB test PSNR)"]
+    for fix in causes:
+        w, g = fixes[fix]["without"], fixes[fix]["gain"]
+        parts.append(f"removing '{fix_label(fix)}' from the fully repaired model brings test PSNR down to "
+                     f"{w['mean']:.2f} dB [{w['ci_low']:.2f}, {w['ci_high']:.2f}], and adding it on the cumulative "
+                     f"ladder changes PSNR by {g['psnr']:+.2f} dB and pixel r by {g['pixel_r']:+.3f}")
+    if not causes:
+        lowest = min(fixes, key=lambda f: fixes[f]["without"]["mean"])
+        parts.append(f"no single removal does so: the lowest, without '{fix_label(lowest)}', scores "
+                     f"{fixes[lowest]['without']['mean']:.2f} dB")
+    others = [f for f in fixes if f not in causes]
+    if causes and others:
+        lowest = min(others, key=lambda f: fixes[f]["without"]["mean"])
+        parts.append(f"no other single removal reaches the floor (the lowest, without '{fix_label(lowest)}', scores "
+                     f"{fixes[lowest]['without']['mean']:.2f} dB)")
+    skip = fixes.get("skip U-Net")
+    if skip is not None and skip["val_drop"] is not None and "skip U-Net" not in causes:
+        d = float(skip["val_drop"])
+        parts.append("removing the skip connections, the report's 'smoking gun', "
+                     + (f"lowers validation pixel r by {d:.3f}" if d > 0 else f"raises validation pixel r by {-d:.3f}")
+                     + " and leaves the model well above the floor")
+    from .claims import sentences
+
+    return sentences(*parts)
+
+
+def selection_text(root=None, *, final: dict | None = None, after: str = "") -> str:
+    """The first page's sentences on how the final model was chosen: on validation, among the study's candidates
+    (the spatial LDMs and the image-prior model; baselines are not candidates), with ``after`` appended to that
+    sentence (e.g. ": it does not sample with diffusion ..."), and, when the best baseline scores higher on the same
+    validation metric, a sentence saying so, with both numbers.
+
+    Raises
+    ------
+    KeyError
+        If chapter 08's results lack the candidates' or the baselines' validation scores (re-run 08).
+    """
+    res = _load(BENCHMARKS, root)
+    x08, metric = res.get("extra", {}), res.get("params", {}).get("select_metric")
+    missing = [k for k in ("selected_on_validation", "candidates_val_seed0", "baselines_val", "best_baseline_val")
+               if k not in x08]
+    if missing or not metric:
+        raise KeyError(f"chapter {BENCHMARKS}'s results lack extra{missing or ''}"
+                       + ("" if metric else " / params['select_metric']") + f": re-run {BENCHMARKS}")
+    final = final or final_model(root)
+    chosen, base = x08["selected_on_validation"], x08["best_baseline_val"]
+    ours = float(x08["candidates_val_seed0"][chosen][metric]["mean"])
+    theirs = float(x08["baselines_val"][base][metric]["mean"])
+    label = _short_metric(metric)
+    from .claims import sentences
+
+    return sentences(
+        f"The final model of this study, chosen on validation ({label}) among the study's candidate models (the spatial "
+        f"LDMs and the image-prior model; baselines are not candidates), is **{final['name']}**{after}",
+        f"On the same validation trials the best baseline, {model_label(base)}, scores higher ({label} {theirs:.3f} "
+        f"against the chosen model's {ours:.3f})" if theirs > ours else "")
+
+
+SPATIAL_SAMPLING_KEYS = ("model", "n_samples", "sample_std", "prior_sample_std", "steps_psnr",
+                         "in_effect_deterministic")
+
+
+def spatial_sampling_text(root=None) -> str:
+    """The first page's sentence on the best spatial LDM: what chapter 08 measured about its sampling (the spread of
+    its samples, DDIM-step invariance: whether it uses diffusion in effect) and where it stands against the best
+    baseline on the test trials.
+
+    Raises
+    ------
+    KeyError
+        If chapter 08's results lack ``spatial_sampling`` (keys :data:`SPATIAL_SAMPLING_KEYS`) or the spatial model's
+        paired comparison (re-run 08).
+    """
+    x08 = _load(BENCHMARKS, root).get("extra", {})
+    s = x08.get("spatial_sampling")
+    missing = [k for k in SPATIAL_SAMPLING_KEYS if not isinstance(s, dict) or k not in s]
+    if missing:
+        raise KeyError(f"chapter {BENCHMARKS}'s results lack extra['spatial_sampling'] entries {missing} (what it "
+                       f"measures about the spatial LDM's sampling): re-run {BENCHMARKS}")
+    key = next((k for k in x08.get("paired_test", {}) if str(k).startswith(str(s["model"]) + " − ")), None)
+    if key is None:
+        raise KeyError(f"chapter {BENCHMARKS}'s paired_test holds no comparison of {s['model']!r} with a baseline: "
+                       f"re-run {BENCHMARKS}")
+    baseline = key.split(" − ", 1)[1]
+    steps = {int(k): float(v) for k, v in s["steps_psnr"].items()}
+    spread = max(steps.values()) - min(steps.values()) if len(steps) > 1 else float("nan")
+    share = (s.get("spread") or {}).get("share")
+    measured = (f"across {s['n_samples']} samples per validation trial its images differ by a mean per-pixel "
+                f"standard deviation of {s['sample_std']:.2g}"
+                + (f", {share:.1%} of how much the validation images differ from one another" if share is not None
+                   else "")
+                + (f", against {s['prior_sample_std']:.2g} for the image prior's diffusion decoder"
+                   if s.get("prior_sample_std") is not None else "")
+                + (f", and its validation PSNR moves by {spread:.2f} dB between {min(steps)} and {max(steps)} DDIM "
+                   "steps" if len(steps) > 1 else ""))
+    verdict = ("so in effect it is a deterministic regressor that does not use diffusion"
+               if s["in_effect_deterministic"] else "so it does use diffusion")
+    from .claims import sentences
+
+    return sentences(
+        f"Repaired and tuned along the report's plan, the best spatial LDM — {s['model']} — samples with a diffusion "
+        f"sampler, but {measured}: {verdict} ({chapter_ref(BENCHMARKS)})",
+        f"Chapter 8's criterion: {s['criterion']}" if s.get("criterion") else "",
+        f"On the test trials, against {baseline}, it is {standing_text(x08['paired_test'][key], against='it')} (95% "
+        "CIs of the per-image differences)")
 
 
 DATA_FACTS = ("n_train", "n_test", "n_fit", "n_val", "n_voxels", "image_size", "classes", "dataset")

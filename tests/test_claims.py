@@ -2,8 +2,9 @@ import math
 
 import pytest
 
-from ldm_core.claims import (ROW_KEYS, SPLITS, check_split, claim_row, exact, expectation_rows, paired_claim_row,
-                              paired_row, target_row, target_sentence, verdict, verdict_table)
+from ldm_core.claims import (PAIRED_VERDICTS, PROXY_DISPLAY, ROW_KEYS, SPLITS, check_split, claim_row, exact,
+                              expectation_rows, fmt_range, paired_claim_row, paired_row, paired_table, shown_verdict,
+                              target_row, target_sentence, verdict, verdict_table)
 
 
 def test_verdicts_follow_the_ci_rule():
@@ -93,12 +94,37 @@ def test_target_rows_met_missed_inconclusive_and_gap():
     assert target_row("id", {"mean": 1.0, "ci_low": 1.0, "ci_high": 1.0}, target=1.0)["verdict"] == "met"
 
 
-def test_paired_rows():
+def test_paired_rows_compare_two_models_without_target_words():
+    """Book #10: a paired difference is not a target; it reads ahead / behind / not separable, never met / missed."""
     ahead = paired_row("ahead", {"mean": 0.1, "ci_low": 0.02, "ci_high": 0.2, "p_wilcoxon": 0.01})
-    assert ahead["verdict"] == "met" and ahead["Wilcoxon p"] == "0.010"
+    assert ahead["verdict"] == "ahead (CI above 0)" and ahead["Wilcoxon p"] == "0.010"
+    assert ahead["measured mean [95% CI]"] == "+0.100\u00a0[+0.020,\u00a0+0.200]"
     assert paired_row("x", {"mean": -0.1, "ci_low": -0.2, "ci_high": -0.01, "p_wilcoxon": 0.0001})["Wilcoxon p"] == "< 0.001"
-    assert paired_row("x", {"mean": -0.1, "ci_low": -0.2, "ci_high": -0.01, "p_wilcoxon": 0.02})["verdict"] == "missed"
-    assert paired_row("x", {"mean": 0.1, "ci_low": -0.2, "ci_high": 0.3, "p_wilcoxon": 0.5})["verdict"].startswith("inconclusive")
+    assert paired_row("x", {"mean": -0.1, "ci_low": -0.2, "ci_high": -0.01, "p_wilcoxon": 0.02})["verdict"] == \
+        "behind (CI below 0)"
+    assert paired_row("x", {"mean": 0.1, "ci_low": -0.2, "ci_high": 0.3, "p_wilcoxon": 0.5})["verdict"] == \
+        "not separable (CI contains 0)"
+    assert set(PAIRED_VERDICTS) == {"ahead (CI above 0)", "behind (CI below 0)", "not separable (CI contains 0)"}
+    table = paired_table({"a − b": {"psnr": {"mean": -0.5, "ci_low": -0.9, "ci_high": -0.1, "p_wilcoxon": 0.01}}})
+    assert table["verdict"].tolist() == ["behind (CI below 0)"] and not table["verdict"].isin(["met", "missed"]).any()
+
+
+def test_proxy_rows_show_no_verdict_word():
+    """Book 08 §7: a proxy row's numbers may 'confirm' something else; the page shows that it does not test the
+    claim."""
+    proxy = claim_row("14", "more trials help (proxy)", exact(1.0), low=0, split="validation", proxy=True,
+                      note="a learning curve within the paired trials")
+    real = claim_row("3", "noise ~10 dB", exact(5.0), low=9, high=11, split="test", model="uniform_noise")
+    assert proxy["verdict"] == "confirmed" and proxy["note"] == "a learning curve within the paired trials"
+    assert shown_verdict(proxy) == PROXY_DISPLAY == "proxy (does not test the claim)"
+    assert shown_verdict(real) == "refuted (below the claim)"
+    table = verdict_table([proxy, real])
+    assert table["verdict"].tolist() == [PROXY_DISPLAY, "refuted (below the claim)"]
+
+
+def test_ranges_read_one_way():
+    assert fmt_range(9, 11) == "9 – 11" and fmt_range(10, math.inf) == "> 10" and fmt_range(-math.inf, 0.5) == "< 0.5"
+    assert fmt_range(3, 3) == "3" and fmt_range(-math.inf, math.inf) == "any"
 
 
 def test_target_sentences_say_where_the_mean_and_the_ci_stand():
