@@ -22,7 +22,10 @@
 - :func:`x0_error_by_timestep`, :func:`sampling_trajectory`, :func:`sampler_comparison`: what a trained denoiser
   does at each noise level, how the size of x_t evolves along a sampler's steps, and what each sampler makes of
   the same model -- set against the exact denoiser of Gaussian latents (:mod:`ldm_core.sampler_check`), whose
-  samplers' output laws are known in closed form; :func:`sampler_study` runs the three on a few models.
+  samplers' output laws are known in closed form; :func:`sampler_study` runs the three on a few models, and
+  :meth:`SamplerStudy.x_t_use` reads from them whether a model's output depends on x_t at all.
+- :func:`ledger_note`: what the ledger of chapter 09 will do with a chapter's verdict rows (rows a trivial reference
+  would also confirm, rows on the study's own code, proxies, confirmations on validation rows alone).
 """
 from __future__ import annotations
 
@@ -43,7 +46,8 @@ from .pipeline import sample_latents
 __all__ = ["class_decoding", "condition_sensitivity", "vae_roundtrip", "parameters_per_sample", "parameter_table",
            "neighbour_correlation", "neighbour_correlation_curve", "LADDER_FIXES", "SAMPLER_LABELS", "DefectLadder",
            "defect_ladder", "LadderRuns", "final_loss_ratio", "loss_ratio_over_seeds", "run_ladder", "leave_one_out_drops", "shuffled_fmri_check",
-           "x0_error_by_timestep", "sampling_trajectory", "sampler_comparison", "SamplerStudy", "sampler_study"]
+           "x0_error_by_timestep", "sampling_trajectory", "sampler_comparison", "SamplerStudy", "sampler_study",
+           "ledger_note"]
 
 
 def class_decoding(fmri: np.ndarray, labels: np.ndarray, *, n_folds: int = 5, n_perm: int = 200,
@@ -374,6 +378,16 @@ class DefectLadder(NamedTuple):
     def variants(self) -> dict:
         """Every variant, the ladder first (``"all fixed − skip U-Net"`` is ``"+ DDIM sampler"`` again: one run)."""
         return {**self.ladder, **self.leave_one_out}
+
+    @property
+    def fixes(self) -> dict:
+        """Which variants add and remove each fix: ``{fix: {"added": rung with it, "before": rung before it,
+        "removed": the fully fixed model without it}}``, fixes in :data:`LADDER_FIXES` order (chapter 09 reads it
+        as chapter 01's ``extra["ladder_fixes"]``)."""
+        rungs = list(self.ladder)
+        by_fix = {fix: name for name, fix in self.removed.items()}
+        return {fix: {"added": rungs[i + 1], "before": rungs[i], "removed": by_fix[fix]}
+                for i, fix in enumerate(LADDER_FIXES)}
 
 
 def defect_ladder(*, epochs: int, batch_size: int, lr: float, vae_epochs: int, unet_channels, steps: int,
@@ -785,6 +799,69 @@ class SamplerStudy(NamedTuple):
         return pd.DataFrame({**{n: e["x0 error, model"] for n, e in self.errors.items()},
                              "exact Gaussian denoiser": first["x0 error, Gaussian denoiser"]})
 
+    def x_t_use(self, model: str, *, t: int | None = None, samplers=("ddim", "original"), max_r_gap: float = 0.01,
+                max_variance_gap: float = 0.05, min_error_factor: float = 5.0) -> dict:
+        """Does ``model``'s output depend on x_t? Two readings of this study's tables.
+
+        - **Sampler invariance**: DDIM keeps x_t from step to step, the re-noising sampler replaces it by a fresh
+          noising of the x0 estimate; a denoiser that reads x_t gives different samples under the two. Invariant
+          when the two samplers' validation pixel r differ by at most ``max_r_gap`` and their latent variance
+          ratios by at most ``max_variance_gap`` (relative).
+        - **x0 error at low noise**: at a small t, x_t is almost the clean latent (sqrt(abar_t) near 1), so any
+          denoiser that reads x_t has a small x0 error there (the exact Gaussian denoiser's is the yardstick). An error
+          ``min_error_factor`` times the exact denoiser's or more says the model does not take x0 from x_t.
+
+        The model is read as ignoring x_t when both hold: it then predicts the clean latent from the condition alone,
+        a deterministic regressor whatever the sampler does.
+
+        Parameters
+        ----------
+        model : str
+            A model of the study (a key of :attr:`errors`).
+        t : int, optional
+            The low noise level read; default the smallest t probed.
+        samplers : pair of str
+            Internal names of the two samplers compared (keys of :data:`SAMPLER_LABELS`); both must be in the table.
+
+        Returns
+        -------
+        dict
+            ``pixel_r`` and ``variance_ratio`` (reader sampler name -> value), ``sampler_invariant`` (bool), ``t``,
+            ``sqrt_abar``, ``x0_error`` and ``x0_error_exact`` at t (/ latent variance), ``error_factor`` (their
+            ratio), ``x0_error_min`` / ``x0_error_max`` over every t probed, ``exact_min`` / ``exact_max`` (the exact
+            denoiser's), ``ignores_x_t`` (bool).
+
+        Raises
+        ------
+        KeyError
+            If ``model`` or a sampler is not in the study, or ``t`` was not probed (what there is is named).
+        """
+        if model not in self.errors:
+            raise KeyError(f"model {model!r} is not in the sampler study; it has {sorted(self.errors)}")
+        labels = [SAMPLER_LABELS.get(s, s) for s in samplers]
+        have = sorted(set(self.table.loc[model].index)) if model in self.table.index.get_level_values(0) else []
+        missing = [lab for lab in labels if lab not in have]
+        if missing:
+            raise KeyError(f"sampler(s) {missing} not in the sampler table of {model!r}; it has {have}")
+        err = self.errors[model]
+        t = int(err.index.min()) if t is None else int(t)
+        if t not in err.index:
+            raise KeyError(f"t = {t} was not probed; the probe has t in {sorted(map(int, err.index))}")
+        rows = self.table.loc[model]
+        r = {lab: float(rows.loc[lab, "pixel r"]) for lab in labels}
+        var = {lab: float(rows.loc[lab, "latent variance ratio"]) for lab in labels}
+        (r1, r2), (v1, v2) = r.values(), var.values()
+        invariant = bool(abs(r1 - r2) <= max_r_gap and abs(v1 - v2) <= max_variance_gap * max(abs(v1), abs(v2), 1e-12))
+        e, e_exact = float(err.loc[t, "x0 error, model"]), float(err.loc[t, "x0 error, Gaussian denoiser"])
+        factor = e / e_exact if e_exact > 0 else float("inf")
+        return {"pixel_r": r, "variance_ratio": var, "sampler_invariant": invariant, "t": t,
+                "sqrt_abar": float(err.loc[t, "sqrt(abar_t)"]), "x0_error": e, "x0_error_exact": e_exact,
+                "error_factor": factor, "x0_error_min": float(err["x0 error, model"].min()),
+                "x0_error_max": float(err["x0 error, model"].max()),
+                "exact_min": float(err["x0 error, Gaussian denoiser"].min()),
+                "exact_max": float(err["x0 error, Gaussian denoiser"].max()),
+                "ignores_x_t": bool(invariant and factor >= min_error_factor)}
+
 
 def sampler_study(models: Mapping, data, *, steps: int, timesteps, samplers=("ddim", "original"), seed: int = 0,
                   n_repeats: int = 4) -> SamplerStudy:
@@ -816,3 +893,87 @@ def sampler_study(models: Mapping, data, *, steps: int, timesteps, samplers=("dd
               for n, m in models.items()}
     trajectories = {(n, SAMPLER_LABELS[s]): tr for (n, s), tr in runs.items()}
     return SamplerStudy(table.rename(index=SAMPLER_LABELS, level="sampler"), errors, trajectories)
+
+
+# ----------------------------------------------------------------------------- what the ledger does with a page's rows
+
+
+def _and(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    items = list(dict.fromkeys(items))
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _claim_list(claims_: list[str]) -> str:
+    claims_ = list(dict.fromkeys(claims_))
+    names = [f"claim {c}" if len(claims_) == 1 else c for c in claims_]
+    if len(names) == 1:
+        return names[0]
+    return "claims " + ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def ledger_note(rows: list[dict], references: Mapping[str, Mapping], *, conclusions: str = "09_conclusions") -> str:
+    """A note for a chapter's verdict table: each row's verdict is its own; chapter 09 decides each claim by its rules.
+
+    Says, for the rows given, what the ledger (:data:`ldm_core.ledger.RULE`) will do differently from the table:
+    rows confirmed here that a trivial reference of chapter 00 would also confirm (rule d: the reference's mean lies
+    in the claimed range; level rows only, not differences, not the claims about the references themselves), rows on
+    the study's own code (rule b), proxy rows (rule a), and confirmations that rest on validation rows only (rule c).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Verdict rows of :func:`ldm_core.claims.claim_row` (keys ``claim``, ``verdict``, ``metric``, ``low``, ``high``,
+        ``split``, ``difference``, ``proxy``, ``own_code``).
+    references : mapping of str -> mapping of str -> dict or float
+        Chapter 00's ``models`` (name -> metric -> {"mean", ...} or a number); only the trivial references
+        (:data:`ldm_core.ledger.TRIVIAL_REFERENCES`) among them are read.
+    conclusions : str
+        The ledger's page, for the link.
+
+    Returns
+    -------
+    str
+        Markdown: one sentence on the rule, then one per kind of row that the ledger treats differently.
+    """
+    from .ledger import REFERENCE_CLAIMS, TRIVIAL_REFERENCES
+    from .names import metric_label, model_label
+
+    def mean_of(v):
+        return float(v["mean"]) if isinstance(v, Mapping) else float(v)
+
+    trivial = {n: references[n] for n in TRIVIAL_REFERENCES if n in references}
+    out = [f"Each row above has its own verdict. {{doc}}`Chapter 9 <{conclusions}>` decides each claim from all of "
+           "its rows in the book, by the rules it states, so a claim's verdict there can differ from a row's here."]
+    voided: dict[tuple, dict] = {}  # (claim, metric, low, high) -> models and the references in range
+    for r in rows:
+        if (r.get("verdict") != "confirmed" or r.get("proxy") or r.get("difference") or not r.get("metric")
+                or str(r.get("claim")) in REFERENCE_CLAIMS):
+            continue
+        lo, hi = float(r["low"]), float(r["high"])
+        passing = [n for n, vals in trivial.items() if r["metric"] in vals and lo <= mean_of(vals[r["metric"]]) <= hi]
+        if passing:
+            entry = voided.setdefault((str(r["claim"]), r["metric"], lo, hi), {"models": [], "refs": passing})
+            entry["models"].append(model_label(r.get("model", "")))
+    lines = [f"claim {claim}, {metric_label(metric)} of {_and(e['models'])}: "
+             + _and([f"{model_label(n)} at {mean_of(trivial[n][metric]):.3g}" for n in e["refs"]])
+             + f" lie{'s' if len(e['refs']) == 1 else ''} in the claimed range too"
+             for (claim, metric, _, _), e in voided.items()]
+    if lines:
+        out.append("A confirmation that a trivial reference of chapter 0 would also earn does not count there: "
+                   + "; ".join(lines) + ".")
+    own = [str(r["claim"]) for r in rows if r.get("own_code")]
+    if own:
+        out.append(f"The rows of {_claim_list(own)} measure this study's own code, not the report's: they are not "
+                   "evidence there.")
+    proxies = [str(r["claim"]) for r in rows if r.get("proxy")]
+    if proxies:
+        out.append(f"The rows of {_claim_list(proxies)} are proxies: they measure something other than the claim, "
+                   "and are shown there but never counted.")
+    val_only = sorted({str(r["claim"]) for r in rows if r.get("verdict") == "confirmed" and not r.get("proxy")
+                       and not r.get("own_code")}
+                      - {str(r["claim"]) for r in rows if r.get("split") != "validation"})
+    if val_only:
+        out.append(f"The confirmations of {_claim_list(val_only)} rest on validation trials only (the split that "
+                   "selects models): they count there only when test rows agree.")
+    return " ".join(out)

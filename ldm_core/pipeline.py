@@ -38,7 +38,7 @@ from ldm_core.config import LDMConfig
 from ldm_core.io import atomic_torch_save
 from ldm_core.models import build_encoder, build_schedule, build_unet, build_vae, count_parameters
 
-__all__ = ["SAMPLERS", "CHECKPOINT_FORMAT", "BrainLDM", "sample_latents", "as_fmri_tensor"]
+__all__ = ["SAMPLERS", "CHECKPOINT_FORMAT", "BrainLDM", "default_sampler", "sample_latents", "as_fmri_tensor"]
 
 SAMPLERS = ("ddim", "ddpm", "original")  # reverse-step rules of NoiseSchedule
 CHECKPOINT_FORMAT = "brain_ldm/1"  # tag stored in saved files, checked on load
@@ -155,6 +155,15 @@ def sample_latents(
 
 # model
 
+
+def default_sampler(ldm_cfg) -> str:
+    """The sampler a model of ``ldm_cfg`` uses when none is asked: the config's ``sampler`` field if it has one, else
+    "original" (re-noising) for the report's denoiser (``unet == "original"``) and "ddim" for any other."""
+    sampler = getattr(ldm_cfg, "sampler", None)
+    if sampler is not None:
+        return sampler
+    return "original" if ldm_cfg.unet == "original" else "ddim"
+
 class BrainLDM(nn.Module):
     """fMRI encoder + VAE + U-Net + noise schedule, built from one config.
 
@@ -223,10 +232,7 @@ class BrainLDM(nn.Module):
         sampled with the re-noising sampler; "ddim" otherwise. A ``sampler`` field on the
         config, if present, wins.
         """
-        sampler = getattr(self.ldm_cfg, "sampler", None)
-        if sampler is not None:
-            return sampler
-        return "original" if self.ldm_cfg.unet == "original" else "ddim"
+        return default_sampler(self.ldm_cfg)
 
     def set_latent_scale(self, value: float) -> None:
         """Set the latent scale (buffer and ``vae.scale_factor``).

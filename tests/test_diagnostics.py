@@ -327,3 +327,96 @@ def test_class_decoding_lowers_the_folds_to_the_smallest_class_and_refuses_singl
     assert out["chance"] == pytest.approx(0.4)
     with pytest.raises(ValueError, match=r"at least two trials each; got class sizes \{1: 1, 2: 3\}"):
         class_decoding(rng.standard_normal((4, 3)), np.array([1, 2, 2, 2]), n_perm=2)
+
+
+# ----------------------------------------------------------------------------- x_t use and the ledger note
+
+
+def _study(r, var, x0_err, exact_err, ts=(20, 500, 999)):
+    """A SamplerStudy by hand: one model "m", two samplers; ``r`` / ``var``: (DDIM, re-noising)."""
+    import pandas as pd
+
+    from ldm_core.diagnostics import SAMPLER_LABELS, SamplerStudy
+
+    labels = [SAMPLER_LABELS["ddim"], SAMPLER_LABELS["original"]]
+    table = pd.DataFrame({"pixel r": list(r), "latent variance ratio": list(var)},
+                         index=pd.MultiIndex.from_tuples([("m", lab) for lab in labels], names=["model", "sampler"]))
+    err = pd.DataFrame({"sqrt(abar_t)": [0.997, 0.28, 0.006], "x0 error, model": list(x0_err),
+                        "x0 error, Gaussian denoiser": list(exact_err)}, index=pd.Index(list(ts), name="t"))
+    return SamplerStudy(table, {"m": err}, {})
+
+
+def test_x_t_use_reads_sampler_invariance_and_the_low_t_error():
+    # the chapter-01 x0 repair: same scores under both samplers, x0 error at t=20 24x the exact denoiser's
+    s = _study((0.771, 0.770), (0.727, 0.727), (0.305, 0.478, 0.518), (0.0126, 0.957, 1.04))
+    u = s.x_t_use("m")
+    assert u["t"] == 20 and u["sampler_invariant"] and u["ignores_x_t"]
+    assert u["error_factor"] == pytest.approx(0.305 / 0.0126)
+    assert (u["x0_error_min"], u["x0_error_max"]) == (0.305, 0.518)
+    assert u["sqrt_abar"] == pytest.approx(0.997)
+    # a denoiser that reads x_t: DDIM and re-noising disagree, small error at low t
+    v = _study((0.018, 0.637), (1606.0, 0.303), (0.0127, 2.45, 3997.0), (0.0126, 0.957, 1.04)).x_t_use("m")
+    assert not v["sampler_invariant"] and not v["ignores_x_t"]
+    # invariant samplers but an accurate low-t estimate: not read as ignoring x_t
+    w = _study((0.5, 0.5), (1.0, 1.0), (0.02, 0.5, 0.9), (0.0126, 0.957, 1.04)).x_t_use("m")
+    assert w["sampler_invariant"] and not w["ignores_x_t"]
+
+
+def test_x_t_use_names_what_is_missing():
+    s = _study((0.5, 0.5), (1.0, 1.0), (0.3, 0.4, 0.5), (0.01, 0.9, 1.0))
+    with pytest.raises(KeyError, match="not in the sampler study"):
+        s.x_t_use("other")
+    with pytest.raises(KeyError, match=r"t = 7 was not probed"):
+        s.x_t_use("m", t=7)
+    with pytest.raises(KeyError, match="not in the sampler table"):
+        s.x_t_use("m", samplers=("ddim", "ddpm"))
+
+
+def test_ledger_note_names_the_rows_the_ledger_treats_differently():
+    from ldm_core.claims import claim_row, exact, paired_claim_row
+    from ldm_core.diagnostics import ledger_note
+
+    refs = {"uniform_noise": {"ssim": {"mean": 0.002}, "psnr": {"mean": 5.0}}, "train_mean": {"ssim": {"mean": 0.3}},
+            "ridge": {"ssim": {"mean": 0.005}}}  # ridge is no trivial reference: never named
+    rows = [claim_row("1", "SSIM 0.007", {"mean": 0.006, "ci_low": 0.0, "ci_high": 0.01}, low=-0.013, high=0.027,
+                      split="test", metric="ssim", model="original"),
+            claim_row("1", "PSNR 5.49", {"mean": 7.0, "ci_low": 6.9, "ci_high": 7.1}, low=4.49, high=6.49,
+                      split="test", metric="psnr", model="original"),
+            claim_row("4a", "random SSIM 0.1–0.2", {"mean": 0.002, "ci_low": 0.0, "ci_high": 0.004}, low=-1, high=1,
+                      split="test", metric="ssim", model="uniform_noise"),
+            claim_row("6a", "mean ~0", exact(0.0), low=-0.05, high=0.05, split="training", own_code=True),
+            paired_claim_row("17", "8x8x8 better", {"mean": 1.0, "ci_low": 0.5, "ci_high": 1.5}, split="test",
+                             metric="psnr", model="a − b", proxy=True),
+            paired_claim_row("5d", "fewer weights", {"mean": 0.6, "ci_low": 0.1, "ci_high": 1.1},
+                             split="validation", metric="psnr", model="a − b")]
+    note = ledger_note(rows, refs)
+    assert note.startswith("Each row above has its own verdict. {doc}`Chapter 9 <09_conclusions>`")
+    assert "claim 1, SSIM of original" in note and "uniform noise at 0.002 lies in the claimed range too" in note
+    assert "claim 1, PSNR" not in note  # refuted rows are not voided
+    assert "claim 4a" not in note  # claims about the references themselves
+    assert "Ridge" not in note and "ridge" not in note
+    assert "The rows of claim 6a measure this study's own code" in note
+    assert "The rows of claim 17 are proxies" in note
+    assert "The confirmations of claim 5d rest on validation trials only" in note
+    two = [claim_row("8", "PSNR 12–15", {"mean": 13.0, "ci_low": 12.5, "ci_high": 13.5}, low=12, high=15, split="test",
+                     metric="psnr", model=m) for m in ("model a", "model b")]
+    refs8 = {"train_mean": {"psnr": {"mean": 12.7}}, "class_mean_reference": {"psnr": {"mean": 13.6}}}
+    note8 = ledger_note(two, refs8)
+    assert note8.count("claim 8, PSNR (dB) of model a and model b: ") == 1  # one clause per claim and metric
+    assert "at 12.7 and " in note8 and "at 13.6 lie in the claimed range too" in note8
+    plain = ledger_note(rows[1:2], refs)
+    assert plain.count(". ") == 1  # only the opening sentences: nothing is treated differently
+
+
+def test_defect_ladder_names_the_rungs_that_add_and_remove_each_fix():
+    ladder = defect_ladder(epochs=2, batch_size=4, lr=1e-4, vae_epochs=1, unet_channels=(8, 16), steps=5,
+                                       longer_epochs=4)
+    fixes = ladder.fixes
+    assert list(fixes) == list(LADDER_FIXES)
+    assert fixes["condition"] == {"added": "+ condition injected", "before": "original",
+                                  "removed": "all fixed − condition"}
+    assert fixes["skip U-Net"]["added"] == ladder.full
+    assert fixes["skip U-Net"]["before"] == "+ DDIM sampler"
+    # every named variant exists
+    for f in fixes.values():
+        assert f["added"] in ladder.ladder and f["before"] in ladder.ladder and f["removed"] in ladder.leave_one_out

@@ -192,3 +192,11 @@ def test_load_errors(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a BrainLDM checkpoint"):
         BrainLDM.load(tmp_path / "other.pt")
+
+
+def test_default_sampler_is_renoising_for_the_original_denoiser_only():
+    from ldm_core.experiment import make_ldm_config
+    from ldm_core.pipeline import default_sampler
+
+    assert default_sampler(make_ldm_config("original")) == "original"
+    assert default_sampler(make_ldm_config("original", unet="unet", unet_channels=(8, 16))) == "ddim"
