@@ -25,8 +25,8 @@ from .baselines import fit_latent_decoder, fit_pls, fit_ridge
 from .metrics import bootstrap_ci, evaluate, paired_comparison
 from .names import metric_label, model_label
 from .prior import PriorConfig, pretrain_prior, sample_quality
-from .prior_images import (PriorImages, drop_near_duplicates, load_prior_images, max_shifted_correlation,
-                           stratified_subset)
+from .prior_images import (FILE_SOURCE, NPZ_SOURCE, PRIOR_SHA256, PriorImages, drop_near_duplicates,
+                           load_prior_images, max_shifted_correlation, stratified_subset)
 from .prior_ldm import DecodeConfig
 from .prior_runs import MapConfig, PriorVariant, autoencoder_decoder, build_decoder, run_prior_variants
 from .runs import VariantResult
@@ -40,7 +40,9 @@ __all__ = ["guarded_prior_images", "guard_summary", "prior_phrase", "kid_axis_la
            "prior_fit_text", "Perception", "perception_model", "add_perception", "perception_distortion",
            "perception_distortion_text", "paired_rows", "guard_at", "leak_sensitivity", "leak_sensitivity_table",
            "seed_bootstrap_table", "selection_stability_table", "count_test_uses", "best_diffusion_pair",
-           "stability_choices", "prior_fit_table", "DIRECT"]
+           "stability_choices", "prior_fit_table", "DIRECT", "budget_display", "known_answer_text", "epsilon_findings",
+           "large_number", "screen_followup_text", "prior_size_text", "kid_reference", "kid_text",
+           "published_comparison", "resolved_params", "RUNAWAY", "prior_source_text"]
 
 DIRECT = "direct decoding, diffusion off"  # the stage-3 screen's name of decoding the predicted latent directly
 
@@ -54,13 +56,12 @@ def _best(results: Mapping[str, VariantResult], metric: str) -> str:
     return max(results, key=lambda n: val_score(results[n], metric))
 
 
-def guarded_prior_images(data: StudyData, *, source: str, threshold: float, max_shift: int,
-                         data_dir: str | None = None) -> tuple[PriorImages, dict, np.ndarray]:
+def guarded_prior_images(data: StudyData, *, source: str, threshold: float,
+                         max_shift: int) -> tuple[PriorImages, dict, np.ndarray]:
     """The unpaired images with every near-copy of a validation or test stimulus dropped.
 
     The images are found on their own (:func:`ldm_core.prior_images.load_prior_images` with ``source`` and the
-    stimuli's side), never through the paired data's file or folder. ``data_dir`` is accepted for callers of the
-    former signature and ignored.
+    stimuli's side), never through the paired data's file or folder.
 
     Returns
     -------
@@ -71,7 +72,6 @@ def guarded_prior_images(data: StudyData, *, source: str, threshold: float, max_
     pretrain_images : ndarray (M, S, S)
         The kept images followed by the fitting trials' images: what the prior trains on.
     """
-    del data_dir  # never the prior images' location (issue 18)
     raw = load_prior_images(source=source, size=data.image_size, verbose=0)
     kept, report = drop_near_duplicates(raw, np.concatenate([data.images_val, data.images_test]), threshold=threshold,
                                         max_shift=max_shift, references_label="validation and test stimuli")
@@ -118,6 +118,30 @@ def prior_phrase(prior_images: PriorImages) -> str:
 
     return f"unpaired images from {prior_images.path.name}" if prior_images.source == FILE_SOURCE \
         else "unpaired MNIST digits"
+
+
+def prior_source_text(raw: PriorImages) -> str:
+    """The unpaired images in one sentence of prose for the page (instead of printing their description): how many of
+    which classes, the file, its licence and whether its checksum matches the published one. No folder is named."""
+    prov = raw.provenance()
+    mnist = raw.source != FILE_SOURCE
+    names = raw.class_names or {}
+    if mnist:
+        def plural(word: str) -> str:
+            return word + ("es" if word.endswith(("s", "x")) else "s")
+
+        counts = ", ".join(f"{n:,} {names.get(c, str(c)) if n == 1 else plural(names.get(c, str(c)))}"
+                           for c, n in raw.counts().items())
+    elif raw.class_names is None:
+        counts = "unlabelled"
+    else:
+        counts = ", ".join(f"{names.get(c, f'class {c}')}: {n:,}" for c, n in raw.counts().items())
+    what = f"{raw.n_images:,} MNIST training digits" if mnist else f"{raw.n_images:,} images"
+    text = f"The unpaired images are {what} ({counts}) read from {prov['file']}; licence: {prov['licence']}"
+    if raw.source == NPZ_SOURCE:
+        text += ("; the file's SHA-256 matches the published checksum" if raw.sha256 == PRIOR_SHA256
+                 else "; the file's SHA-256 differs from the published checksum")
+    return text + ". No fMRI is paired with them; the results record their checksum."
 
 
 def kid_axis_label(prior_images: PriorImages) -> str | None:
@@ -197,6 +221,11 @@ def _diff_ci(a: np.ndarray, b: np.ndarray, *, n_boot: int, seed: int) -> tuple[f
     return float(lo), float(hi)
 
 
+def _fit_rule_text(margin_db: float, margin_ssim: float) -> str:
+    return (f"the prior does not fit the stimuli when the 95% CI of their mean round-trip PSNR minus that of unseen "
+            f"prior images lies entirely below −{margin_db:g} dB, or that of SSIM entirely below −{margin_ssim:g}")
+
+
 def prior_fit_rule(stimuli: Mapping[str, np.ndarray], prior: Mapping[str, np.ndarray], *, margin_db: float,
                    margin_ssim: float, n_boot: int = 2000, seed: int = 0) -> dict:
     """The declared rule: does the prior's VAE represent the stimuli about as well as unseen prior images?
@@ -216,9 +245,7 @@ def prior_fit_rule(stimuli: Mapping[str, np.ndarray], prior: Mapping[str, np.nda
         ``fits`` (bool), ``rule`` (the rule in words), and per metric the two means with their CIs and the
         difference with its CI (two independent bootstrap samples).
     """
-    out: dict = {"rule": (f"the prior does not fit the stimuli when the 95% CI of their mean round-trip PSNR minus "
-                          f"that of unseen prior images lies entirely below −{margin_db:g} dB, or that of SSIM "
-                          f"entirely below −{margin_ssim:g}")}
+    out: dict = {"rule": _fit_rule_text(margin_db, margin_ssim)}
     fits = True
     for m, margin in (("psnr", margin_db), ("ssim", margin_ssim)):
         s, p = np.asarray(stimuli[m], dtype=np.float64), np.asarray(prior[m], dtype=np.float64)
@@ -236,22 +263,34 @@ def prior_fit_rule(stimuli: Mapping[str, np.ndarray], prior: Mapping[str, np.nda
 
 def prior_fit_check(prior_images: PriorImages, data: StudyData, cfg: PriorConfig, *, holdout_fraction: float,
                     margin_db: float, margin_ssim: float, seed: int, n_boot: int, cache_dir: str | Path | None,
-                    probe_steps: int | None = None) -> dict:
+                    probe_steps: int | None = None, near_copy: float = 0.99) -> dict:
     """Can the prior represent the paired stimuli? A probe VAE, unseen stimuli against unseen prior images.
 
     A VAE with the prior's settings (``cfg``'s VAE fields, ``seed``) is trained on the prior's training images less a
     stratified ``holdout_fraction`` of the unpaired images (the fitting trials' images stay in, as in the prior): the
     published prior's own images are left unchanged, so its cache stays valid. Its round trip is scored on the
-    held-out unpaired images and on the validation stimuli -- both unseen by it -- and :func:`prior_fit_rule` decides.
+    held-out unpaired images and on the validation stimuli that have no near copy (pixel r above ``near_copy``,
+    :func:`ldm_core.data.test_in_training`) among the probe's training images -- so both sets are unseen by it -- and
+    :func:`prior_fit_rule` decides. On a dataset that shows a few images many times every validation stimulus may
+    repeat a fitting stimulus; then nothing unseen is left and the check is not made (``fits`` is None).
     ``probe_steps`` trains the probe for that many optimiser steps instead of ``cfg.vae_steps`` (a quick profile's
     barely trained VAE represents nothing well, so it could not tell the two sets apart).
 
     Returns
     -------
     dict
-        :func:`prior_fit_rule`'s result plus ``n_heldout_prior``, ``n_stimuli``, ``holdout_fraction`` and ``recon``
-        (the round trips of the first validation stimuli and held-out prior images, for a figure).
+        :func:`prior_fit_rule`'s result (``fits`` None and no per-metric entries when no validation stimulus is left)
+        plus ``tested`` (bool), ``n_stimuli`` (validation stimuli scored), ``n_val`` (all of them), ``n_near_copies``
+        (those left out), ``near_copy`` (the threshold), ``n_heldout_prior``, ``holdout_fraction``,
+        ``probe_vae_steps`` and ``recon`` (the round trips of the first scored validation stimuli and held-out prior
+        images, for a figure).
+
+    Raises
+    ------
+    ValueError
+        If fewer than 2 unpaired images can be held out.
     """
+    from .data import test_in_training
     from .metrics import psnr, ssim
     from .prior import pretrain_autoencoder
 
@@ -263,27 +302,43 @@ def prior_fit_check(prior_images: PriorImages, data: StudyData, cfg: PriorConfig
     keep[held] = False
     if probe_steps:
         cfg = PriorConfig.from_dict({**cfg.to_dict(), "vae_steps": int(probe_steps)})
-    probe = pretrain_autoencoder(np.concatenate([prior_images.images[keep], data.images_fit]), cfg=cfg, seed=seed,
-                                 cache_dir=cache_dir, progress=False)
-    sets = {"stimuli": data.images_val, "prior": prior_images.images[held]}
+    probe_train = np.concatenate([prior_images.images[keep], data.images_fit])
+    copies = test_in_training(probe_train, data.images_val, threshold=near_copy)
+    unseen = np.setdiff1d(np.arange(len(data.images_val)), np.asarray(copies["repeated"], dtype=np.int64))
+    facts = {"n_stimuli": int(len(unseen)), "n_val": int(len(data.images_val)),
+             "n_near_copies": int(len(data.images_val) - len(unseen)), "near_copy": float(near_copy),
+             "n_heldout_prior": int(len(held)), "holdout_fraction": float(holdout_fraction),
+             "probe_vae_steps": int(cfg.vae_steps)}
+    if not len(unseen):
+        return {"rule": _fit_rule_text(margin_db, margin_ssim), "fits": None, "tested": False, **facts, "recon": {}}
+    probe = pretrain_autoencoder(probe_train, cfg=cfg, seed=seed, cache_dir=cache_dir, progress=False)
+    sets = {"stimuli": data.images_val[unseen], "prior": prior_images.images[held]}
     rt = {k: probe.decode(probe.codes(x)) for k, x in sets.items()}
     scores = {k: {"psnr": psnr(rt[k], sets[k]), "ssim": ssim(rt[k], sets[k])} for k in sets}
     out = prior_fit_rule(scores["stimuli"], scores["prior"], margin_db=margin_db, margin_ssim=margin_ssim,
                          n_boot=n_boot, seed=seed)
-    return {**out, "n_heldout_prior": int(len(held)), "n_stimuli": int(len(data.images_val)),
-            "holdout_fraction": float(holdout_fraction), "probe_vae_steps": int(cfg.vae_steps),
+    return {**out, "tested": True, **facts,
             "recon": {k: {"images": sets[k][:10], "round_trip": rt[k][:10]} for k in sets}}
 
 
 def prior_fit_text(check: Mapping) -> str:
-    """The page's sentence on :func:`prior_fit_check` (plain when the prior does not fit)."""
+    """The page's sentence on :func:`prior_fit_check`: the numbers and the rule's outcome, plain when the prior does
+    not fit, and what was left out (or that nothing was left to score)."""
+    n_copies, n_val = check.get("n_near_copies", 0), check.get("n_val", check["n_stimuli"])
+    if not check.get("tested", True):
+        return (f"The prior-fit check cannot be made: each of the {n_val} validation stimuli has a near copy (pixel r "
+                f"above {check['near_copy']:g}) among the probe VAE's training images, so no stimulus is left that the "
+                "probe has not seen, and whether the prior represents new stimuli of this dataset is untested")
     p, s = check["psnr"], check["ssim"]
-    numbers = (f"its VAE's round trip scores {p['stimuli']['mean']:.1f} dB (SSIM {s['stimuli']['mean']:.2f}) on the "
-               f"{check['n_stimuli']} validation stimuli and {p['prior_images']['mean']:.1f} dB (SSIM "
-               f"{s['prior_images']['mean']:.2f}) on {check['n_heldout_prior']} unpaired images it never saw, a "
-               f"difference of {p['difference']['mean']:+.2f} dB [{p['difference']['ci_low']:+.2f}, "
-               f"{p['difference']['ci_high']:+.2f}] and SSIM {s['difference']['mean']:+.3f} "
-               f"[{s['difference']['ci_low']:+.3f}, {s['difference']['ci_high']:+.3f}]")
+    scored = (f"the {check['n_stimuli']} validation stimuli" if not n_copies else
+              f"the {check['n_stimuli']} validation stimuli without a near copy among its training images ({n_copies} "
+              f"of the {n_val} have one, pixel r above {check['near_copy']:g}, and are left out)")
+    numbers = (f"its VAE's round trip scores {p['stimuli']['mean']:.1f} dB (SSIM {s['stimuli']['mean']:.2f}) on "
+               f"{scored} and {p['prior_images']['mean']:.1f} dB (SSIM {s['prior_images']['mean']:.2f}) on "
+               f"{check['n_heldout_prior']} unpaired images it never saw, a difference of "
+               f"{p['difference']['mean']:+.2f} dB [{p['difference']['ci_low']:+.2f}, {p['difference']['ci_high']:+.2f}] "
+               f"and SSIM {s['difference']['mean']:+.3f} [{s['difference']['ci_low']:+.3f}, "
+               f"{s['difference']['ci_high']:+.3f}]")
     if check["fits"]:
         return f"The prior fits these stimuli by the declared rule: {numbers}."
     return (f"The prior does not fit these stimuli: {numbers}. Its decodes can only be images like its unpaired "
@@ -292,15 +347,18 @@ def prior_fit_text(check: Mapping) -> str:
 
 
 def prior_fit_table(check: Mapping) -> pd.DataFrame:
-    """:func:`prior_fit_check` for a page: the round trip on each image set and their difference, mean [95% CI]."""
+    """:func:`prior_fit_check` for a page: the round trip on each image set and their difference, mean [95% CI]
+    ("—" throughout when the check could not be made)."""
+    n_copies = check.get("n_near_copies", 0)
+    stim = (f"validation stimuli ({check['n_stimuli']})" if not n_copies else
+            f"validation stimuli without a near copy ({check['n_stimuli']} of {check['n_val']})")
     rows = {}
-    for key, label in (("stimuli", f"validation stimuli ({check['n_stimuli']})"),
-                       ("prior_images", f"held-out unpaired images ({check['n_heldout_prior']})")):
-        rows[label] = {metric_label(m, short=True): _fmt_ci(check[m][key], 2 if m == "psnr" else 3)
+    for key, label in (("stimuli", stim), ("prior_images", f"held-out unpaired images ({check['n_heldout_prior']})"),
+                       ("difference", "difference (stimuli − unpaired)")):
+        rows[label] = {metric_label(m, short=True): (_fmt_ci(check[m][key], 2 if m == "psnr" else 3,
+                                                             sign=key == "difference")
+                                                     if check.get("tested", True) else "—")
                        for m in ("psnr", "ssim")}
-    rows["difference (stimuli − unpaired)"] = {metric_label(m, short=True): _fmt_ci(check[m]["difference"],
-                                                                                    2 if m == "psnr" else 3, sign=True)
-                                               for m in ("psnr", "ssim")}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("probe VAE round trip, unseen images")
 
 
@@ -312,13 +370,16 @@ def _fmt_ci(v: Mapping, digits: int, *, sign: bool = False) -> str:
 def budget_check(data: StudyData, pretrain_images: np.ndarray, reference_images: np.ndarray, base: PriorConfig, *,
                  budgets: Sequence[int], map_cfg: MapConfig, n_samples: int, steps: int, seed: int, n_boot: int,
                  cache_dir: str | Path | None,
-                 parameterisations: Sequence[tuple[str, str]] = (("x0", "cosine"), ("eps", "cosine"), ("eps", "linear"))
-                 ) -> pd.DataFrame:
+                 parameterisations: Sequence[tuple[str, str]] = (("x0", "cosine"), ("eps", "cosine"), ("eps", "linear")),
+                 return_results: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, VariantResult]]:
     """The prior trained with each (prediction, schedule) at each diffusion budget: sample quality and reconstructions.
 
     For each prediction, noise schedule and number of optimiser steps: the unconditional samples' covariance error,
     variance ratio and realism (:func:`ldm_core.prior.sample_quality`), and the validation PSNR / SSIM of conditional
-    sampling from pure noise (``n_samples`` averaged) with ``map_cfg``.
+    sampling from pure noise (``n_samples`` averaged) with ``map_cfg``. Rows are named
+    ``"<prediction>, <schedule> schedule, <steps> steps"`` (e.g. ``"eps, linear schedule, 500 steps"``);
+    ``return_results`` also returns the runs under the same names (their per-image validation scores, for
+    :func:`epsilon_findings`).
     """
     rows, variants = {}, {}
     for pred, schedule in parameterisations:
@@ -334,7 +395,140 @@ def budget_check(data: StudyData, pretrain_images: np.ndarray, reference_images:
     res = run_prior_variants(variants, data, pretrain_images, seeds=[seed], n_boot=n_boot, cache_dir=cache_dir)
     for name, r in res.items():
         rows[name].update({"validation PSNR (dB)": val_score(r, "psnr"), "validation SSIM": val_score(r, "ssim")})
-    return pd.DataFrame(rows).T.rename_axis("prior (prediction, schedule, diffusion steps)")
+    table = pd.DataFrame(rows).T.rename_axis("prior (prediction, schedule, diffusion steps)")
+    return (table, res) if return_results else table
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+RUNAWAY = 10.0  # a sample variance more than this many times the data's (or less than its inverse) is a sampler running away
+
+
+def large_number(value: float, *, digits: int = 2) -> str:
+    """A number for a page: "2.0 × 10⁵" from 10⁴ up (``digits`` significant digits), else three significant digits
+    with thousands separators (:func:`ldm_core.names.display_number`: "723", "0.923", "1,234")."""
+    from .names import display_number
+
+    v = float(value)
+    if not np.isfinite(v) or abs(v) < 1e4:
+        return display_number(v)
+    exp = int(np.floor(np.log10(abs(v))))
+    mant = round(v / 10 ** exp, digits - 1)
+    if abs(mant) >= 10:
+        mant, exp = mant / 10, exp + 1
+    return f"{mant:.{digits - 1}f} × 10{str(exp).translate(_SUPERSCRIPT)}"
+
+
+def budget_display(budget: pd.DataFrame) -> pd.DataFrame:
+    """:func:`budget_check`'s table for a page: "ε-prediction, linear schedule, 500 steps" rows, numbers written by
+    :func:`large_number` (no "1.86e+05")."""
+    def row(name: str) -> str:
+        pred, rest = name.split(", ", 1)
+        return f"{'ε' if pred == 'eps' else pred}-prediction, {rest}"
+
+    out = budget.map(large_number)
+    out.index = [row(n) for n in budget.index]
+    return out.rename_axis(budget.index.name)
+
+
+def known_answer_text(known: pd.DataFrame, *, last_signal: float, sampler: str = "ddim, 50 steps") -> str:
+    """Where each parameterisation is fragile, read off :func:`ldm_core.sampler_check.known_answer_table`'s
+    amplification column for ``sampler``: a clause per schedule, with the cosine schedule's last-step signal
+    fraction ``last_signal`` (ᾱ at the last timestep)."""
+    amp = known["bias amplification"]
+    parts = []
+    for kind in dict.fromkeys(known.index.get_level_values(0)):
+        if (kind, sampler, "eps") not in amp.index or (kind, sampler, "x0") not in amp.index:
+            continue
+        e, x = amp[(kind, sampler, "eps")], amp[(kind, sampler, "x0")]
+        where = f", whose last step leaves a signal fraction ᾱ of only {last_signal:.1e}," if kind == "cosine" else ""
+        parts.append(f"with the {kind} schedule{where} DDIM from the last timestep multiplies a small error of the "
+                     f"denoiser's output {large_number(e)}-fold when it predicts ε and {large_number(x)}-fold when it "
+                     f"predicts x0")
+    return "; ".join(parts)
+
+
+def _side(c: Mapping, unit: str, what: str) -> str:
+    """ "behind x0 by 0.81 dB [0.30, 1.30]" / "ahead of x0 by ..." / "not separable from x0 (+0.05 dB [-0.2, 0.3])"."""
+    if c["ci_high"] < 0:
+        return f"behind {what} by {-c['mean']:.2f}{unit} [{-c['ci_high']:.2f}, {-c['ci_low']:.2f}]"
+    if c["ci_low"] > 0:
+        return f"ahead of {what} by {c['mean']:.2f}{unit} [{c['ci_low']:.2f}, {c['ci_high']:.2f}]"
+    return f"not separable from {what} ({c['mean']:+.2f}{unit} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}])"
+
+
+def epsilon_findings(budget: pd.DataFrame, results: Mapping[str, VariantResult], known: pd.DataFrame, *,
+                     budgets: Sequence[int], spatial_schedule: str, n_boot: int, runaway: float = RUNAWAY,
+                     sampler: str = "ddim, 50 steps") -> dict:
+    """What the budget check shows about ε-prediction, each statement conditioned on its numbers.
+
+    For each ε schedule and budget of :func:`budget_check` (``return_results=True``): the validation PSNR, its paired
+    difference from x0-prediction (cosine schedule) at the same budget (behind / ahead when the 95% CI excludes 0,
+    else not separable), and whether the unconditional samples run away (variance ratio above ``runaway`` or below
+    its inverse). A run-away is attributed to the known-answer amplification only when DDIM multiplies an ε error at
+    least ``runaway`` times more than an x0 error on that schedule. The last statement is about chapter 08's spatial
+    ε candidates, which use ``spatial_schedule``: the cosine schedule's amplification is said not to bear on them
+    unless they use it.
+
+    Returns
+    -------
+    dict
+        ``text`` (for the section), ``summary`` (for the answer), ``sampler_bug_ruled_out`` (every sampler passes the
+        known-answer test) and ``rows`` ({row name: {"psnr", "x0_psnr", "difference", "variance_ratio", "runs_away"}}).
+    """
+    budgets = list(dict.fromkeys(int(b) for b in budgets))
+    passes = bool(known["library passes"].all())
+    amp = known["bias amplification"]
+    rows, per_schedule, short_clauses = {}, [], []
+    schedules = [n.split(", ")[1].split()[0] for n in budget.index if n.startswith("eps, ")]
+    for kind in dict.fromkeys(schedules):
+        sched_parts, short_parts, away = [], [], []
+        for b in budgets:
+            name, ref = f"eps, {kind} schedule, {b:,} steps", f"x0, cosine schedule, {b:,} steps"
+            if name not in results or ref not in results:
+                continue
+            c = paired_comparison(results[name].pooled("psnr", "val")["per_image"],
+                                  results[ref].pooled("psnr", "val")["per_image"], n_boot=n_boot)
+            vr = float(budget.loc[name, "sample variance ratio"])
+            runs_away = bool(vr > runaway or vr < 1 / runaway)
+            rows[name] = {"psnr": float(val_score(results[name], "psnr")), "x0_psnr": float(val_score(results[ref], "psnr")),
+                          "difference": {k: c[k] for k in ("mean", "ci_low", "ci_high")}, "variance_ratio": vr,
+                          "runs_away": runs_away}
+            sched_parts.append(f"{rows[name]['psnr']:.2f} dB after {b:,} steps ({_side(c, ' dB', 'x0')})")
+            short_parts.append(f"{_side(c, ' dB', 'x0')} after {b:,} steps")
+            if runs_away:
+                away.append((b, vr))
+        if not sched_parts:
+            continue
+        clause = f"with the {kind} schedule ε-prediction reaches {_and(sched_parts)} on the validation trials"
+        short = f"with the {kind} schedule ε-prediction is {_and(short_parts)} on validation"
+        if away:
+            worst = max(away, key=lambda a: abs(np.log(a[1])))[1]
+            clause += ("; its unconditional samples run away (sample variance "
+                       + _and([f"{large_number(v)} times the data's after {b:,} steps" for b, v in away]) + ")")
+            short += f" and its samples run away (variance up to {large_number(worst)} times the data's)"
+            e, x = amp.get((kind, sampler, "eps"), np.nan), amp.get((kind, sampler, "x0"), np.nan)
+            if np.isfinite(e) and np.isfinite(x) and e >= runaway * x:
+                clause += (f", as the known-answer table predicts: DDIM from the last timestep multiplies an ε error "
+                           f"{large_number(e)}-fold on this schedule, an x0 error {large_number(x)}-fold")
+                short += f", as DDIM's {large_number(e)}-fold amplification of an ε error on this schedule predicts"
+            elif np.isfinite(e):
+                clause += (f"; the known-answer amplification of an ε error on this schedule ({large_number(e)}-fold) "
+                           "does not account for it")
+                short += f", which DDIM's {large_number(e)}-fold amplification of an ε error here does not account for"
+        else:
+            clause += (f"; its unconditional samples do not run away (sample variance within a factor {runaway:g} of "
+                       "the data's)")
+        per_schedule.append(clause)
+        short_clauses.append(short)
+    bug = ("every sampler passes the known-answer test, so no sampler bug is behind these numbers" if passes else
+           "some samplers fail the known-answer test (see the table), so a sampler bug is not ruled out")
+    spatial = f"chapter 8's spatial ε candidates use the {spatial_schedule} schedule"
+    if spatial_schedule != "cosine":
+        spatial += ", so the cosine schedule's amplification does not bear on them"
+    text = (f"{bug[0].upper()}{bug[1:]}. On the prior, " + "; ".join(per_schedule) + ". "
+            f"{spatial[0].upper()}{spatial[1:]}; chapter 8 compares ε and x0 for its own pipeline on validation.")
+    summary = bug + ": on the prior, " + "; ".join(short_clauses) + "; " + spatial
+    return {"text": text, "summary": summary, "sampler_bug_ruled_out": passes, "rows": rows}
 
 
 def screen_maps(data: StudyData, pretrain_images: np.ndarray, prior: PriorConfig, *, kinds: Sequence[str],
@@ -520,6 +714,15 @@ def prior_table(prior, ceiling: dict, quality: dict) -> pd.DataFrame:
         f"diffusion training, {prior.cfg.diffusion_steps:,} steps (s)": f"{h['diffusion_time_s']:,.1f}"}})
 
 
+def _sampler_label(sampler: str) -> str:
+    """ "ddpm, 1000 steps" -> "DDPM (ancestral), 1,000 steps": chapter 01's names of the samplers."""
+    from .diagnostics import SAMPLER_LABELS
+
+    kind, _, steps = sampler.partition(", ")
+    n = steps.split()[0] if steps else ""
+    return SAMPLER_LABELS.get(kind, kind) + (f", {int(n):,} steps" if n.isdigit() else (f", {steps}" if steps else ""))
+
+
 def known_answer_display(known: pd.DataFrame) -> pd.DataFrame:
     """:func:`ldm_core.sampler_check.known_answer_table` for a page: one row per (schedule, sampler), short headers.
 
@@ -537,21 +740,30 @@ def known_answer_display(known: pd.DataFrame) -> pd.DataFrame:
                "MC s.e.": f"{first['MC standard error']:.3f}",
                "passes": " / ".join("yes" if g.loc[p, "library passes"] else "no" for p in g.index)}
         for p in g.index:
-            row[f"error ×, {'ε' if p == 'eps' else p}"] = f"{g.loc[p, 'bias amplification']:,.3g}"
-        rows[(kind, sampler)] = row
+            row[f"error ×, {'ε' if p == 'eps' else p}-prediction"] = large_number(g.loc[p, "bias amplification"])
+        rows[(kind, _sampler_label(sampler))] = row
     preds = " / ".join("ε" if p == "eps" else p for p in known.index.get_level_values(2).unique())
     out = pd.DataFrame.from_dict(rows, orient="index").rename_axis(["schedule", "sampler"])
     return out.rename(columns={"library − exact (MC)": f"library − exact (MC, {preds})",
                                "passes": f"passes ({preds})"})
 
 
+def _val_point(result: VariantResult, metric: str, interval: bool):
+    """The first seed's validation mean of ``metric``, or (``interval``) its 95% CI as (low, high)."""
+    if not interval:
+        return val_score(result, metric)
+    v = result.runs[0].val_metrics[metric]
+    return float(v["ci_low"]), float(v["ci_high"])
+
+
 def voxel_curve(results: Mapping[str, VariantResult], *, kind: str, n_voxels_all: int,
-                metrics: Sequence[str] = ("psnr", "ssim", "pixel_r")) -> dict[str, dict[int, float]]:
+                metrics: Sequence[str] = ("psnr", "ssim", "pixel_r"), interval: bool = False) -> dict[str, dict]:
     """Validation score against the number of voxels read, for the maps of ``kind``, keyed by the runs' own settings.
 
     Each x is read from the result's recorded map (``ldm_cfg["map"]["n_voxels"]``; None: ``n_voxels_all``), never
     from a list position, so a value cannot be drawn at another count's place. Returns ``{metric label: {x: y}}``
-    (:func:`ldm_core.plots.sensitivity_plot`'s input).
+    (:func:`ldm_core.plots.sensitivity_plot`'s input), or with ``interval`` ``{metric label: {x: (ci_low, ci_high)}}``
+    (its ``ci``).
     """
     out: dict = {metric_label(m, short=True): {} for m in metrics}
     for r in results.values():
@@ -560,23 +772,72 @@ def voxel_curve(results: Mapping[str, VariantResult], *, kind: str, n_voxels_all
             continue
         x = int(cfg["n_voxels"] or n_voxels_all)
         for m in metrics:
-            out[metric_label(m, short=True)][x] = val_score(r, m)
+            out[metric_label(m, short=True)][x] = _val_point(r, m, interval)
     return out
 
 
 def strength_curve(results: Mapping[str, VariantResult], variants: Mapping[str, PriorVariant], *, noise_scale: float,
-                   n_samples: int, metrics: Sequence[str] = ("psnr", "ssim", "pixel_r")
-                   ) -> dict[str, dict[float, float]]:
-    """Validation score against the refinement strength (image-averaged refinement at ``noise_scale``, guidance 1,
-    ``n_samples`` samples), keyed by each variant's own strength: ``{metric label: {strength: y}}``."""
+                   n_samples: int, average: str = "image", direct: str | None = None,
+                   metrics: Sequence[str] = ("psnr", "ssim", "pixel_r"), interval: bool = False) -> dict[str, dict]:
+    """Validation score against the refinement strength for one family of refinement decoders (``noise_scale``,
+    ``average`` "image" or "latent", guidance 1, ``n_samples`` samples), keyed by each variant's own strength:
+    ``{metric label: {strength: y}}``. ``direct`` names the direct decoder in ``results``, drawn at strength 0 (refining
+    by 0 steps decodes the predicted code unchanged). ``interval``: each value is the 95% CI (low, high) instead."""
     out: dict = {metric_label(m, short=True): {} for m in metrics}
     for name, v in variants.items():
         d = v.decode
-        if (d.mode == "refine" and d.average == "image" and d.noise_scale == noise_scale and d.guidance == 1.0
+        if (d.mode == "refine" and d.average == average and d.noise_scale == noise_scale and d.guidance == 1.0
                 and d.n_samples == n_samples and name in results):
             for m in metrics:
-                out[metric_label(m, short=True)][float(d.strength)] = val_score(results[name], m)
+                out[metric_label(m, short=True)][float(d.strength)] = _val_point(results[name], m, interval)
+    if direct is not None:
+        for m in metrics:
+            out[metric_label(m, short=True)][0.0] = _val_point(results[direct], m, interval)
     return out
+
+
+def screen_followup_text(variants: Mapping[str, PriorVariant], *, chosen: str, guidance_grid: Sequence[float]) -> str:
+    """Whether stage 3's second round (other guidance scales, a single sample of the winning diffusion decoder) ran,
+    and why not when it did not, read from the screen's own variants (:func:`screen_decoders`)."""
+    more = [n for n, v in variants.items()
+            if is_ldm(v) and (v.decode.guidance != 1.0 or v.decode.n_samples == 1)]
+    others = [f"{g:g}" for g in guidance_grid if g != 1.0]
+    tried = (f"the guidance scale{'s' if len(others) > 1 else ''} {_and(others)}" if others else "") + \
+        (" and " if others else "") + "a single-sample version"
+    if not more:
+        return (f"Direct decoding won the first round, so {tried} were not screened: the protocol tries them only to "
+                "refine a winning diffusion decoder. Every diffusion decoder here therefore lost at guidance 1 (no "
+                "classifier-free guidance); section 8 shows the best one with a single sample, outside the selection.")
+    first = next(iter(dict.fromkeys(n.rsplit(", ", 1)[0] for n in more)))
+    return (f"A diffusion decoder ({first}) won the first round, so {tried} of it were screened too (the table's "
+            f"last rows); the decoder chosen over both rounds is {chosen}.")
+
+
+def prior_size_text(curve: Mapping[str, Mapping], name: str, *, n_fit: int, n_boot: int, metric: str = "psnr") -> str:
+    """One sentence on :func:`prior_size_curve` for the decoder ``name``: the validation score with the fewest and with
+    all unpaired images, their paired difference per validation image (95% CI), and the share of that gain each
+    intermediate size reaches (only when the gain's CI lies above 0)."""
+    pts = {int(k): v for k, v in curve[name].items()}
+    sizes = sorted(pts)
+    lo, hi = sizes[0], sizes[-1]
+    unit, fmt = (" dB", ".2f") if metric == "psnr" else ("", ".3f")
+    label = metric_label(metric, short=True).replace(" (dB)", "")
+    if lo == hi:
+        return (f"With the decoder '{name}', the validation {label} is {pts[lo][metric]['mean']:{fmt}}{unit} with {hi:,} unpaired "
+                "images, the only size measured.")
+    c = paired_comparison(pts[hi][metric]["per_image"], pts[lo][metric]["per_image"], n_boot=n_boot)
+    fewest = "no unpaired images (the fitting images alone)" if lo == 0 else f"{lo:,} unpaired images"
+    text = (f"With the decoder '{name}', the validation {label} goes from {pts[lo][metric]['mean']:{fmt}}{unit} with {fewest} to "
+            f"{pts[hi][metric]['mean']:{fmt}}{unit} with all {hi:,}, a difference of {c['mean']:+{fmt}}{unit} "
+            f"[{c['ci_low']:+{fmt}}, {c['ci_high']:+{fmt}}] per validation image")
+    mids = sizes[1:-1]
+    if c["ci_low"] > 0 and mids:
+        gain = pts[hi][metric]["mean"] - pts[lo][metric]["mean"]
+        text += "; " + _and([f"{n:,} images reach {(pts[n][metric]['mean'] - pts[lo][metric]['mean']) / gain:.0%}"
+                             for n in mids]) + " of that gain"
+    elif c["ci_low"] <= 0:
+        text += ", not separable from no gain"
+    return text + f" (one draw of images per size, seed 0; {n_fit} paired trials throughout)."
 
 
 # ----------------------------------------------------------------------------- perception (issue 17 §4)
@@ -682,58 +943,192 @@ def _ci_apart(a: dict, b: dict) -> int:
     return 1 if a["ci_low"] > b["ci_high"] else -1 if a["ci_high"] < b["ci_low"] else 0
 
 
+def _and(items: Sequence[str], word: str = "and") -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]
+
+
+def _against_direct(better: Sequence[str], worse: Sequence[str], tied: Sequence[str]) -> str:
+    """ "is worse than direct decoding on PSNR and SSIM and not separable from it on KID" and the like."""
+    parts = []
+    if better:
+        parts.append(f"better than direct decoding on {_and(better)}")
+    if worse:
+        parts.append(f"worse {'than direct decoding ' if not parts else ''}on {_and(worse)}")
+    if tied:
+        parts.append(f"not separable from {'it' if parts else 'direct decoding'} on {_and(tied, 'or')}")
+    return "is " + _and(parts)
+
+
 def perception_distortion_text(points: Mapping[str, dict], *, direct: str, diffusion: Mapping[str, str],
                                perception: Perception, n_boot: int = 2000) -> dict:
-    """What diffusion buys and what it costs on each axis, against direct decoding, generated from ``points``.
+    """What each diffusion decoder gains and loses against direct decoding, axis by axis, generated from ``points``.
 
-    ``diffusion`` maps a phrase ("one diffusion sample", "the mean of 16 samples") to its decoder in ``points``.
-    PSNR and SSIM are compared image by image (paired bootstrap CI of the difference); KID is a set statistic, so its
-    values are compared by their CIs (apart or overlapping). Lower KID is better.
+    ``diffusion`` maps a phrase ("a single diffusion sample", "the mean of 16 decoded samples") to its decoder in
+    ``points``; each decoder gets its own clause, so a single sample's cost is never read as the mean's. PSNR and
+    SSIM are compared image by image (paired bootstrap CI of the difference: better or worse when the CI excludes 0,
+    else not separable); KID is a set statistic, so its values are compared by their CIs (apart, or overlapping: not
+    separable). Lower KID is better.
 
     Returns
     -------
     dict
-        ``text`` (the numbers, for the section), ``summary`` (one sentence: what diffusion buys and costs, for the
-        answer), ``gains`` and ``costs`` (the axes, lists).
+        ``text`` (one sentence per decoder with its numbers, for the section), ``summary`` (one clause per decoder,
+        for the answer), ``by_decoder`` ({decoder: {"better", "worse", "not_separable": [axes]}}), and ``gains`` /
+        ``costs`` (the axes on which any decoder is better / worse, in the order PSNR, SSIM, KID).
     """
     d = points[direct]
-    clauses, gains, costs = [], set(), set()
+    sentences, clauses, by = [], [], {}
     for phrase, name in diffusion.items():
         p = points[name]
-        parts = []
-        for m, unit, fmt in (("psnr", " dB", "+.2f"), ("ssim", "", "+.3f")):
+        axes: dict[str, list] = {"better": [], "worse": [], "not_separable": []}
+        nums = []
+        for m, axis, unit, fmt in (("psnr", "PSNR", " dB", "+.2f"), ("ssim", "SSIM", "", "+.3f")):
             c = paired_comparison(p[m]["per_image"], d[m]["per_image"], n_boot=n_boot)
-            axis = metric_label(m, short=True).replace(" (dB)", "")
-            parts.append(f"{axis} by {c['mean']:{fmt}}{unit} [{c['ci_low']:{fmt}}, {c['ci_high']:{fmt}}]")
-            if c["ci_low"] > 0:
-                gains.add(axis)
-            elif c["ci_high"] < 0:
-                costs.add(axis)
+            nums.append(f"{axis} {c['mean']:{fmt}}{unit} [{c['ci_low']:{fmt}}, {c['ci_high']:{fmt}}]")
+            axes["better" if c["ci_low"] > 0 else "worse" if c["ci_high"] < 0 else "not_separable"].append(axis)
+        kid_part = ""
         if perception.available:
             k, kd = p["kid_digit"], d["kid_digit"]
             side = _ci_apart(k, kd)
+            axes["better" if side < 0 else "worse" if side > 0 else "not_separable"].append("KID")
             where = "lower, CIs apart" if side < 0 else "higher, CIs apart" if side > 0 else "CIs overlap"
-            parts.append(f"KID from {kd['mean']:.4f} [{kd['ci_low']:.4f}, {kd['ci_high']:.4f}] to {k['mean']:.4f} "
-                         f"[{k['ci_low']:.4f}, {k['ci_high']:.4f}] ({where})")
-            if side < 0:
-                gains.add("KID")
-            elif side > 0:
-                costs.add("KID")
-        clauses.append(f"{phrase} changes " + ", ".join(parts[:-1]) + " and " + parts[-1])
-    text = "Against direct decoding on the validation trials, " + "; ".join(clauses) + "."
+            kid_part = (f"; its KID is {k['mean']:.3f} [{k['ci_low']:.3f}, {k['ci_high']:.3f}] against direct "
+                        f"decoding's {kd['mean']:.3f} [{kd['ci_low']:.3f}, {kd['ci_high']:.3f}] ({where})")
+        verdict = _against_direct(axes["better"], axes["worse"], axes["not_separable"])
+        sentences.append(f"{phrase[0].upper()}{phrase[1:]} {verdict}: per image, {_and(nums)} against direct "
+                         f"decoding{kid_part}.")
+        clauses.append(f"{phrase} {verdict}")
+        by[name] = axes
     order = ["PSNR", "SSIM", "KID"]
-    gains_l, costs_l = [a for a in order if a in gains], [a for a in order if a in costs]
-    if gains_l or costs_l:
-        summary = ("on the validation trials diffusion buys " + (", ".join(gains_l) or "nothing measurable")
-                   + " and costs " + (", ".join(costs_l) or "nothing measurable") + " against direct decoding"
-                   + (" (lower KID is better)" if "KID" in gains | costs else ""))
+    gains = [a for a in order if any(a in v["better"] for v in by.values())]
+    costs = [a for a in order if any(a in v["worse"] for v in by.values())]
+    summary = "on the validation trials, " + "; ".join(clauses)
+    if perception.available:
+        text = " ".join(sentences) + " Lower KID is better."
     else:
-        summary = ("on the validation trials diffusion neither buys nor costs anything measurable against direct "
-                   "decoding")
-    if not perception.available:
         summary += f"; {perception.note}"
-    text += " " + summary[0].upper() + summary[1:] + "."
-    return {"text": text, "summary": summary, "gains": gains_l, "costs": costs_l}
+        text = " ".join(sentences) + f" {perception.note[0].upper()}{perception.note[1:]}."
+    return {"text": text, "summary": summary, "by_decoder": by, "gains": gains, "costs": costs}
+
+
+def _row_set(images: np.ndarray) -> set[bytes]:
+    return {r.tobytes() for r in np.ascontiguousarray(images, dtype=np.float32).reshape(len(images), -1)}
+
+
+def kid_reference(perception: Perception, pretrain_images: np.ndarray) -> dict:
+    """Where KID's reference images come from, and how many of them the image prior was trained on.
+
+    The reference is the perception classifier's held-out share of the guarded unpaired images: unseen by the
+    classifier, but (when the prior trained on every guarded image) part of the image prior's training set, which
+    favours decoders built on that prior on the KID axis. Counted, not assumed: each reference image is looked up,
+    bit for bit, among ``pretrain_images``.
+
+    Returns
+    -------
+    dict
+        ``available``; when available ``n_images``, ``in_prior_training_set`` (count), ``unseen_by_classifier``
+        (True) and ``note`` (a sentence for the page and for ``metrics.json``).
+    """
+    if not perception.available:
+        return {"available": False, "note": perception.note}
+    ref = np.asarray(perception.net.heldout_images)
+    prior_rows = _row_set(pretrain_images)
+    n_in = sum(r in prior_rows for r in _row_set(ref)) if len(ref) else 0
+    note = (f"KID's reference set is the {len(ref):,} guarded unpaired images held out from the perception "
+            "classifier's training, so the classifier never saw them")
+    if n_in:
+        note += (f"; {n_in:,} of them are also among the image prior's training images, which favours the decoders "
+                 "built on that prior (the image-prior decoders and autoencoder + ridge) on this axis")
+    else:
+        note += "; none of them is among the image prior's training images"
+    return {"available": True, "n_images": int(len(ref)), "in_prior_training_set": int(n_in),
+            "unseen_by_classifier": True, "note": note}
+
+
+def kid_text(rows: Mapping[str, dict], *, n_images: int, split: str, n_recons: Mapping[str, int] | None = None,
+             reference: Mapping | None = None) -> str:
+    """What a reader needs to read a KID column, from the rows shown: the estimator can be negative, how wide its
+    CIs are here, the reference set, and -- when rows have different numbers of reconstructions per image -- which
+    rows are compared (only CIs that do not overlap separate two rows).
+
+    Parameters
+    ----------
+    rows : {row label: {"kid_digit": {"mean", "ci_low", "ci_high"}, ...}}
+    n_images : int
+        The images each row reconstructs (KID's sample size).
+    split : str
+        "validation" or "test", for the sentence.
+    n_recons : {row label: K}, optional
+        Reconstructions per image (seeds or samples); rows with more than the fewest are compared with the others
+        by CI overlap only.
+    reference : dict, optional
+        :func:`kid_reference`'s result (its note is appended).
+    """
+    kids = {n: r["kid_digit"] for n, r in rows.items() if "kid_digit" in r and np.isfinite(r["kid_digit"]["mean"])}
+    if not kids:
+        return reference["note"] + "." if reference and reference.get("note") else ""
+    half = max((k["ci_high"] - k["ci_low"]) / 2 for k in kids.values())
+    text = (f"KID is an unbiased estimator of a squared distance between feature distributions, so it can be negative "
+            f"(0: no difference beyond sampling noise); with {n_images} {split} images its 95% CIs are wide (half-widths"
+            f" up to {half:.2f} here), so two KIDs are told apart only when their CIs do not overlap.")
+    if n_recons:
+        counts = {n: int(n_recons.get(n, 1)) for n in kids}
+        if len(set(counts.values())) > 1:
+            few = min(counts.values())
+            many = {n: c for n, c in counts.items() if c > few}
+            others = [n for n in kids if counts[n] == few]
+            them = "it" if len(many) == 1 else "both" if len(many) == 2 else "all of them"
+            sides = {o: {_ci_apart(kids[o], kids[n]) for n in many} for o in others}
+            higher = [o for o in others if sides[o] == {1}]
+            lower = [o for o in others if sides[o] == {-1}]
+            mixed = [f"{o} ({'higher' if _ci_apart(kids[o], kids[n]) > 0 else 'lower'} than {n})"
+                     for o in others if o not in higher + lower for n in many if _ci_apart(kids[o], kids[n])]
+            found = ([f"{_and(higher)} lie{'s' if len(higher) == 1 else ''} higher than {them}"] if higher else []) \
+                + ([f"{_and(lower)} lie{'s' if len(lower) == 1 else ''} lower than {them}"] if lower else []) + mixed
+            text += (f" {_and(list(many))} pool{'s' if len(many) == 1 else ''} "
+                     f"{_and(sorted({str(c) for c in many.values()}))} reconstructions per image (reconstructions of "
+                     f"one image are never paired with each other) and the other rows {few} each; "
+                     + ("; ".join(found) + ", CIs apart; the other rows' KIDs are not separable from "
+                        + ("it" if len(many) == 1 else "them") if found
+                        else f"no other row's KID is separable from {'it' if len(many) == 1 else 'them'}") + ".")
+    if reference and reference.get("note"):
+        text += f" {reference['note']}."
+    return text
+
+
+def published_comparison(models: Mapping[str, dict], *, method: str = "DGMM") -> pd.DataFrame:
+    """Our models beside a published method's quoted means (:data:`ldm_core.literature.PUBLISHED`), metric by metric.
+
+    ``models`` maps a row label to ``{metric: {"mean", "ci_low", "ci_high"}}`` (test, seeds pooled) with pixel_r, mse
+    and ssim. The comparison only says where our whole 95% CI lies: above or below the published mean, else not
+    separable -- never "better": the published metrics are not defined like ours and the published methods used no
+    unpaired images (:func:`ldm_core.literature.caveats_markdown`), so it is a loose comparison.
+
+    Raises
+    ------
+    KeyError
+        If ``method`` is not a row of the published table.
+    """
+    from .literature import PUBLISHED
+
+    entry = next((e for e in PUBLISHED if e["method"] == method), None)
+    if entry is None:
+        raise KeyError(f"no published row {method!r}; rows: {[e['method'] for e in PUBLISHED]}")
+    rows = {}
+    for label, pooled in models.items():
+        for m, shown in (("pixel_r", "PCC"), ("mse", "MSE (lower is better)"), ("ssim", "SSIM")):
+            pub = entry[m][0] if isinstance(entry[m], tuple) else entry[m]
+            v = pooled[m]
+            if v["ci_low"] > pub:
+                where = "above the published mean (loose comparison)"
+            elif v["ci_high"] < pub:
+                where = "below the published mean (loose comparison)"
+            else:
+                where = "not separable (the CI contains the published mean)"
+            rows[(label, shown)] = {f"{method}, as published (quoted)": f"{pub:.3f}",
+                                    "measured here (our definitions)": _fmt_ci(v, 3), "comparison": where}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["our model", "metric"])
 
 
 def paired_rows(selected_fit: dict, selected_all: dict, bases: BaselineScores, *, n_fit: int, n_all: int,
@@ -784,7 +1179,9 @@ def leak_sensitivity(data: StudyData, raw: PriorImages, variant: PriorVariant, t
 
     Returns
     -------
-    {threshold: {"n_kept", "n_dropped", "max_r_kept_test", "published", "seconds", "test": {metric: evaluate entry}}}
+    {threshold: {"n_kept", "n_dropped", "max_r_kept_test", "published", "seconds", "test": {metric: mean and CI},
+                 "evaluation": the full :func:`ldm_core.metrics.evaluate` result, "recon_test": ndarray (N, S, S)}}
+        (``evaluation`` and ``recon_test`` are for the results files, not for ``metrics.json``'s extra.)
     """
     import time
 
@@ -804,16 +1201,17 @@ def leak_sensitivity(data: StudyData, raw: PriorImages, variant: PriorVariant, t
         if is_ldm(variant):
             res = run_prior_variants({"selected": variant}, data, images, seeds=[seed], n_boot=n_boot,
                                      cache_dir=cache_dir, progress=False)["selected"]
-            test = res.runs[0].test_metrics
+            test, recon = res.runs[0].test_metrics, res.runs[0].recon_test
         else:
             dec = build_decoder(data, images, variant, seed=seed, cache_dir=cache_dir, progress=False, vae_only=True)
-            test = evaluate(dec.reconstruct(data.fmri_test, variant.decode, seed=seed), data.images_test,
-                            data.labels_test, n_boot=n_boot, n_perm=0)
+            recon = dec.reconstruct(data.fmri_test, variant.decode, seed=seed)
+            test = evaluate(recon, data.images_test, data.labels_test, n_boot=n_boot, n_perm=0)
         out[t] = {"n_kept": int(keep.sum()), "n_dropped": int((~keep).sum()),
                   "max_r_kept_test": float(r_test[keep].max()) if keep.any() else _NAN,
                   "published": t == float(published), "seconds": time.perf_counter() - t0,
                   "test": {m: {k: test[m][k] for k in ("mean", "ci_low", "ci_high")}
-                           for m in ("psnr", "ssim", "pixel_r")}}
+                           for m in ("psnr", "ssim", "pixel_r")},
+                  "evaluation": test, "recon_test": np.asarray(recon)}
     return out
 
 
@@ -906,17 +1304,40 @@ def selection_stability_table(choices: Mapping[str, tuple[str, Mapping[str, Vari
 
 
 def count_test_uses(*, n_seeds: int, baselines: Sequence[str], n_leak: int) -> dict:
-    """How many models this chapter scores on the test trials, planned and exploratory, with a sentence for the page.
+    """How many decoders this chapter scores on the test trials, planned and exploratory, with a sentence for the page.
 
     Planned: the selected model fitted on the fitting trials and refitted on all (each over ``n_seeds`` seeds) and
-    every baseline both ways. Exploratory: ``n_leak`` extra leakage-guard settings of the selected model (seed 0).
-    The perception metrics and the two-level bootstrap re-score the same reconstructions and add no model.
+    every baseline both ways. Exploratory: ``n_leak`` extra leakage-guard settings of the selected model (seed 0). The
+    chapter saves the test reconstructions of every one of them in its ``reconstructions.npz``, which is what chapter
+    08's test-use table counts, so the two chapters count the same decoders. The perception metrics and the two-level
+    bootstrap re-score the same reconstructions and add no decoder.
     """
     planned = 2 + 2 * len(baselines)
     runs = 2 * n_seeds + 2 * len(baselines) + n_leak
-    text = (f"This chapter scores {planned + n_leak} models on the test trials: {planned} planned -- the selected "
+    text = (f"This chapter scores {planned + n_leak} decoders on the test trials: {planned} planned -- the selected "
             f"model fitted on the fitting trials and refitted on all training trials ({n_seeds} "
             f"seed{'s' * (n_seeds > 1)} each) and the {len(baselines)} baselines both ways -- and {n_leak} exploratory "
-            f"(the selected model with other leakage-guard thresholds); {runs} test evaluations in all. No test "
-            "number enters a choice.")
-    return {"planned": planned, "exploratory": n_leak, "models": planned + n_leak, "evaluations": runs, "text": text}
+            f"(the selected model with other leakage-guard thresholds); {runs} test evaluations in all, counting "
+            "seeds. Its results hold the test reconstructions of all of them, which is what chapter 8's count of "
+            "test-set use reads. No test number enters a choice.")
+    return {"planned": planned, "exploratory": n_leak, "models": planned + n_leak, "saved": planned + n_leak,
+            "evaluations": runs, "text": text}
+
+
+def resolved_params(params: Mapping, prior_images: PriorImages) -> dict[str, str]:
+    """What the page's parameter table shows for chapter 07's placeholder values (:meth:`ldm_core.chapter.Chapter.show`
+    ``resolved``): the unpaired images ``auto`` found, the probe's steps when 0 means the prior's, and what the
+    screen's voxel count and the guidance grid are for."""
+    from .chapter import param_value
+
+    src = params["prior_source"]
+    file = prior_images.provenance()["file"]
+    found = f"{Path(file).name} ({prior_images.n_images:,} images)"
+    out = {"prior_source": found if Path(str(src)).name == Path(file).name else f"{src}: {found}"}
+    steps = params["fit_probe_steps"]
+    out["fit_probe_steps"] = f"{steps:,}" if steps else f"{params['vae_steps']:,} (the prior's)"
+    nv = params["n_voxels"]
+    out["n_voxels"] = f"{f'{nv:,}' if nv else 'all'} (the map-kind screen; section 4 then screens the count)"
+    out["guidance_grid"] = (param_value(list(params["guidance_grid"])) + " (screened only if a diffusion decoder wins "
+                            "stage 3)")
+    return out
