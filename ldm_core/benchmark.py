@@ -12,15 +12,25 @@
 - :func:`more_trials_rows`: claim-14 proxy rows -- does the last step of a learning curve still gain (paired, per
   image)?
 - :func:`week1_sweep`: the report's week-1 grid (learning rate x batch size x encoder width), one seed, validation.
-- :func:`compute_table`, :func:`sampling_steps_table`: parameters and seconds per model; reconstruction time and
-  validation quality against the number of DDIM steps (:func:`format_seconds`, :func:`device_label` write them
-  for a reader).
+- :func:`grid_edges`: on which axes a grid's best cell sits at the edge of the grid (a grid that does not bracket
+  its optimum).
+- :func:`compute_table`, :func:`sampling_steps`, :func:`sampling_steps_table`, :func:`steps_range`: parameters and
+  seconds per model; reconstruction time and validation quality against the number of DDIM steps
+  (:func:`format_seconds`, :func:`device_label` write them for a reader).
+- :func:`spatial_samples`, :func:`sample_spread`, :func:`stage_steps`, :func:`chapter01_x0_errors`: does a
+  decoder use diffusion at all? How much its samples of one trial differ, against how much the trials' images
+  differ (:data:`NEGLIGIBLE_SPREAD`); how many optimiser steps a training took; what chapter 01 measured about the
+  x0 estimate of an eps-predicting denoiser (why eps-prediction fails at a short budget).
 - :func:`prior_model_names`: the names chapter 07 gives its selected model (``extra.model_names``, contract C5), and
   whether it samples with diffusion; a model is called an LDM only when it does.
 - :func:`with_perception`: each model's perception metrics (:func:`ldm_core.metrics.perception_metrics`) beside its
   pixel metrics; :func:`ceiling_note` says for how many decoders a metric sits at its ceiling.
 - :func:`test_set_use`: how many models the study scores on the same test images (distinct reconstructions,
-  decoders apart from references); :func:`comparison_roles` marks the planned comparison and the exploratory ones.
+  decoders apart from references, plus the models a chapter scores without keeping their reconstructions), one row
+  per chapter under its title (:func:`chapter_label`); :func:`comparison_roles` marks the planned comparison and
+  the exploratory ones.
+- :data:`UNPAIRED_BASELINES`: the baselines that learn from the unpaired prior images (a claim about what paired
+  trials alone allow cannot rest on them).
 - :func:`curve_sizes`: the learning-curve sizes a dataset allows (the full fitting set is always added).
 - :func:`decoder_samples`, :func:`samples_figure`: several samples per trial of a diffusion decoder, beside their
   mean, their spread and the direct decoding.
@@ -34,16 +44,18 @@ import numpy as np
 import pandas as pd
 
 from . import claims
-from .metrics import evaluate, identification_test, paired_comparison, pool_per_image
+from .ledger import TRIVIAL_REFERENCES
+from .metrics import bootstrap_ci, evaluate, identification_test, paired_comparison, pool_per_image
 from .names import format_p, metric_label, model_label
 from .splits import StudyData, subsample_fit
 
 __all__ = ["identification_table", "learning_curve", "curve_sizes", "gain_per_doubling", "ridge_fitter",
            "latent_ridge_fitter", "spatial_ldm_fitter", "prior_ldm_fitter", "more_trials_rows", "week1_sweep",
-           "format_seconds", "device_label", "compute_table", "sampling_steps_table", "prior_model_names",
-           "with_perception", "ceiling_note", "is_reference", "test_set_use", "earlier_reconstructions",
-           "comparisons_table", "comparison_roles", "decoder_samples",
-           "samples_figure"]
+           "format_seconds", "device_label", "compute_table", "sampling_steps", "sampling_steps_table", "steps_range",
+           "grid_edges", "spatial_samples", "sample_spread", "NEGLIGIBLE_SPREAD", "stage_steps", "chapter01_x0_errors",
+           "prior_model_names", "with_perception", "ceiling_note", "is_reference", "UNPAIRED_BASELINES",
+           "chapter_label", "test_set_use", "SAME_RECONSTRUCTION_ATOL", "earlier_reconstructions", "comparisons_table",
+           "comparison_roles", "decoder_samples", "samples_figure"]
 
 Fitter = Callable[[StudyData, int], np.ndarray]
 
@@ -196,6 +208,41 @@ def week1_sweep(data: StudyData, ldm_cfg, train_cfg: dict, *, lrs: Sequence[floa
     return {k: r.seed_mean(select_metric, "val")[0] for k, r in zip(grid, runs.values())}
 
 
+def grid_edges(best: Sequence, axes: Sequence[Sequence]) -> list[int]:
+    """The axes on which ``best`` (one value per axis) sits at the edge of its grid: its smallest or largest value.
+
+    An axis with one value is an edge too: a grid of one value cannot bracket anything. A best cell at an edge says
+    that the grid does not bracket the optimum along that axis.
+
+    Parameters
+    ----------
+    best : sequence
+        The best cell, e.g. ``(lr, batch_size, encoder_dim)``.
+    axes : sequence of sequences
+        The values of each axis, in the same order.
+
+    Returns
+    -------
+    list of int
+        Indices of the axes where ``best`` is the smallest or largest value.
+
+    Raises
+    ------
+    ValueError
+        If ``best`` and ``axes`` differ in length, or a value of ``best`` is not on its axis.
+    """
+    if len(best) != len(axes):
+        raise ValueError(f"best has {len(best)} values but there are {len(axes)} axes")
+    out = []
+    for i, (b, axis) in enumerate(zip(best, axes)):
+        values = sorted(axis)
+        if b not in values:
+            raise ValueError(f"value {b!r} of axis {i} is not on that axis {values}")
+        if len(values) == 1 or b in (values[0], values[-1]):
+            out.append(i)
+    return out
+
+
 def format_seconds(seconds: float | None) -> str:
     """A duration for a table, in seconds with sensible precision: "< 0.01", "0.39", "2.0", "116", "1,234";
     "not recorded" for None or NaN (runs cached before timings were kept)."""
@@ -249,23 +296,176 @@ def compute_table(models: Mapping[str, object], notes: Mapping[str, str] | None 
     return pd.DataFrame(rows).T.rename_axis("model")
 
 
-def sampling_steps_table(model, data: StudyData, steps_grid: Sequence[int], *, sample_cfg: dict,
-                         n_boot: int) -> pd.DataFrame:
-    """Per number of DDIM steps: seconds to reconstruct the test trials (after one warm-up call) and validation
-    PSNR / SSIM / pixel r of a trained :class:`~ldm_core.pipeline.BrainLDM` (seed 0); one row per step count."""
+def sampling_steps(model, data: StudyData, steps_grid: Sequence[int], *, sample_cfg: dict, n_boot: int,
+                   metrics: Sequence[str] = ("psnr", "ssim", "pixel_r")) -> dict[int, dict]:
+    """Reconstruction time and validation quality of a trained :class:`~ldm_core.pipeline.BrainLDM` per number of
+    DDIM steps.
+
+    Parameters
+    ----------
+    model : BrainLDM
+        Trained (e.g. seed 0 of the selected spatial LDM).
+    data : StudyData
+    steps_grid : sequence of int
+        Step counts, each in [1, the model's training steps].
+    sample_cfg : dict
+        The run's sampling settings (guidance, n_samples, sampler); its ``steps`` is replaced by each step count.
+
+    Returns
+    -------
+    dict
+        ``{steps: {"seconds": seconds to reconstruct the test trials (after one warm-up call), metric: evaluate()
+        output on the validation trials}}``, in the order of ``steps_grid``.
+    """
     sample_cfg = {k: v for k, v in sample_cfg.items() if k != "steps"}
     model.reconstruct(data.fmri_test[:1], steps=2)  # warm-up
-    rows = {}
+    out = {}
     for s in steps_grid:
         t = time.perf_counter()
         model.reconstruct(data.fmri_test, steps=int(s), seed=0, **sample_cfg)
         dt = time.perf_counter() - t
         ev = evaluate(model.reconstruct(data.fmri_val, steps=int(s), seed=0, **sample_cfg), data.images_val,
                       data.labels_val, n_boot=n_boot, n_perm=0)
-        rows[int(s)] = {f"reconstructing {len(data.fmri_test)} test trials (s)": format_seconds(dt),
-                        **{f"validation {metric_label(m, short=True)}": round(ev[m]["mean"], 3)
-                           for m in ("psnr", "ssim", "pixel_r")}}
-    return pd.DataFrame(rows).T
+        out[int(s)] = {"seconds": float(dt), **{m: ev[m] for m in metrics}}
+    return out
+
+
+def sampling_steps_table(steps: Mapping[int, dict], *, n_test: int) -> pd.DataFrame:
+    """:func:`sampling_steps` as a page table: one row per step count, the seconds for the ``n_test`` test trials
+    (:func:`format_seconds`) and each validation mean (PSNR to 2 decimals, the others to 3)."""
+    rows = {}
+    for s, r in steps.items():
+        row = {f"reconstructing {n_test} test trials (s)": format_seconds(r["seconds"])}
+        for m, v in r.items():
+            if m != "seconds":
+                row[f"validation {metric_label(m, short=True)}"] = f"{v['mean']:.{2 if m == 'psnr' else 3}f}"
+        rows[int(s)] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def steps_range(steps: Mapping[int, dict], metric: str = "psnr") -> float:
+    """Largest minus smallest validation mean of ``metric`` over the step counts of :func:`sampling_steps` (0 for
+    one step count): how much the number of sampling steps changes the result."""
+    values = [float(r[metric]["mean"]) for r in steps.values()]
+    return float(max(values) - min(values)) if values else float("nan")
+
+
+# ----------------------------------------------------------------------------- does a decoder use diffusion?
+
+NEGLIGIBLE_SPREAD = 0.05
+"""Samples of one trial whose spread (:func:`sample_spread`) is below this share of the spread between the trials'
+images are, for any practical purpose, one image: the sampler's starting noise does not change the output, so the
+decoder is in effect a deterministic regressor from fMRI, not a sampler (a convention of this study, stated where
+used)."""
+
+
+def spatial_samples(model, fmri: np.ndarray, *, n_samples: int, sample_cfg: Mapping, seed: int = 0) -> np.ndarray:
+    """``n_samples`` samples per trial of a trained :class:`~ldm_core.pipeline.BrainLDM`, each from its own starting
+    noise, with a run's sampling settings (``steps``, ``guidance``, ``sampler``; its ``n_samples`` is replaced).
+
+    Returns
+    -------
+    ndarray (N, n_samples, S, S), float32 in [0, 1]
+    """
+    kw = {k: sample_cfg[k] for k in ("steps", "guidance", "sampler") if sample_cfg.get(k) is not None}
+    return np.asarray(model.reconstruct(fmri, n_samples=int(n_samples), average=False, seed=seed, **kw))
+
+
+def sample_spread(samples: np.ndarray, targets: np.ndarray, *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """How much a decoder's samples of one trial differ, against how much the trials' own images differ.
+
+    Parameters
+    ----------
+    samples : ndarray (N, K, S, S), K >= 2
+        K samples per trial, each from its own starting noise (:func:`spatial_samples`, :func:`decoder_samples`).
+    targets : ndarray (N, S, S)
+        The trials' images.
+
+    Returns
+    -------
+    dict
+        ``mean``: the per-pixel standard deviation over the K samples, averaged over pixels and then over trials
+        (image units, [0, 1] scale); ``ci_low``, ``ci_high``: its 95% bootstrap CI over trials; ``per_trial`` (N,);
+        ``between_trials``: the per-pixel standard deviation of ``targets`` across the N trials, averaged over
+        pixels (how much the images differ from one another); ``share``: ``mean / between_trials``;
+        ``negligible``: ``share`` < :data:`NEGLIGIBLE_SPREAD`; ``n_samples`` K; ``n_trials`` N.
+
+    Raises
+    ------
+    ValueError
+        If ``samples`` is not (N, K, S, S) with K >= 2, or ``targets`` is not (N, S, S) for the same N and S.
+    """
+    samples, targets = np.asarray(samples, dtype=np.float64), np.asarray(targets, dtype=np.float64)
+    if samples.ndim != 4 or samples.shape[1] < 2:
+        raise ValueError(f"samples must have shape (N, K, S, S) with K >= 2 samples per trial, got {samples.shape}")
+    if targets.shape != (samples.shape[0], *samples.shape[2:]):
+        raise ValueError(f"targets must have shape {(samples.shape[0], *samples.shape[2:])} (one image per trial), "
+                         f"got {targets.shape}")
+    per_trial = samples.std(axis=1).mean(axis=(1, 2))  # (N,)
+    lo, hi = bootstrap_ci(per_trial, n_boot=n_boot, seed=seed)
+    between = float(targets.std(axis=0).mean())
+    mean = float(per_trial.mean())
+    share = mean / between if between > 0 else float("nan")
+    return {"mean": mean, "ci_low": lo, "ci_high": hi, "per_trial": per_trial.tolist(), "between_trials": between,
+            "share": share, "negligible": bool(share < NEGLIGIBLE_SPREAD), "n_samples": int(samples.shape[1]),
+            "n_trials": int(samples.shape[0])}
+
+
+def stage_steps(history: Mapping, stage: str = "diffusion") -> int:
+    """Optimiser steps a training spent in ``stage``, from its history (columns ``stage`` and ``steps`` per epoch,
+    :class:`~ldm_core.runs.Run`); 0 when the stage did not run or the history has no step counts."""
+    stages, steps = history.get("stage") or [], history.get("steps") or []
+    return int(sum(int(n) for st, n in zip(stages, steps) if st == stage))
+
+
+def chapter01_x0_errors(metrics01: Mapping, *, n_fit: int | None = None) -> dict:
+    """What chapter 01 measured about the x0 estimate of its denoisers on the validation latents (its section 7).
+
+    Chapter 01 probes the fully fixed model (the fixed preset, which predicts eps), the same model trained longer,
+    and the same model predicting x0: at each probed timestep t, the mean squared error of the x0 estimate in units
+    of the latents' variance, beside the exact denoiser of a Gaussian with the latents' statistics. An
+    eps-predictor's x0 estimate divides by sqrt(abar_t), so at high t a small eps error becomes a huge x0 error, and
+    DDIM carries it into the sample.
+
+    Parameters
+    ----------
+    metrics01 : mapping
+        Chapter 01's ``metrics.json`` (``extra.x0_error_val``; ``extra.x0_error_models`` when chapter 01 records each
+        model's prediction, schedule and optimiser steps; else ``extra.summary`` and ``params`` for the models it
+        holds).
+    n_fit : int, optional
+        Fitting trials, to count the optimiser steps of a model chapter 01 summarises but does not count.
+
+    Returns
+    -------
+    dict
+        ``{"t_low", "t_high", "models": {name: {"prediction": "eps" | "x0", "schedule": str | None,
+        "optimiser_steps": int | None, "x0_error": {t: value}, "x0_error_gaussian": {t: value}}}}``, models in
+        chapter 01's order; ``{}`` when chapter 01's results hold no such measurement.
+    """
+    import math
+
+    extra = metrics01.get("extra", {}) or {}
+    errors = extra.get("x0_error_val") or {}
+    if not errors:
+        return {}
+    recorded = extra.get("x0_error_models") or {}
+    summary = extra.get("summary") or {}
+    models = {}
+    for name, rows in errors.items():
+        info = dict(recorded.get(name) or {})
+        entry = summary.get(name) or {}
+        ldm, train = entry.get("ldm_cfg") or {}, entry.get("train_cfg") or {}
+        prediction = info.get("prediction") or ldm.get("prediction") or ("x0" if "x0" in name else "eps")
+        steps = info.get("optimiser_steps")
+        if steps is None and n_fit and train.get("epochs") and train.get("batch_size"):
+            steps = int(train["epochs"]) * math.ceil(n_fit / int(train["batch_size"]))
+        models[name] = {"prediction": prediction, "schedule": info.get("schedule") or ldm.get("schedule"),
+                        "optimiser_steps": steps,
+                        "x0_error": {int(r["t"]): float(r["x0 error, model"]) for r in rows},
+                        "x0_error_gaussian": {int(r["t"]): float(r["x0 error, Gaussian denoiser"]) for r in rows}}
+    ts = sorted({t for m in models.values() for t in m["x0_error"]})
+    return {"t_low": ts[0], "t_high": ts[-1], "models": models}
 
 
 # ----------------------------------------------------------------------------- fitters
@@ -399,7 +599,11 @@ def ceiling_note(scores: Mapping[str, Mapping], metric: str = "digit_acc", *, ce
     return {"n_at": len(at), "n": len(vals), "at": at}
 
 
-FLOOR_NAMES = ("uniform_noise", "constant_0", "constant_0.5", "train_mean", "class_mean_reference")
+FLOOR_NAMES = TRIVIAL_REFERENCES  # chapter 00's floors and the correct-class mean (one list: ldm_core.ledger)
+
+# Baselines of chapters 07 / 08 that learn from the unpaired prior images (ldm_core.prior_study.baseline_decoders:
+# a plain autoencoder trained on them, then a ridge map from fMRI to its code).
+UNPAIRED_BASELINES = ("autoencoder + ridge",)
 
 
 def is_reference(name: str) -> bool:
@@ -407,8 +611,7 @@ def is_reference(name: str) -> bool:
     mean (:data:`FLOOR_NAMES`), VAE round trips and ceilings."""
     base = _seedless(name)
     low = base.lower()
-    return base in FLOOR_NAMES or "round trip" in low or "ceiling" in low or "correct-digit mean" in low \
-        or "correct-class mean" in low
+    return base in FLOOR_NAMES or "round trip" in low or "ceiling" in low or "correct-class mean" in low
 
 
 def _seedless(key: str) -> str:
@@ -425,7 +628,28 @@ def _seed_order(key: str) -> tuple[str, int]:
     return (_seedless(key), int(m.group(1)) if m else -1)
 
 
-def test_set_use(chapters: Mapping[str, Mapping[str, np.ndarray]]) -> tuple[pd.DataFrame, dict]:
+def chapter_label(chapter: str, *, max_length: int = 40) -> str:
+    """A chapter as a table row reads it: its title (:func:`ldm_core.ledger.chapter_title`, e.g. "2. Phase 1.1: a
+    real U-Net"), cut before its colon when longer than ``max_length`` ("8. Benchmarks", "0. Data and metrics");
+    the internal name when the notebook is not found."""
+    from .ledger import chapter_title
+
+    try:
+        title = chapter_title(chapter)
+    except FileNotFoundError:
+        return chapter
+    return title.split(":")[0] if len(title) > max_length and ":" in title else title
+
+
+SAME_RECONSTRUCTION_ATOL = 1e-5  # two reconstructions this close everywhere come from one model (float round-off)
+DECODERS = "decoders scored on the test trials"
+NEW = "of them new (not in an earlier chapter)"
+REFERENCES = "references (no fMRI, or reading the test images)"
+TOTAL = "all chapters (distinct)"
+
+
+def test_set_use(chapters: Mapping[str, Mapping[str, np.ndarray]], *, declared: Mapping[str, int] | None = None,
+                 labels: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, dict]:
     """How many models the study scores on the same test images.
 
     Parameters
@@ -433,6 +657,13 @@ def test_set_use(chapters: Mapping[str, Mapping[str, np.ndarray]]) -> tuple[pd.D
     chapters : mapping of chapter -> {model key: test reconstructions (N, S, S) or (K, N, S, S)}
         Each chapter's ``reconstructions.npz`` (:func:`ldm_core.results.load_results`), in chapter order; keys
         ``"<model>@seed<k>"`` are seeds of one model, as is one (K, N, S, S) array of K seeds.
+    declared : mapping of chapter -> int, optional
+        How many models a chapter says it scores on the test trials (e.g. chapter 07's ``extra.test_uses.models``,
+        which counts its leakage-guard settings without keeping their reconstructions). The models beyond those whose
+        reconstructions the chapter keeps (decoders only) are added to its decoders, and as new ones (they are other
+        models); a chapter that keeps all of them adds nothing.
+    labels : mapping of chapter -> str, optional
+        Row labels (e.g. :func:`chapter_label`); default the chapter keys.
 
     Returns
     -------
@@ -440,14 +671,28 @@ def test_set_use(chapters: Mapping[str, Mapping[str, np.ndarray]]) -> tuple[pd.D
         One row per chapter: decoders scored on the test trials, of them not already scored by an earlier chapter,
         references (:func:`is_reference`); then a total row.
     counts : dict
-        ``{"decoders", "references", "per_chapter": {chapter: new decoders}}``: distinct models over all chapters.
-        Two entries with bit-identical reconstructions (every seed) are one model (e.g. a baseline that two
-        chapters both report).
-    """
-    import hashlib
+        ``{"decoders", "references", "unstored", "per_chapter": {chapter: new decoders}}``: distinct models over all
+        chapters (``unstored``: {chapter: decoders it scores without keeping their reconstructions}). Two entries whose
+        reconstructions agree to within :data:`SAME_RECONSTRUCTION_ATOL` at every pixel of every seed are one model
+        (e.g. a baseline that two chapters both report, refitted with float round-off of 1e-7).
 
-    seen: set[str] = set()
-    seen_ref: set[str] = set()
+    Raises
+    ------
+    ValueError
+        If a ``declared`` count is negative or names a chapter not in ``chapters``.
+    """
+    declared = dict(declared or {})
+    bad = {c: n for c, n in declared.items() if c not in chapters or int(n) < 0}
+    if bad:
+        raise ValueError(f"declared counts must be >= 0 and name chapters of the table {list(chapters)}; got {bad}")
+    unstored: dict[str, int] = {}
+    labels = dict(labels or {})
+    seen: list[np.ndarray] = []  # one (K, N, S, S) array per distinct decoder
+    seen_ref: list[np.ndarray] = []
+
+    def known(x: np.ndarray, pool: list[np.ndarray]) -> bool:
+        return any(y.shape == x.shape and np.allclose(x, y, rtol=0.0, atol=SAME_RECONSTRUCTION_ATOL) for y in pool)
+
     rows, per = {}, {}
     for chapter, recons in chapters.items():
         groups: dict[str, list[str]] = {}
@@ -455,26 +700,27 @@ def test_set_use(chapters: Mapping[str, Mapping[str, np.ndarray]]) -> tuple[pd.D
             groups.setdefault(_seedless(key), []).append(key)
         n_dec = n_new = n_ref = 0
         for model, keys in groups.items():
-            h = hashlib.sha256()
-            for k in keys:
-                h.update(np.ascontiguousarray(recons[k], dtype=np.float32).tobytes())
-            digest = h.hexdigest()
+            arrays = [np.asarray(recons[k], dtype=np.float32) for k in keys]
+            x = np.concatenate([a if a.ndim == 4 else a[None] for a in arrays])  # (K, N, S, S): every seed
             if is_reference(model):
                 n_ref += 1
-                seen_ref.add(digest)
+                if not known(x, seen_ref):
+                    seen_ref.append(x)
                 continue
             n_dec += 1
-            if digest not in seen:
+            if not known(x, seen):
                 n_new += 1
-                seen.add(digest)
-        per[chapter] = n_new
-        rows[chapter] = {"decoders scored on the test trials": n_dec, "of them new (not in an earlier chapter)": n_new,
-                         "references (no fMRI, or reading the test images)": n_ref}
-    rows["all chapters (distinct)"] = {"decoders scored on the test trials": len(seen),
-                                       "of them new (not in an earlier chapter)": len(seen),
-                                       "references (no fMRI, or reading the test images)": len(seen_ref)}
+                seen.append(x)
+        extra = max(0, int(declared[chapter]) - n_dec) if chapter in declared else 0
+        if extra:
+            unstored[chapter] = extra
+        per[chapter] = n_new + extra
+        rows[labels.get(chapter, chapter)] = {DECODERS: n_dec + extra, NEW: n_new + extra, REFERENCES: n_ref}
+    n_unstored = sum(int(n) for n in unstored.values())
+    rows[TOTAL] = {DECODERS: len(seen) + n_unstored, NEW: len(seen) + n_unstored, REFERENCES: len(seen_ref)}
     return (pd.DataFrame.from_dict(rows, orient="index").rename_axis("chapter"),
-            {"decoders": len(seen), "references": len(seen_ref), "per_chapter": per})
+            {"decoders": len(seen) + n_unstored, "references": len(seen_ref), "unstored": unstored,
+             "per_chapter": per})
 
 
 PLANNED = "planned (declared before the test trials were read)"

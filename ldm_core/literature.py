@@ -62,10 +62,11 @@ PUBLISHED: tuple[dict, ...] = (
 BEST_PUBLISHED = "DGMM"
 
 # The report's "Literature comparison" table (claim 15), quoted; the report names no paper for these rows.
+# Column names are a reader's ("PSNR", "SSIM"); ranges are written with an en dash (the report's "15-20 dB").
 REPORT_LITERATURE: tuple[dict, ...] = (
-    {"method": "Basic CNN", "dataset size": "1000+", "psnr": "15-20 dB", "ssim": "0.3-0.5",
+    {"method": "Basic CNN", "dataset size": "1000+", "PSNR": "15–20 dB", "SSIM": "0.3–0.5",
      "source": "the analysed report, 'Benchmarking context' (no paper cited)"},
-    {"method": "Advanced GAN", "dataset size": "5000+", "psnr": "20-25 dB", "ssim": "0.5-0.7",
+    {"method": "Advanced GAN", "dataset size": "5000+", "PSNR": "20–25 dB", "SSIM": "0.5–0.7",
      "source": "the analysed report, 'Benchmarking context' (no paper cited)"},
 )
 

@@ -17,7 +17,9 @@ Chapters 02-06 and the benchmark all follow the same protocol, which lives here 
    seeds pooled per image (:meth:`Sweep.pooled`).
 
 Runs are cached by :func:`~ldm_core.experiment.run_variants`, so a variant screened with seed 0 costs nothing
-more when it joins the final comparison.
+more when it joins the final comparison. :meth:`Sweep.pairs` finds the variants that differ in one field only (a
+paired comparison that changes one thing), :meth:`Sweep.trainings` those that share a training;
+:func:`describe_candidates` writes a candidates table for a reader.
 """
 from __future__ import annotations
 
@@ -28,12 +30,12 @@ from pathlib import Path
 import pandas as pd
 
 from .config import LDMConfig, TrainConfig
-from .experiment import Variant, run_variants, select
+from .experiment import Variant, _groups, run_variants, select
 from .metrics import paired_comparison
 from .runs import SAMPLING_DEFAULTS, VariantResult
 
 __all__ = ["Sweep", "VAL_METRICS", "ALL_METRICS", "pooled_metrics", "effects_table", "split_changes",
-           "variant_settings"]
+           "variant_settings", "describe_changes", "describe_candidates"]
 
 VAL_METRICS = ("psnr", "ssim", "pixel_r", "id2", "id2_within")
 ALL_METRICS = ("psnr", "ssim", "pixel_r", "mse", "id2", "id2_within", "id10")
@@ -78,6 +80,29 @@ def split_changes(changes: Mapping) -> dict[str, dict]:
                          f"{list(SAMPLING_DEFAULTS)}, an LDMConfig field {sorted(ldm_fields)} or a TrainConfig field "
                          f"{sorted(train_fields)}")
     return out
+
+
+_PHRASES = {  # a candidate's field -> phrase for a reader (value inserted)
+    "prediction": lambda v: "the U-Net predicts " + {"eps": "ε (the noise)", "x0": "x0 (the clean latent)"}.get(v, v),
+    "n_samples": lambda v: "one sample per trial" if int(v) == 1 else f"the mean of {int(v)} samples per trial",
+    "steps": lambda v: f"{int(v)} sampling steps",
+    "guidance": lambda v: f"guidance scale {v:g}",
+    "sampler": lambda v: f"{v} sampler",
+}
+
+
+def describe_changes(changes: Mapping) -> str:
+    """One candidate's changed fields as a phrase: ``{"prediction": "x0", "n_samples": 8}`` -> "the U-Net predicts
+    x0, the mean of 8 samples per trial"; a field without a phrase reads "<field in words> <value>"; an empty
+    mapping reads "the base unchanged"."""
+    parts = [_PHRASES[k](v) if k in _PHRASES else f"{k.replace('_', ' ')} {v}" for k, v in changes.items()]
+    return ", ".join(parts) if parts else "the base unchanged"
+
+
+def describe_candidates(candidates: Mapping[str, Mapping]) -> str:
+    """A candidates table (name -> changed fields) for a parameter table: "name: phrase; ..." (:func:`describe_changes`).
+    """
+    return "; ".join(f"{name}: {describe_changes(changes)}" for name, changes in candidates.items())
 
 
 def variant_settings(v: Variant) -> dict:
@@ -202,6 +227,29 @@ class Sweep:
                 continue
             self.variants[name] = wanted
         return list(candidates)
+
+    def pairs(self, field: str, names: Iterable[str] | None = None) -> list[tuple[str, str]]:
+        """The pairs of variants among ``names`` (default: every variant) whose resolved settings differ in ``field``
+        only, each pair in the order of ``names`` -- e.g. the eps and x0 candidates with the same sampling, for a
+        paired comparison that changes one thing.
+
+        Raises
+        ------
+        KeyError
+            If a name is not a variant of this sweep.
+        """
+        names = list(names) if names is not None else list(self.variants)
+        missing = sorted(set(names) - set(self.variants))
+        if missing:
+            raise KeyError(f"unknown variant(s) {missing}; the sweep has {list(self.variants)}")
+        return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+                if set(_difference(self.variants[a], self.variants[b])) == {field}]
+
+    def trainings(self, names: Iterable[str] | None = None) -> list[list[str]]:
+        """``names`` (default: every variant) grouped by the training they share (the same LDMConfig and TrainConfig;
+        they differ in sampling only), in order of first appearance."""
+        names = list(names) if names is not None else list(self.variants)
+        return [list(g[2]) for g in _groups({n: self.variants[n] for n in names})]
 
     def screen(self, names: Iterable[str] | None = None) -> dict[str, VariantResult]:
         """Train ``names`` (default: every variant) with the first seed, unless already screened; returns their

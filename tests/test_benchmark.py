@@ -193,7 +193,7 @@ def test_test_set_use_counts_distinct_decoders_and_references():
     }
     table, counts = test_set_use(chapters)
     # decoders: ridge (00), m (07; its copy in 08 has the same reconstructions), spatial (08) -> 3 distinct
-    assert counts == {"decoders": 3, "references": 3, "per_chapter": {"00": 1, "07": 1, "08": 1}}
+    assert counts == {"decoders": 3, "references": 3, "unstored": {}, "per_chapter": {"00": 1, "07": 1, "08": 1}}
     assert table.loc["07", "decoders scored on the test trials"] == 2
     assert table.loc["07", "of them new (not in an earlier chapter)"] == 1
     assert table.loc["all chapters (distinct)", "decoders scored on the test trials"] == 3
@@ -207,8 +207,126 @@ def test_test_set_use_counts_distinct_decoders_and_references():
                      "uniform_noise": {"comparison": "reference"}, "other": {"comparison": "exploratory"}}
 
 
+def test_test_set_use_adds_the_models_a_chapter_scores_without_keeping_them():
+    from ldm_core.benchmark import test_set_use
+
+    a, b, c = (np.full((2, 4, 4), v, dtype=np.float32) for v in (0.1, 0.2, 0.3))
+    chapters = {"00": {"ridge": a, "train_mean": c}, "07": {"m@seed0": b, "ridge (90 trials)": a}}
+    # chapter 07 says it scored 4 models and keeps 2 decoders: 2 more (e.g. its leakage-guard settings), both new
+    table, counts = test_set_use(chapters, declared={"07": 4}, labels={"00": "0. Data", "07": "7. Prior"})
+    assert counts == {"decoders": 4, "references": 1, "unstored": {"07": 2}, "per_chapter": {"00": 1, "07": 3}}
+    assert list(table.index) == ["0. Data", "7. Prior", "all chapters (distinct)"]
+    assert table.loc["7. Prior", "decoders scored on the test trials"] == 4
+    assert table.loc["7. Prior", "of them new (not in an earlier chapter)"] == 3
+    assert table.loc["all chapters (distinct)", "decoders scored on the test trials"] == 4
+    # float round-off (a baseline refitted by another chapter) does not make another model
+    noisy = {"00": {"ridge": a}, "08": {"ridge (90 trials)": a + np.float32(3e-7), "other": a + np.float32(1e-3)}}
+    assert test_set_use(noisy)[1]["decoders"] == 2
+    # a chapter that keeps every model it declares adds nothing
+    assert test_set_use(chapters, declared={"07": 2})[1]["decoders"] == 2
+    with pytest.raises(ValueError, match=r"declared counts must be >= 0 and name chapters of the table"):
+        test_set_use(chapters, declared={"05": 3})
+    with pytest.raises(ValueError, match=r"declared counts must be >= 0"):
+        test_set_use(chapters, declared={"07": -1})
+
+
+def test_chapter_label_cuts_long_titles_before_the_colon():
+    from ldm_core.benchmark import chapter_label
+
+    assert chapter_label("08_benchmarks") == "8. Benchmarks"
+    assert chapter_label("02_unet_fix") == "2. Phase 1.1: a real U-Net"  # short: the whole title
+    assert chapter_label("99_no_such_chapter") == "99_no_such_chapter"
+
+
+def test_grid_edges_finds_a_best_cell_on_the_rim():
+    from ldm_core.benchmark import grid_edges
+
+    axes = ([1e-5, 1e-4, 1e-3], [2, 4, 8], [64, 128, 256])
+    assert grid_edges((1e-3, 8, 128), axes) == [0, 1]  # the review's week-1 winner: a corner in lr and batch
+    assert grid_edges((1e-4, 4, 128), axes) == []
+    assert grid_edges((1e-3, 16, 512), ([1e-3], [16], [512])) == [0, 1, 2]  # one value per axis brackets nothing
+    with pytest.raises(ValueError, match="best has 2 values but there are 3 axes"):
+        grid_edges((1e-3, 8), axes)
+    with pytest.raises(ValueError, match=r"value 3 of axis 1 is not on that axis \[2, 4, 8\]"):
+        grid_edges((1e-3, 3, 64), axes)
+
+
+def test_sample_spread_by_hand():
+    from ldm_core.benchmark import NEGLIGIBLE_SPREAD, sample_spread
+
+    # trial 0: samples 0 and 1 everywhere -> per-pixel std 0.5; trial 1: identical samples -> 0
+    samples = np.stack([np.stack([np.zeros((2, 2)), np.ones((2, 2))]), np.full((2, 2, 2), 0.3)])  # (2, 2, 2, 2)
+    targets = np.stack([np.zeros((2, 2)), np.full((2, 2), 0.5)])  # per-pixel std across trials: 0.25
+    out = sample_spread(samples, targets, n_boot=200)
+    assert out["per_trial"] == pytest.approx([0.5, 0.0])
+    assert out["mean"] == pytest.approx(0.25) and out["between_trials"] == pytest.approx(0.25)
+    assert out["share"] == pytest.approx(1.0) and out["negligible"] is False
+    assert (out["n_samples"], out["n_trials"]) == (2, 2)
+    assert 0.0 <= out["ci_low"] <= out["mean"] <= out["ci_high"] <= 0.5
+    still = sample_spread(np.repeat(targets[:, None], 3, axis=1), targets, n_boot=50)  # every sample the same
+    assert still["mean"] == 0.0 and still["negligible"] is True and NEGLIGIBLE_SPREAD > 0
+    with pytest.raises(ValueError, match=r"samples must have shape \(N, K, S, S\) with K >= 2"):
+        sample_spread(samples[:, :1], targets)
+    with pytest.raises(ValueError, match=r"targets must have shape \(2, 2, 2\)"):
+        sample_spread(samples, targets[:1])
+
+
+def test_spatial_samples_passes_the_runs_sampling_and_keeps_every_sample():
+    from ldm_core.benchmark import spatial_samples
+
+    calls = []
+
+    class Model:
+        def reconstruct(self, fmri, **kw):
+            calls.append(kw)
+            return np.zeros((len(fmri), kw["n_samples"], 3, 3), dtype=np.float32)
+
+    out = spatial_samples(Model(), np.zeros((4, 5)), n_samples=6, seed=2,
+                          sample_cfg={"steps": 20, "n_samples": 8, "guidance": 1.5, "sampler": None})
+    assert out.shape == (4, 6, 3, 3)
+    assert calls == [{"n_samples": 6, "average": False, "seed": 2, "steps": 20, "guidance": 1.5}]
+
+
+def test_stage_steps_sums_the_optimiser_steps_of_one_stage():
+    from ldm_core.benchmark import stage_steps
+
+    history = {"stage": ["vae", "vae", "diffusion", "diffusion", "diffusion"], "steps": [5, 5, 5, 5, 4]}
+    assert stage_steps(history) == 14
+    assert stage_steps(history, "vae") == 10
+    assert stage_steps({}) == 0
+
+
+def test_chapter01_x0_errors_reads_what_chapter_01_measured():
+    from ldm_core.benchmark import chapter01_x0_errors
+
+    def rows(lo, hi):
+        return [{"t": 20, "x0 error, model": lo, "x0 error, Gaussian denoiser": 0.01},
+                {"t": 999, "x0 error, model": hi, "x0 error, Gaussian denoiser": 1.04}]
+
+    m01 = {"params": {}, "extra": {
+        "x0_error_val": {"all fixed": rows(0.01, 3997.0), "all fixed, 200 epochs": rows(0.01, 841.0),
+                         "all fixed, predicting x0": rows(0.30, 0.52)},
+        "summary": {"all fixed": {"ldm_cfg": {"prediction": "eps", "schedule": "linear"},
+                                  "train_cfg": {"epochs": 50, "batch_size": 4}}}}}
+    out = chapter01_x0_errors(m01, n_fit=72)
+    assert (out["t_low"], out["t_high"]) == (20, 999)
+    full = out["models"]["all fixed"]
+    assert full["prediction"] == "eps" and full["schedule"] == "linear"
+    assert full["optimiser_steps"] == 50 * 18  # 72 trials in batches of 4
+    assert full["x0_error"][999] == 3997.0 and full["x0_error_gaussian"][999] == 1.04
+    assert out["models"]["all fixed, predicting x0"]["prediction"] == "x0"  # not in the summary: read off its name
+    assert out["models"]["all fixed, 200 epochs"]["optimiser_steps"] is None
+    # what chapter 01 records itself wins over what is inferred
+    m01["extra"]["x0_error_models"] = {"all fixed, 200 epochs": {"prediction": "eps", "optimiser_steps": 3600,
+                                                                 "schedule": "linear"}}
+    longer = chapter01_x0_errors(m01, n_fit=72)["models"]["all fixed, 200 epochs"]
+    assert (longer["optimiser_steps"], longer["schedule"]) == (3600, "linear")
+    assert chapter01_x0_errors({"extra": {}}) == {}
+
+
 def test_comparisons_table_marks_the_planned_comparison():
     from ldm_core.benchmark import EXPLORATORY, PLANNED, comparisons_table
+    from ldm_core.claims import PAIRED_VERDICTS
 
     def comp(m):
         return {"psnr": {"mean": m, "ci_low": m - 1, "ci_high": m + 1, "p_wilcoxon": 0.5}}
@@ -216,7 +334,8 @@ def test_comparisons_table_marks_the_planned_comparison():
     t = comparisons_table({"model − baseline": comp(0.5)}, {"a − b": comp(2.0), "c − d": comp(-3.0)})
     assert list(t["planned or exploratory"]) == [PLANNED, EXPLORATORY, EXPLORATORY]
     assert list(t.index.get_level_values(0)) == ["model − baseline", "a − b", "c − d"]
-    assert list(t["verdict"]) == ["inconclusive (CI contains 0)", "met", "missed"]
+    ahead, behind, neither = PAIRED_VERDICTS  # a paired comparison is not a target: no "met" or "missed"
+    assert list(t["verdict"]) == [neither, ahead, behind]
     with pytest.raises(ValueError, match=r"comparison\(s\) \['a − b'\] are both planned and exploratory"):
         comparisons_table({"a − b": comp(1.0)}, {"a − b": comp(1.0)})
     with pytest.raises(ValueError, match="needs at least one comparison"):
@@ -263,8 +382,8 @@ def test_decoder_samples_mean_follows_the_decoders_averaging():
         decoder_samples(dec, np.zeros((2, 5)), SimpleNamespace(mode="noise", average="image"), n_show=0)
 
 
-def test_sampling_steps_table_scores_what_the_model_returns(tmp_path):
-    from ldm_core.benchmark import sampling_steps_table
+def test_sampling_steps_scores_what_the_model_returns(tmp_path):
+    from ldm_core.benchmark import sampling_steps, sampling_steps_table, steps_range
     from ldm_core.metrics import evaluate
     from tests.train_helpers import small_study_data
 
@@ -276,14 +395,20 @@ def test_sampling_steps_table_scores_what_the_model_returns(tmp_path):
             calls.append((len(fmri), steps, kw))
             return np.full((len(fmri), 28, 28), min(steps, 10) / 10, dtype=np.float32)
 
-    table = sampling_steps_table(Model(), data, [1, 10], sample_cfg={"steps": 50, "guidance": 2.0}, n_boot=50)
+    raw = sampling_steps(Model(), data, [1, 10], sample_cfg={"steps": 50, "guidance": 2.0}, n_boot=50)
     assert calls[0][:2] == (1, 2)  # the warm-up
     assert all(kw == {"guidance": 2.0} for _, _, kw in calls[1:])
-    assert list(table.index) == [1, 10]
+    assert list(raw) == [1, 10]
+    want = {s: evaluate(np.full_like(data.images_val, min(s, 10) / 10), data.images_val, data.labels_val, n_boot=50,
+                        n_perm=0) for s in (1, 10)}
     for s in (1, 10):
-        want = evaluate(np.full_like(data.images_val, min(s, 10) / 10), data.images_val, data.labels_val, n_boot=50,
-                        n_perm=0)["psnr"]["mean"]
-        assert table.loc[s, "validation PSNR (dB)"] == round(want, 3)
+        assert raw[s]["psnr"]["mean"] == pytest.approx(want[s]["psnr"]["mean"])
+        assert raw[s]["seconds"] >= 0
+    assert steps_range(raw) == pytest.approx(abs(want[10]["psnr"]["mean"] - want[1]["psnr"]["mean"]))
+    table = sampling_steps_table(raw, n_test=len(data.fmri_test))
+    assert list(table.index) == [1, 10]
+    assert table.loc[10, "validation PSNR (dB)"] == f"{want[10]['psnr']['mean']:.2f}"  # dB: 2 decimals
+    assert table.loc[10, "validation SSIM"] == f"{want[10]['ssim']['mean']:.3f}"
     assert all(isinstance(t, str) and t for t in table[f"reconstructing {len(data.fmri_test)} test trials (s)"])
 
 

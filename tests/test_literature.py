@@ -34,3 +34,10 @@ def test_caveats_markdown_is_prose_with_the_caveats_that_apply():
     assert literature.caveats_markdown(method="DCCAE-A").startswith("DCCAE-A's numbers are quoted")
     with pytest.raises(KeyError, match="no published row 'nope'"):
         literature.caveats_markdown(method="nope")
+
+
+def test_report_literature_reads_like_a_table_for_people():
+    from ldm_core.literature import REPORT_LITERATURE
+
+    assert all({"method", "dataset size", "PSNR", "SSIM", "source"} == set(r) for r in REPORT_LITERATURE)
+    assert REPORT_LITERATURE[0]["PSNR"] == "15–20 dB" and "-" not in REPORT_LITERATURE[1]["SSIM"]

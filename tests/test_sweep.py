@@ -96,3 +96,34 @@ def _result(name, ssim):
     run = Run(variant=name, seed=0, recon_val=None, recon_test=None, val_metrics=ev, test_metrics=ev, history={},
               wall_time_s=0.0, steps_per_s=0.0, n_parameters={}, device="cpu")
     return VariantResult(name, {}, {}, dict(SAMPLING_DEFAULTS), [run])
+
+
+def test_pairs_finds_candidates_that_differ_in_one_field_only():
+    sweep = _sweep()
+    names = sweep.add_candidates(CHAPTER_08)
+    assert sweep.pairs("prediction", names) == [("x0", "eps"), ("x0, mean of 8 samples", "eps, mean of 8 samples")]
+    assert sweep.pairs("n_samples", names) == [("x0", "x0, mean of 8 samples"), ("eps", "eps, mean of 8 samples")]
+    assert sweep.pairs("lr", names) == []
+    with pytest.raises(KeyError, match=r"unknown variant\(s\) \['x1'\]"):
+        sweep.pairs("prediction", ["x0", "x1"])
+
+
+def test_trainings_groups_candidates_that_share_a_training():
+    sweep = _sweep()
+    names = sweep.add_candidates(CHAPTER_08)
+    assert sweep.trainings(names) == [["x0", "x0, mean of 8 samples"], ["eps", "eps, mean of 8 samples"]]
+
+
+def test_candidates_are_described_in_words_for_the_parameter_table():
+    from ldm_core.chapter import PARAM_FORMATTERS
+    from ldm_core.sweep import describe_candidates, describe_changes
+
+    assert describe_changes({"prediction": "x0", "n_samples": 8}) == (
+        "the U-Net predicts x0 (the clean latent), the mean of 8 samples per trial")
+    assert describe_changes({"prediction": "eps", "guidance": 2.0, "w_ssim": 0.1}) == (
+        "the U-Net predicts ε (the noise), guidance scale 2, w ssim 0.1")
+    assert describe_changes({}) == "the base unchanged"
+    text = describe_candidates({"x0": {"prediction": "x0"}, "eps, 2": {"prediction": "eps", "n_samples": 2}})
+    assert text == ("x0: the U-Net predicts x0 (the clean latent); eps, 2: the U-Net predicts ε (the noise), the mean "
+                    "of 2 samples per trial")
+    assert PARAM_FORMATTERS["candidates"](CHAPTER_08) == describe_candidates(CHAPTER_08)  # what chapter 08 shows
