@@ -120,6 +120,7 @@ PARAM_LABELS = {
     "prior_sizes": "prior sizes (unpaired images)",
     "spatial_vae_epochs": "spatial VAE epochs (latent-ridge baseline)",
     "n_show_samples": "samples shown per trial",
+    "n_spread_samples": "samples per trial for the sample spread",
     "sweep_lrs": "sweep: learning rates",
     "sweep_batch_sizes": "sweep: batch sizes",
     "sweep_encoder_dims": "sweep: encoder widths",
@@ -137,6 +138,39 @@ PARAM_LABELS = {
     "fit_probe_steps": "prior-fit check: probe VAE steps",
     "fit_margin_db": "prior-fit check: PSNR margin (dB)",
     "fit_margin_ssim": "prior-fit check: SSIM margin",
+}
+
+
+def _candidates_text(value) -> str:
+    from .sweep import describe_candidates  # lazy: the sweep module imports the training code
+
+    return describe_candidates(value)
+
+
+_CONDITIONING_WORDS = {"film": "FiLM", "add": "additive", "cross_attn": "cross-attention"}
+
+
+def _metric_text(value) -> str:
+    from .names import metric_label
+
+    return metric_label(str(value))
+
+
+def _feature_net_text(value) -> str:
+    v = str(value)
+    if v == "digits":
+        return "self-trained digit CNN (scikit-learn's digits)"
+    if v.startswith("vgg16:"):
+        return f"VGG16, local weights {Path(v.split(':', 1)[1]).name}"
+    return v
+
+
+PARAM_FORMATTERS = {  # parameters whose value a reader needs in words, not as raw fields (name -> value -> text)
+    "candidates": _candidates_text,
+    "conditionings": lambda v: ", ".join(_CONDITIONING_WORDS.get(str(c), str(c)) for c in v),
+    "select_metric": _metric_text,
+    "perceptual_net": _feature_net_text,
+    "prediction": lambda v: {"x0": "the clean latent x0", "eps": "the noise ε"}.get(str(v), str(v)),
 }
 LABEL_LENGTH = 50  # a fallback label longer than this is cut at its first ", " or " (" when that makes it fit
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -389,12 +423,13 @@ class Chapter:
                 "anyway (recorded in the results' provenance).")
         self.unprofiled = sorted(differ)
 
-    def param_table(self) -> "pd.DataFrame":
+    def param_table(self, *, resolved: dict[str, str] | None = None) -> "pd.DataFrame":
         """The parameters a reader sees: reader names, values written for people, empty values left out.
 
         One row per parameter that changes what is computed and has a value (an empty ``data_dir`` or
         ``class_names`` says "the default" and is omitted); the full record, with every internal name and raw value,
-        is ``params`` in ``metrics.json``.
+        is ``params`` in ``metrics.json``. ``resolved`` maps a parameter to the text shown instead of its value (what a
+        placeholder such as ``auto`` or 0 stood for in this run).
         """
         import pandas as pd
 
@@ -407,11 +442,13 @@ class Chapter:
             label = param_label(name, p.doc)
             if label in rows:  # two parameters would read alike: keep them apart
                 label = f"{label} ({name.replace('_', ' ')})"
-            rows[label] = param_value(value, p.doc, kind=p.kind)
+            rows[label] = ((resolved or {}).get(name) or (PARAM_FORMATTERS[name](value) if name in PARAM_FORMATTERS
+                           else param_value(value, p.doc, kind=p.kind)))
         return pd.DataFrame({"value": pd.Series(rows, dtype=object)}).rename_axis("parameter")
 
-    def show(self) -> None:
-        """Display where results go and the parameters of this run, as one short table (:meth:`param_table`)."""
+    def show(self, *, resolved: dict[str, str] | None = None) -> None:
+        """Display where results go and the parameters of this run, as one short table (:meth:`param_table`, with
+        ``resolved`` values); a chapter that resolves placeholders calls ``start(..., show=False)``, then this."""
         from IPython.display import Markdown, display
 
         where = {"published": f"the published record `{relative(self.out_dir)}/` (profile {self.params['profile']})",
@@ -419,7 +456,7 @@ class Chapter:
                  "results_root": f"`{relative(self.out_dir)}/`"}[self.kind]
         display(Markdown(f"Results of this run go to {where}; earlier chapters are read from "
                          f"`{relative(self.inputs_root)}/`."))
-        display(self.param_table())
+        display(self.param_table(resolved=resolved))
 
     # ------------------------------------------------------------------ prose for the page
 

@@ -318,7 +318,7 @@ _chapter("03_loss_function", {
                           check=lambda v: None if v == "digits" or v.startswith("vgg16:") else
                           "must be 'digits' or 'vgg16:<path of a local VGG16 state_dict>'"),
     **SELECT, **STATS,
-}, requires=("00_data_and_metrics",))
+}, requires=("00_data_and_metrics", "02_unet_fix"))  # 02: its validation-best learning rate, named on the page
 
 _chapter("04_fmri_encoder", {
     **DATA, **RECIPE,
@@ -425,6 +425,8 @@ _chapter("08_benchmarks", {
     **SELECT,
     "steps": Int(50, "DDIM steps at reconstruction, for candidates that set none", low=1, high=1000),
     "n_show_samples": Int(4, "individual samples per trial in the sampling figure", low=2),
+    "n_spread_samples": Int(8, "samples per validation trial drawn to measure how much a decoder's samples differ",
+                            low=2),
     "sweep_lrs": List([1e-5, 1e-4, 1e-3], "week-1 sweep: learning rates", _item("float", low=0, low_open=True),
                       check=_unique),
     "sweep_batch_sizes": List([2, 4, 8], "week-1 sweep: batch sizes", _item("int", low=1), check=_unique),
@@ -445,7 +447,7 @@ _chapter("08_benchmarks", {
                     check=_metric_targets),
     "n_boot": Int(10000, "bootstrap resamples for 95% CIs over images", low=100),
     "n_perm": Int(1000, "permutations for identification p-values on the test trials", low=1),
-}, requires=("00_data_and_metrics", "07_image_prior"))
+}, requires=("00_data_and_metrics", "01_diagnostics", "07_image_prior"))
 
 _chapter("09_conclusions", {
     "n_boot": Int(2000, "bootstrap resamples for the CIs of cross-chapter differences (claim 11a)", low=100),

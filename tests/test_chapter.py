@@ -296,3 +296,19 @@ def test_every_parameter_has_a_short_reader_name():
         assert not any("_" in label for label in labels), (chapter, labels)  # words, not internal names
     assert param_label("x", "a very long description of a knob, which goes on and on and on for ever more") == \
         "a very long description of a knob"
+
+
+def test_param_table_writes_internal_choice_names_in_words():
+    from ldm_core.parameters import defaults as dflt
+
+    ch = Chapter("05_conditioning_vae", {"np": np})
+    ch.params = {**dflt("05_conditioning_vae"), "conditionings": ["add", "cross_attn", "film"]}
+    table = ch.param_table()
+    assert table.loc["conditionings compared", "value"] == "additive, cross-attention, FiLM"
+    assert table.loc["selection metric (validation)", "value"] == "SSIM"
+    assert table.loc["denoiser predicts", "value"] == "the clean latent x0"
+    ch = Chapter("03_loss_function", {"np": np})
+    ch.params = {**dflt("03_loss_function"), "perceptual_net": "vgg16:/machine/folder/vgg.pth"}
+    assert ch.param_table().loc["perceptual feature network", "value"] == "VGG16, local weights vgg.pth"
+    ch.params["perceptual_net"] = "digits"
+    assert ch.param_table().loc["perceptual feature network", "value"].startswith("self-trained digit CNN")
