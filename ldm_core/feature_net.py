@@ -603,8 +603,8 @@ class PerceptionNet:
 
     @property
     def name(self) -> str:
-        """e.g. ``"six-vs-nine CNN (1575 training images, seed 0)"``."""
-        return f"{'-vs-'.join(self.class_names)} CNN ({self.n_train} training images, seed {self.seed})"
+        """e.g. ``"six-vs-nine CNN (1,575 training images, seed 0)"``."""
+        return f"{'-vs-'.join(self.class_names)} CNN ({self.n_train:,} training images, seed {self.seed})"
 
     def _run(self, images, fn, *, batch_size: int = 512) -> np.ndarray:
         x = _check_images(images, size=self.image_size)
