@@ -49,7 +49,7 @@ from .metrics import bootstrap_ci, evaluate, identification_test, paired_compari
 from .names import format_p, metric_label, model_label
 from .splits import StudyData, subsample_fit
 
-__all__ = ["identification_table", "learning_curve", "curve_sizes", "gain_per_doubling", "ridge_fitter",
+__all__ = ["identification_table", "eps_budget_rows", "learning_curve", "curve_sizes", "gain_per_doubling", "ridge_fitter",
            "latent_ridge_fitter", "spatial_ldm_fitter", "prior_ldm_fitter", "more_trials_rows", "week1_sweep",
            "format_seconds", "device_label", "compute_table", "sampling_steps", "sampling_steps_table", "steps_range",
            "grid_edges", "spatial_samples", "sample_spread", "NEGLIGIBLE_SPREAD", "stage_steps", "chapter01_x0_errors",
@@ -723,7 +723,7 @@ def test_set_use(chapters: Mapping[str, Mapping[str, np.ndarray]], *, declared: 
              "per_chapter": per})
 
 
-PLANNED = "planned (declared before the test trials were read)"
+PLANNED = "planned (fixed by the validation rule)"
 EXPLORATORY = "exploratory"
 
 
@@ -771,7 +771,7 @@ def earlier_reconstructions(inputs_root, chapters: Sequence[str]) -> tuple[dict[
 def comparison_roles(names: Sequence[str], *, planned: Sequence[str]) -> dict[str, dict[str, str]]:
     """``{name: {"comparison": "planned" | "exploratory" | "reference"}}`` for a table's extra column.
 
-    ``planned``: the models of the one comparison declared before the test trials were read (the validation-selected
+    ``planned``: the models of the one comparison fixed by the validation rule (the validation-selected
     model and the validation-selected baseline); references (:func:`is_reference`) are neither.
     """
     return {n: {"comparison": "planned" if n in planned else "reference" if is_reference(n) else "exploratory"}
@@ -843,3 +843,29 @@ def samples_figure(samples: np.ndarray, targets: np.ndarray, labels: np.ndarray,
     return image_grid(rows, labels=labels, class_names=class_names, colour_rows={"std of the samples": "magma"},
                       colour_labels={"std of the samples": "per-pixel std of the samples"})
 
+
+
+def eps_budget_rows(findings: Mapping, *, schedule: str) -> dict[int, dict]:
+    """Chapter 07's ε-against-x0 rows on the image prior's latents for one noise schedule, by training budget.
+
+    Parameters
+    ----------
+    findings : mapping
+        Chapter 07's ``extra["epsilon_findings"]``: ``rows`` keyed "eps, <schedule> schedule, <n> steps", each with
+        ``difference`` (ε − x0 validation PSNR: mean, ci_low, ci_high), ``variance_ratio`` and ``runs_away``.
+    schedule : str
+        "linear" or "cosine".
+
+    Returns
+    -------
+    dict
+        ``{optimiser steps: row}``, fewest steps first; ``{}`` when chapter 07 measured none for that schedule.
+    """
+    import re
+
+    out = {}
+    for key, row in (findings.get("rows") or {}).items():
+        m = re.fullmatch(rf"eps, {re.escape(schedule)} schedule, ([\d,]+) steps", key)
+        if m and {"difference", "variance_ratio", "runs_away"} <= set(row):
+            out[int(m.group(1).replace(",", ""))] = row
+    return dict(sorted(out.items()))

@@ -231,7 +231,7 @@ def paired_row(name: str, comparison: dict, *, digits: int = 3) -> dict:
         "target": name,
         "required": "a − b, per image",
         "measured mean [95% CI]": _unbroken(f"{m:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"),
-        "gap (mean − target)": round(m, digits),
+        "gap (mean − target)": None,  # a difference has no target: its mean is the measurement itself
         "Wilcoxon p": format_p(comparison["p_wilcoxon"]),
         "verdict": v,
     }
@@ -308,8 +308,15 @@ PROXY_DISPLAY = "proxy (does not test the claim)"
 
 def shown_verdict(row) -> str:
     """The verdict a page shows for a verdict row: :data:`PROXY_DISPLAY` for a proxy row (whatever its numbers
-    say), else the row's verdict."""
-    return PROXY_DISPLAY if bool(row.get("proxy", False)) else str(row["verdict"])
+    say); "not counted (beyond the claim's premise: <why>)" for a row whose ``premise`` says why its model lies
+    outside what the claim is about (claim 13: a decoder that also learns from unpaired images); else the row's
+    verdict."""
+    if bool(row.get("proxy", False)):
+        return PROXY_DISPLAY
+    premise = row.get("premise")
+    if isinstance(premise, str) and premise:
+        return f"not counted (beyond the claim's premise: {premise})"
+    return str(row["verdict"])
 
 
 def verdict_table(rows: list[dict]):

@@ -58,7 +58,8 @@ measurement lies in the claimed range, *refuted* (below or above the claim) when
 - **(b) The study's own code is not evidence.** A row that measures this study's own code (its fMRI normaliser, say)
   says nothing about the report's pipeline; a claim with only such rows is *inconclusive (only own-code rows)*.
   Claims 5a and 5b count the parameters of this study's reimplementation of the original, built from the report's
-  description: a confirmation there checks the *consistency of the reproduction* with the report, and says so.
+  description: whatever the count, it checks the reproduction, not the report's model, so they are *inconclusive
+  (only own-code rows)*, and the ledger says what the reimplementation measured.
 - **(c) No confirmation on selection rows alone.** The validation trials choose the models; a confirmation resting on
   validation rows only is *inconclusive (only selection rows)* until test rows agree.
 - **(d) No confirmation that a trivial reference would also earn.** A confirmed row is void when the mean of a trivial
@@ -113,10 +114,9 @@ CONFIRMED, BELOW, ABOVE, BOTH = ("confirmed", "refuted (below the claim)", "refu
 INCONCLUSIVE, NOT_TESTABLE = "inconclusive", "untestable with this data"
 TARGETS = "target levels (not a prediction)"  # claim 16 (rule h): success thresholds, not a prediction
 VERDICT_KINDS = (CONFIRMED, BELOW, ABOVE, BOTH, INCONCLUSIVE, TARGETS, "untestable")
-# Claims whose measurement counts this study's reimplementation of the original (rule b): a confirmation checks the
-# consistency of the reproduction with the report.
+# Claims whose measurement counts this study's reimplementation of the original (rule b): whichever way the count
+# falls, it checks the reproduction, not the report's model.
 REPRODUCTION_CLAIMS = ("5a", "5b")
-REPRODUCTION = "consistency of the reproduction"
 BOUND_CLAIM, TARGET_CLAIM = "13", "16"  # rules (g) and (h)
 # Reasons of an inconclusive verdict, and how the answer says each of them in a sentence.
 STRADDLES, SELECTION = "CI straddles the claimed range", "only selection rows"
@@ -463,7 +463,7 @@ def _bound_rows(root) -> list[dict]:
 UNTESTABLE = (
     ("11c", "priority 3 (data) gives +10 dB",
      "needs many more paired trials than this data file has; chapter 8's learning curves stop at the fitting split",
-     "a larger paired fMRI set from the same paradigm (e.g. thousands of trials)"),
+     "a larger paired fMRI set from the same paradigm, thousands of trials"),
     ("14", "brain decoding needs > 1,000 samples (good 2,000–5,000; excellent 10,000+)",
      "no paired dataset of that size here; chapter 8's learning curves show what subsets of the paired trials give, "
      "and chapter 7 what the unpaired images add", "the same experiment with 1,000+ paired trials"),
@@ -748,7 +748,7 @@ def claim_verdicts(table: pd.DataFrame, floors: dict) -> dict[str, dict]:
     dict
         ``{claim: {"verdict", "rows", "decided_by", ...}}`` in ledger order: ``verdict`` is one of
         :data:`VERDICT_KINDS` (an inconclusive one with its reasons in brackets, e.g. "inconclusive (a trivial
-        reference passes too)"; a confirmation of claims 5a and 5b says "(consistency of the reproduction)"; claim
+        reference passes too)"; claims 5a and 5b are "inconclusive (only own-code rows)"; claim
         16's is :data:`TARGETS`; "untestable with this data"); ``rows`` the ids of the rows it rests on;
         ``decided_by`` one sentence saying how; ``report says`` (short), ``models`` and ``chapters`` of the deciding
         rows, ``parts`` (each part's verdict; claim 16: each level's), ``contradiction`` (which rows disagreed and how
@@ -833,13 +833,15 @@ def _proxy_clause(rows: pd.DataFrame, verdict: str) -> str:
 
 
 def _reproduction(decided: dict) -> dict:
-    """Claims 5a and 5b (rule b): the count is of this study's reimplementation of the original."""
-    what = ("The count is of this study's reimplementation of the original, built from the report's description, so "
-            + ("the confirmation checks the consistency of the reproduction with the report, not an independent fact"
-               if decided["verdict"] == CONFIRMED else
-               "a refutation means that the reproduction differs from the report's model"))
-    verdict = f"{CONFIRMED} ({REPRODUCTION})" if decided["verdict"] == CONFIRMED else decided["verdict"]
-    return {**decided, "verdict": verdict, "decided_by": decided["decided_by"] + " " + what + "."}
+    """Claims 5a and 5b (rule b): the count is of this study's reimplementation of the original, so it is not
+    evidence about the report's model whichever way it falls: *inconclusive (only own-code rows)*, with what the
+    reimplementation measured."""
+    agrees = {CONFIRMED: "agrees with the report", BELOW: "lies below the report's value",
+              ABOVE: "lies above the report's value"}.get(decided["verdict"], "neither clearly agrees nor disagrees")
+    what = ("The count is of this study's reimplementation of the original, built from the report's description: it "
+            f"{agrees}, which checks the reproduction, not the report's model, so it does not count (rule b)")
+    return {**decided, "verdict": f"{INCONCLUSIVE} ({OWN_CODE})", "decided_by": decided["decided_by"] + " " + what
+            + "."}
 
 
 def _chapters(rows: pd.DataFrame) -> list[str]:
@@ -1140,14 +1142,12 @@ def summary_prose(verdicts: dict, *, n_rows: int | None = None) -> str:
             groups.setdefault(tuple(m.group(1).split("; ")), []).append(claim)
     inconclusive = _join(f"{_claim_ids(ids)} ({'; '.join(REASON_WORDS.get(r, r) for r in reasons)})"
                          for reasons, ids in groups.items())
-    repro = [x for x in _claims_of(verdicts, CONFIRMED) if REPRODUCTION in verdicts[x]["verdict"]]
     confirmed = _claims_of(verdicts, CONFIRMED)
     refuted = c[BELOW] + c[ABOVE] + c[BOTH]
     rows = f" The ledger holds {n_rows} rows." if n_rows else ""
     text = (f"Of the report's {n} claims, {testable} can be tested with this data.{rows} "
             f"{c[CONFIRMED]} {are(c[CONFIRMED])} confirmed"
-            + (f" ({_claim_ids(confirmed)}" + (f"; for {_join(repro)} this is the consistency of the reproduction with "
-                                               "the report" if repro else "") + ")" if confirmed else "")
+            + (f" ({_claim_ids(confirmed)})" if confirmed else "")
             + f" and {refuted} refuted: {c[BELOW]} below the claim{named(BELOW)}, {c[ABOVE]} above it{named(ABOVE)} "
             f"and {c[BOTH]} on both sides, one part below and another above{named(BOTH)}. "
             + (f"{c[INCONCLUSIVE]} {are(c[INCONCLUSIVE])} inconclusive: {inconclusive}. " if c[INCONCLUSIVE] else
@@ -1224,11 +1224,12 @@ def trajectory(root=None, *, metrics=("psnr", "ssim", "pixel_r")) -> pd.DataFram
     the map refitted on all training trials, shown beside the report's "best possible with 90 samples" for reference
     only: it also learns from unpaired images, beyond claim 13's premise, rule g); columns
     ``<metric>``, ``<metric>_lo``, ``<metric>_hi`` (measured mean and 95% CI) and ``<metric>_expected`` (the report's
-    range, quoted).
+    range, quoted); ``same_as`` names the earlier stage whose model it is again (identical per-image test scores of the
+    first metric: a chapter that keeps an earlier chapter's model), "" otherwise.
     """
     from .claims import REPORT_EXPECTATIONS
 
-    rows = []
+    rows, per_image = [], {}
     for stage, chapter, phase in TRAJECTORY:
         res = _load(chapter, root)
         if chapter == "01_diagnostics":
@@ -1238,7 +1239,10 @@ def trajectory(root=None, *, metrics=("psnr", "ssim", "pixel_r")) -> pd.DataFram
             entry = res["extra"]["summary"][name]
         else:
             name, entry = _selected(res)
-        row = {"stage": stage, "chapter": chapter, "model": name, "phase": phase}
+        mine = np.asarray(_pooled(entry, metrics[0]).get("per_image", []), dtype=float)
+        same = [st for st, v in per_image.items() if v.shape == mine.shape and mine.size and np.allclose(v, mine)]
+        per_image[stage] = mine
+        row = {"stage": stage, "chapter": chapter, "model": name, "phase": phase, "same_as": same[0] if same else ""}
         for m in metrics:
             p = _pooled(entry, m)
             row.update({m: p["mean"], f"{m}_lo": p["ci_low"], f"{m}_hi": p["ci_high"],
@@ -1466,7 +1470,8 @@ def root_cause_evidence(root=None) -> dict:
         ``floor_psnr`` (uniform noise's mean test PSNR); ``fixes``: ``{fix: {"without": pooled test PSNR of the model
         without it, "root_cause": bool, "gain": {"psnr", "pixel_r"} (added on the cumulative ladder: the rung adding it
         minus the rung before), "val_drop": the validation pixel-r drop when it is removed}}``; ``root_causes`` (the
-        fixes that are, in chapter 01's order).
+        fixes that are, in chapter 01's order); ``all_fixed_psnr`` (the last rung, every fix in: pooled test PSNR) and
+        ``train_mean_psnr`` (chapter 00's training-mean image, None if absent), to say whether the fixes suffice.
 
     Raises
     ------
@@ -1494,7 +1499,10 @@ def root_cause_evidence(root=None) -> dict:
                     "gain": {m: float(test[names["added"]][m]["mean"] - test[names["before"]][m]["mean"])
                              for m in ("psnr", "pixel_r")},
                     "val_drop": x01["leave_one_out_val_drop"].get(fix)}
-    return {"floor_psnr": floor, "fixes": out, "root_causes": [f for f, d in out.items() if d["root_cause"]]}
+    full = test[list(x01["ladder_fixes"].values())[-1]["added"]]["psnr"]  # the last rung: every fix in
+    train_mean = floors.get("train_mean", {}).get("psnr", {}).get("mean")
+    return {"floor_psnr": floor, "fixes": out, "root_causes": [f for f, d in out.items() if d["root_cause"]],
+            "all_fixed_psnr": full, "train_mean_psnr": None if train_mean is None else float(train_mean)}
 
 
 def root_cause_text(evidence: dict) -> str:

@@ -547,6 +547,7 @@ def metric_ci_plot(results: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_
         if reference and k in reference:
             ax.axvline(reference[k][1], ls="--", c="0.5", lw=1)
         ax.set_xlabel(metric_label(k, short=True))
+        ax.xaxis.set_major_locator(mticker.MaxNLocator(nbins=3))  # narrow panels: "0.55 0.60 0.65" labels touched
         ax.grid(axis="x", alpha=0.3)
     axes[0, 0].set_yticks(y)
     axes[0, 0].set_yticklabels([model_label(n) for n in names])
@@ -861,7 +862,7 @@ def _panel_figure(nrows: int, ncols: int, *, figsize, **kw):
     The subfigure carries the panels' shared x label (:func:`_shared_xlabel`), so that a legend below the panels
     (:func:`_legend_below`, on the figure) comes under that label instead of on top of it: constrained layout does
     not stack a figure's supxlabel and its outside legend. ``figure.axes`` lists the panels as usual; the shared
-    label is ``figure.subfigs[0].get_supxlabel()``.
+    label is the middle panel's x label (:func:`_shared_xlabel`).
     """
     fig = plt.figure(figsize=figsize, layout="constrained")
     panels = fig.subfigures(1, 1)
@@ -870,11 +871,18 @@ def _panel_figure(nrows: int, ncols: int, *, figsize, **kw):
 
 
 def _shared_xlabel(fig, axes, xlabel: str) -> None:
-    """One x label under a row of panels that share it (a label per panel overlaps its neighbours)."""
-    if len(axes) == 1:
-        axes[0].set_xlabel(xlabel)
-    else:
-        fig.supxlabel(xlabel, fontsize=plt.rcParams["axes.labelsize"])
+    """One x label under a row of panels that share it (a label per panel overlaps its neighbours).
+
+    The label is the middle panel's own x label (for an even count, the left-middle panel's, moved to the gap between
+    the two middle panels), not the subfigure's ``supxlabel``: constrained layout places an axis label below that
+    axis's tick labels however :class:`DataTickFormatter` angles them at draw time, while it left a ``supxlabel`` on top
+    of angled tick labels.
+    """
+    axes = list(axes)
+    mid = axes[(len(axes) - 1) // 2]
+    mid.set_xlabel(xlabel)
+    if len(axes) > 1 and len(axes) % 2 == 0:
+        mid.xaxis.label.set_x(1.08)  # about half the gap between panels beyond the panel's right edge (axes units)
 
 
 def prior_training_curves(histories: dict[str, dict], *, empty_note: str | None = None):

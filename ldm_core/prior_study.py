@@ -448,12 +448,14 @@ def known_answer_text(known: pd.DataFrame, *, last_signal: float, sampler: str =
 
 
 def _side(c: Mapping, unit: str, what: str) -> str:
-    """ "behind x0 by 0.81 dB [0.30, 1.30]" / "ahead of x0 by ..." / "not separable from x0 (+0.05 dB [-0.2, 0.3])"."""
+    """ "behind x0 by 0.81 dB [0.30, 1.30]" / "ahead of x0 by ..." / "not separable from x0, +0.05 dB [-0.2, 0.3]"
+    (a mean that rounds to zero is written 0.00)."""
     if c["ci_high"] < 0:
         return f"behind {what} by {-c['mean']:.2f}{unit} [{-c['ci_high']:.2f}, {-c['ci_low']:.2f}]"
     if c["ci_low"] > 0:
         return f"ahead of {what} by {c['mean']:.2f}{unit} [{c['ci_low']:.2f}, {c['ci_high']:.2f}]"
-    return f"not separable from {what} ({c['mean']:+.2f}{unit} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}])"
+    mean = f"{c['mean']:+.2f}".replace("-0.00", "0.00").replace("+0.00", "0.00")
+    return f"not separable from {what}, {mean}{unit} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]"
 
 
 def epsilon_findings(budget: pd.DataFrame, results: Mapping[str, VariantResult], known: pd.DataFrame, *,
@@ -1071,7 +1073,9 @@ def kid_text(rows: Mapping[str, dict], *, n_images: int, split: str, n_recons: M
     half = max((k["ci_high"] - k["ci_low"]) / 2 for k in kids.values())
     text = (f"KID is an unbiased estimator of a squared distance between feature distributions, so it can be negative "
             f"(0: no difference beyond sampling noise); with {n_images} {split} images its 95% CIs are wide (half-widths"
-            f" up to {half:.2f} here), so two KIDs are told apart only when their CIs do not overlap.")
+            f" up to {half:.2f} here; they resample the reconstructions, with the reference images held fixed, so a set of "
+            "identical reconstructions gets a CI of zero width), so two KIDs are told apart only when their CIs do not "
+            "overlap.")
     if n_recons:
         counts = {n: int(n_recons.get(n, 1)) for n in kids}
         if len(set(counts.values())) > 1:
@@ -1314,7 +1318,7 @@ def count_test_uses(*, n_seeds: int, baselines: Sequence[str], n_leak: int) -> d
     """
     planned = 2 + 2 * len(baselines)
     runs = 2 * n_seeds + 2 * len(baselines) + n_leak
-    text = (f"This chapter scores {planned + n_leak} decoders on the test trials: {planned} planned -- the selected "
+    text = (f"This chapter scores {planned + n_leak} decoders on the test trials: {planned} by design -- the selected "
             f"model fitted on the fitting trials and refitted on all training trials ({n_seeds} "
             f"seed{'s' * (n_seeds > 1)} each) and the {len(baselines)} baselines both ways -- and {n_leak} exploratory "
             f"(the selected model with other leakage-guard thresholds); {runs} test evaluations in all, counting "

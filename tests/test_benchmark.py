@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
+from ldm_core import benchmark
 from ldm_core.benchmark import gain_per_doubling
 
 
@@ -458,3 +459,16 @@ def test_samples_figure_rows_in_order(monkeypatch):
     assert list(seen["rows"]) == ["target", "sample 1", "sample 2", "output (mean of 16)", "direct (diffusion off)",
                                   "std of the samples"]
     assert seen["rows"]["output (mean of 16)"].min() == 0.9
+
+
+def test_eps_budget_rows_reads_chapter_07s_rows_of_one_schedule_by_budget():
+    row = {"difference": {"mean": -0.25, "ci_low": -0.46, "ci_high": -0.03}, "variance_ratio": 42.2, "runs_away": True}
+    findings = {"rows": {"eps, linear schedule, 8,000 steps": {**row, "runs_away": False},
+                         "eps, linear schedule, 500 steps": row,
+                         "eps, cosine schedule, 500 steps": row,
+                         "eps, linear schedule, bad": row}}
+    rows = benchmark.eps_budget_rows(findings, schedule="linear")
+    assert list(rows) == [500, 8000]
+    assert rows[500]["runs_away"] and not rows[8000]["runs_away"]
+    assert benchmark.eps_budget_rows({}, schedule="linear") == {}
+    assert list(benchmark.eps_budget_rows(findings, schedule="cosine")) == [500]

@@ -99,6 +99,7 @@ def test_paired_rows_compare_two_models_without_target_words():
     ahead = paired_row("ahead", {"mean": 0.1, "ci_low": 0.02, "ci_high": 0.2, "p_wilcoxon": 0.01})
     assert ahead["verdict"] == "ahead (CI above 0)" and ahead["Wilcoxon p"] == "0.010"
     assert ahead["measured mean [95% CI]"] == "+0.100\u00a0[+0.020,\u00a0+0.200]"
+    assert ahead["gap (mean − target)"] is None  # a difference has no target to fall short of
     assert paired_row("x", {"mean": -0.1, "ci_low": -0.2, "ci_high": -0.01, "p_wilcoxon": 0.0001})["Wilcoxon p"] == "< 0.001"
     assert paired_row("x", {"mean": -0.1, "ci_low": -0.2, "ci_high": -0.01, "p_wilcoxon": 0.02})["verdict"] == \
         "behind (CI below 0)"
@@ -139,3 +140,12 @@ def test_target_sentences_say_where_the_mean_and_the_ci_stand():
     assert target_sentence("id", r(0.989, 0.971, 1.0), target=1.0).endswith("below its target of 1, but its 95% CI "
                                                                             "[0.971, 1.000] reaches it")
     assert target_sentence("x", r(math.nan, math.nan, math.nan), target=1.0) == "x is not measured (target 1)"
+
+
+def test_a_row_beyond_the_claims_premise_shows_why_instead_of_its_verdict():
+    from ldm_core.claims import shown_verdict
+
+    row = {"verdict": "refuted (above the claim)", "premise": "also learns from 1,969 unpaired images"}
+    assert shown_verdict(row) == "not counted (beyond the claim's premise: also learns from 1,969 unpaired images)"
+    assert shown_verdict({**row, "premise": ""}) == "refuted (above the claim)"
+    assert shown_verdict({**row, "proxy": True}).startswith("proxy")

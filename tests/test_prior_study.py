@@ -339,7 +339,7 @@ def test_epsilon_findings_are_conditioned_on_the_numbers():
             "2.0 × 10⁵ times the data's after 50 steps), as the known-answer table predicts: DDIM from the last "
             "timestep multiplies an ε error 723-fold on this schedule, an x0 error 5.3-fold") in out["text"]
     lin = out["rows"]["eps, linear schedule, 800 steps"]
-    assert not lin["runs_away"] and "not separable from x0 (+0.00 dB" in out["text"]
+    assert not lin["runs_away"] and "not separable from x0, 0.00 dB" in out["text"]
     assert "with the linear schedule ε-prediction reaches 15.25 dB after 800 steps" in out["text"]
     assert "14.45 dB after 50 steps (behind x0 by 0.80 dB [0.80, 0.80])" in out["text"]
     assert "its unconditional samples do not run away" in out["text"]
@@ -438,7 +438,7 @@ def test_kid_text_explains_negative_values_wide_cis_and_seed_counts():
     rows = {"selected (5 seeds)": k(0.10, -0.2, 0.4), "ridge": k(0.20, -0.1, 0.5), "pls": k(0.9, 0.6, 1.2)}
     text = kid_text(rows, n_images=10, split="test", n_recons={"selected (5 seeds)": 5},
                     reference={"note": "KID's reference set is X"})
-    assert "so it can be negative" in text and "with 10 test images its 95% CIs are wide (half-widths up to 0.30 here)" in text
+    assert "so it can be negative" in text and "with 10 test images its 95% CIs are wide (half-widths up to 0.30 here; they resample the reconstructions" in text
     assert ("selected (5 seeds) pools 5 reconstructions per image (reconstructions of one image are never paired with "
             "each other) and the other rows 1 each; pls lies higher than it, CIs apart; the other rows' KIDs are not "
             "separable from it.") in text
@@ -523,7 +523,7 @@ def test_stability_choices_and_table_read_the_screens():
 def test_test_uses_counts_models_and_evaluations():
     u = count_test_uses(n_seeds=5, baselines=["ridge", "pls", "latent ridge", "autoencoder + ridge"], n_leak=2)
     assert (u["planned"], u["exploratory"], u["models"], u["evaluations"]) == (10, 2, 12, 20)
-    assert u["saved"] == 12 and u["text"].startswith("This chapter scores 12 decoders on the test trials: 10 planned")
+    assert u["saved"] == 12 and u["text"].startswith("This chapter scores 12 decoders on the test trials: 10 by design")
     assert "which is what chapter 8's count of test-set use reads" in u["text"]
 
 
