@@ -334,8 +334,12 @@ def verdict_table(rows: list[dict]):
     return df.set_index(["model", "claim"])[columns]
 
 
-def verdict_of(rows: list[dict], model: str, metric: str) -> str:
+def verdict_of(rows: list[dict], model: str, metric: str, *, references: dict | None = None) -> str:
     """The verdict of the row for (``model``, ``metric``) among :func:`expectation_rows` output.
+
+    With ``references`` (chapter 00's ``models``), a confirmation that a trivial reference would also earn says so:
+    "confirmed (chapter 9 does not count it: the training-mean image also falls in that range)" (rule d of
+    :mod:`ldm_core.ledger`).
 
     Raises
     ------
@@ -344,7 +348,17 @@ def verdict_of(rows: list[dict], model: str, metric: str) -> str:
     """
     for r in rows:
         if r.get("model") == model and r.get("metric") == metric:
-            return r["verdict"]
+            if references is None or r["verdict"] != "confirmed":
+                return r["verdict"]
+            from .ledger import TRIVIAL_REFERENCES, join_words, trivial_passes
+            from .names import model_label
+
+            passes = trivial_passes(r, {n: references[n] for n in TRIVIAL_REFERENCES if n in references},
+                                    str(r.get("claim", "")))
+            if not passes:
+                return r["verdict"]
+            return (f"confirmed (chapter 9 does not count it: {join_words(model_label(n) for n in passes)} also "
+                    f"fall{'s' if len(passes) == 1 else ''} in that range)")
     raise KeyError(f"no verdict row for model {model!r}, metric {metric!r}; rows have "
                    f"{sorted({(r.get('model'), r.get('metric')) for r in rows}, key=str)}")
 

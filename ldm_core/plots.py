@@ -739,10 +739,10 @@ def trajectory_plot(traj: pd.DataFrame, *, metrics=("psnr", "ssim", "pixel_r"),
         hi = traj[f"{m}_hi"].to_numpy(dtype=float) if f"{m}_hi" in traj.columns else mean
         ok = np.isfinite(mean) & np.isfinite(lo) & np.isfinite(hi)
         ax.errorbar(mean[ok], y[ok], xerr=[mean[ok] - lo[ok], hi[ok] - mean[ok]], fmt="o", ms=4, c="C0", capsize=2,
-                    label="measured (test, 95% CI)")
+                    label="measured (test, 95% CI)", zorder=3)  # above the reference lines, which cross the dots
         for j, (lab, vals) in enumerate((references or {}).items()):
             if m in vals and np.isfinite(vals[m]):
-                ax.axvline(vals[m], ls="--", lw=1, c=f"C{j + 1}", label=lab)
+                ax.axvline(vals[m], ls="--", lw=1, c=f"C{j + 1}", label=lab, alpha=0.7, zorder=1)
         ax.set_xlabel(metric_label(m, short=True))
         ax.xaxis.set_major_locator(mticker.MaxNLocator(nbins=3))  # few ticks: the panels are narrow
         ax.grid(axis="x", alpha=0.3)

@@ -149,3 +149,16 @@ def test_a_row_beyond_the_claims_premise_shows_why_instead_of_its_verdict():
     assert shown_verdict(row) == "not counted (beyond the claim's premise: also learns from 1,969 unpaired images)"
     assert shown_verdict({**row, "premise": ""}) == "refuted (above the claim)"
     assert shown_verdict({**row, "proxy": True}).startswith("proxy")
+
+
+def test_verdict_of_says_when_a_trivial_reference_also_earns_the_confirmation():
+    from ldm_core.claims import claim_row, exact, verdict_of
+
+    rows = [{**claim_row("8", "phase 1: PSNR 12-15 dB", exact(13.3), low=12, high=15, split="test", metric="psnr",
+                         model="pipeline"), "difference": False}]
+    refs = {"train_mean": {"psnr": {"mean": 12.68}}, "uniform_noise": {"psnr": {"mean": 5.0}}, "ridge": {"psnr": 13.0}}
+    assert verdict_of(rows, "pipeline", "psnr") == "confirmed"
+    assert verdict_of(rows, "pipeline", "psnr", references=refs) == \
+        "confirmed (chapter 9 does not count it: training-mean image also falls in that range)"
+    refs["train_mean"]["psnr"]["mean"] = 11.0  # below the range: the confirmation stands
+    assert verdict_of(rows, "pipeline", "psnr", references=refs) == "confirmed"

@@ -115,8 +115,9 @@ def test_rule_b_parameter_counts_check_the_reproduction():
                                      _r("5d", split="count", mean=5.19, low=5.15, high=5.25)), NO_FLOORS)
     # a count of the study's own reimplementation is not evidence either way (rule b), but the page says what it found
     assert v["5a"]["verdict"] == v["5b"]["verdict"] == "inconclusive (only own-code rows)"
-    assert "it agrees with the report, which checks the reproduction, not the report's model" in v["5a"]["decided_by"]
-    assert "it lies below the report's value" in v["5b"]["decided_by"]
+    assert "which agrees with the report; that checks the reproduction, not the report's model" in v["5a"]["decided_by"]
+    assert "5.19" in v["5a"]["decided_by"]  # the count measured is said
+    assert "which lies below the report's value" in v["5b"]["decided_by"]
     assert v["5d"]["verdict"] == "confirmed"  # only 5a and 5b count the reimplementation
     assert ledger.verdict_counts(v)["confirmed"] == 1
 
@@ -846,7 +847,8 @@ def test_selection_text_says_what_was_chosen_among_and_when_a_baseline_scores_hi
 
 def test_spatial_sampling_text_reads_what_chapter_08_measured(study_root):
     text = ledger.spatial_sampling_text(study_root)
-    assert (f"the best spatial LDM — {SPATIAL} — samples with a diffusion sampler, but across 8 samples per validation "
+    assert f"The best spatial LDM of chapter 8, {SPATIAL}, is the repaired pipeline of chapters 2–6" in text
+    assert ("It samples with a diffusion sampler, but across 8 samples per validation "
             "trial its images differ by a mean per-pixel standard deviation of 0.0012, against 0.083 for the image "
             "prior's diffusion decoder, and its validation PSNR moves by 0.01 dB between 10 and 250 DDIM steps: so in "
             "effect it is a deterministic regressor that does not use diffusion") in text
