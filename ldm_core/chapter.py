@@ -242,10 +242,14 @@ def classes_text(class_names: dict) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def repeat_warning(count: int, n_test: int | None = None, threshold: float = 0.99, *, source: str = "chapter 0") -> str:
+def repeat_warning(count: int, n_test: int | None = None, threshold: float | None = None, *,
+                   source: str = "chapter 0") -> str:
     """The warning appended to a chapter's answer when test stimuli repeat among the training stimuli.
 
-    ``source`` names where the count comes from (empty in chapter 0 itself)."""
+    ``threshold`` is the pixel r of the count (default :data:`ldm_core.data.REPEAT_THRESHOLD`); ``source`` names
+    where the count comes from (empty in chapter 0 itself)."""
+    if threshold is None:
+        from .data import REPEAT_THRESHOLD as threshold
     of = f"{count} of the {n_test} test images" if n_test else f"{count} test image{'s' if count != 1 else ''}"
     verb = "also occurs" if count == 1 and not n_test else "also occur"
     where = f"pixel r > {threshold:g}" + (f"; {source}" if source else "")
@@ -544,7 +548,7 @@ class Chapter:
         if count:
             n_test = detail.get("n_test") or getattr(self, "data_facts", {}).get("n_test")
             source = "" if self.name == DATA_CHAPTER else "chapter 0"
-            text = text.rstrip() + "\n\n" + repeat_warning(count, n_test, detail.get("threshold", 0.99), source=source)
+            text = text.rstrip() + "\n\n" + repeat_warning(count, n_test, detail.get("threshold"), source=source)
         self.answer_text = text
         self.glue_md("answer", text)
 

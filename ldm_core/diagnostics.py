@@ -936,7 +936,7 @@ def ledger_note(rows: list[dict], references: Mapping[str, Mapping], *, conclusi
     str
         Markdown: one sentence on the rule, then one per kind of row that the ledger treats differently.
     """
-    from .ledger import REFERENCE_CLAIMS, TRIVIAL_REFERENCES
+    from .ledger import TRIVIAL_REFERENCES, trivial_passes
     from .names import metric_label, model_label
 
     def mean_of(v):
@@ -947,11 +947,10 @@ def ledger_note(rows: list[dict], references: Mapping[str, Mapping], *, conclusi
            "its rows in the book, by the rules it states, so a claim's verdict there can differ from a row's here."]
     voided: dict[tuple, dict] = {}  # (claim, metric, low, high) -> models and the references in range
     for r in rows:
-        if (r.get("verdict") != "confirmed" or r.get("proxy") or r.get("difference") or not r.get("metric")
-                or str(r.get("claim")) in REFERENCE_CLAIMS):
+        if r.get("verdict") != "confirmed" or r.get("proxy"):
             continue
+        passing = trivial_passes({"difference": False, **r}, trivial, str(r.get("claim")))  # rule (d), as chapter 9
         lo, hi = float(r["low"]), float(r["high"])
-        passing = [n for n, vals in trivial.items() if r["metric"] in vals and lo <= mean_of(vals[r["metric"]]) <= hi]
         if passing:
             entry = voided.setdefault((str(r["claim"]), r["metric"], lo, hi), {"models": [], "refs": passing})
             entry["models"].append(model_label(r.get("model", "")))

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .claims import PROXY_DISPLAY, ROW_KEYS, SPLITS, claim_row, exact, fmt_range, paired_claim_row
+from .claims import ROW_KEYS, SPLITS, claim_row, exact, fmt_range, paired_claim_row
 from .metrics import paired_comparison
 from .names import metric_label, model_label
 from .results import load_results, project_root, results_dir
@@ -1093,10 +1093,13 @@ def _decide_targets(rows: pd.DataFrame, floors: dict, roles: dict) -> dict:
 
 def annotate(table: pd.DataFrame, verdicts: dict) -> pd.DataFrame:
     """``table`` with a column "counts as": what each row counted as in its claim's verdict (decides, agrees,
-    overruled, proxy, own code, beyond the claim's premise, void as a confirmation, ...), and "shown verdict": the
-    row's verdict, or "proxy (does not test the claim)" for a proxy row (:func:`ldm_core.claims.shown_verdict`)."""
+    overruled, proxy, own code, beyond the claim's premise, void as a confirmation, ...), and "shown verdict": what
+    every page shows for the row (:func:`ldm_core.claims.shown_verdict`: a proxy row, or a row beyond its claim's
+    premise, shows that instead of its verdict)."""
+    from .claims import shown_verdict
+
     roles = {row: role for v in verdicts.values() for row, role in v["roles"].items()}
-    shown = [PROXY_DISPLAY if p else v for p, v in zip(table["proxy"], table["verdict"])]
+    shown = [shown_verdict(r) for r in table.to_dict("records")]
     return table.assign(**{"counts as": table["row"].map(roles).fillna(""), "shown verdict": shown})
 
 

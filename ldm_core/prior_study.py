@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .baselines import fit_latent_decoder, fit_pls, fit_ridge
+from .data import REPEAT_THRESHOLD
 from .metrics import bootstrap_ci, evaluate, paired_comparison
 from .names import metric_label, model_label
 from .prior import PriorConfig, pretrain_prior, sample_quality
@@ -263,7 +264,7 @@ def prior_fit_rule(stimuli: Mapping[str, np.ndarray], prior: Mapping[str, np.nda
 
 def prior_fit_check(prior_images: PriorImages, data: StudyData, cfg: PriorConfig, *, holdout_fraction: float,
                     margin_db: float, margin_ssim: float, seed: int, n_boot: int, cache_dir: str | Path | None,
-                    probe_steps: int | None = None, near_copy: float = 0.99) -> dict:
+                    probe_steps: int | None = None, near_copy: float = REPEAT_THRESHOLD) -> dict:
     """Can the prior represent the paired stimuli? A probe VAE, unseen stimuli against unseen prior images.
 
     A VAE with the prior's settings (``cfg``'s VAE fields, ``seed``) is trained on the prior's training images less a
@@ -323,7 +324,8 @@ def prior_fit_check(prior_images: PriorImages, data: StudyData, cfg: PriorConfig
 
 def prior_fit_text(check: Mapping) -> str:
     """The page's sentence on :func:`prior_fit_check`: the numbers and the rule's outcome, plain when the prior does
-    not fit, and what was left out (or that nothing was left to score)."""
+    not fit, and what was left out (or that nothing was left to score). No final full stop, in every case (for
+    :func:`ldm_core.claims.sentences`, or the caller's ".")."""
     n_copies, n_val = check.get("n_near_copies", 0), check.get("n_val", check["n_stimuli"])
     if not check.get("tested", True):
         return (f"The prior-fit check cannot be made: each of the {n_val} validation stimuli has a near copy (pixel r "
@@ -340,7 +342,7 @@ def prior_fit_text(check: Mapping) -> str:
                f"and SSIM {s['difference']['mean']:+.3f} [{s['difference']['ci_low']:+.3f}, "
                f"{s['difference']['ci_high']:+.3f}]")
     if check["fits"]:
-        return f"The prior fits these stimuli by the declared rule: {numbers}."
+        return f"The prior fits these stimuli by the declared rule: {numbers}"
     return (f"The prior does not fit these stimuli: {numbers}. Its decodes can only be images like its unpaired "
             "images, so the reconstructions below are limited by the prior, not only by the fMRI; a prior_source of "
             "images like the stimuli is needed")

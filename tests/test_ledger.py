@@ -528,6 +528,8 @@ def test_the_study_verdicts_rest_on_the_right_rows(study):
     shown = ledger.annotate(t, v)
     assert (shown.loc[shown["claim"] == "14", "counts as"] != "decides").all()
     assert set(shown.loc[shown["proxy"], "shown verdict"]) == {PROXY_DISPLAY}
+    beyond = shown[(shown["claim"] == "13") & shown["premise"].astype(bool)]  # as on the pages of chapters 07 and 08
+    assert len(beyond) and all(s.startswith("not counted (beyond the claim's premise: ") for s in beyond["shown verdict"])
 
 
 def test_claim_13_is_decided_on_paired_only_decoders_of_all_trials(study):
