@@ -49,3 +49,14 @@ def synthetic_mat(tmp_path, synthetic_arrays):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def bar_net():
+    """A real PerceptionNet trained once per session on two classes of 16x16 bar images (tests.train_helpers.bars;
+    vertical: code 3, horizontal: code 7), shared by the feature-net and metrics tests."""
+    from ldm_core.feature_net import train_perception_net
+    from tests.train_helpers import BAR_NAMES, bars
+
+    x, y = bars()
+    return train_perception_net(x, y, class_names=BAR_NAMES, steps=40, batch_size=32, seed=0)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ldm_core import feature_net as FN
+from tests.train_helpers import BAR_NAMES, bars
 from ldm_core.feature_net import (
     DIGITS_EPOCHS,
     DigitFeatureNet,
@@ -167,32 +168,6 @@ def test_unknown_spec(spec):
 
 
 # perception classifier
-
-BAR_NAMES = {3: "vertical", 7: "horizontal"}
-
-
-def bars(n_per_class=40, size=16, seed=0):
-    """Two classes of (size x size) images in [0, 1]: a 2-pixel vertical bar (code 3) or horizontal bar (code 7)."""
-    rng = np.random.default_rng(seed)
-    images, labels = [], []
-    for code in (3, 7):
-        for _ in range(n_per_class):
-            x = 0.1 * rng.random((size, size))
-            p = rng.integers(2, size - 3)
-            if code == 3:
-                x[:, p:p + 2] = 1.0
-            else:
-                x[p:p + 2, :] = 1.0
-            images.append(x)
-            labels.append(code)
-    return np.array(images, dtype=np.float32), np.array(labels)
-
-
-@pytest.fixture(scope="module")
-def bar_net():
-    x, y = bars()
-    return FN.train_perception_net(x, y, class_names=BAR_NAMES, steps=40, batch_size=32, seed=0)
-
 
 def test_digit_word():
     assert FN.digit_word(6) == "six" and FN.digit_word(np.int64(9)) == "nine" and FN.digit_word(0) == "zero"

@@ -477,27 +477,12 @@ def test_perception_metrics_errors(rng):
         M.perception_metrics(t, t, lab, net=net, class_names={"x": "left", 2: "right"})
 
 
-@pytest.fixture(scope="module")
-def bar_net_and_data():
-    """A real PerceptionNet trained on two classes of 16x16 bar images (vertical: code 3, horizontal: code 7)."""
-    from ldm_core.feature_net import train_perception_net
+@pytest.fixture
+def bar_net_and_data(bar_net):
+    """The session's PerceptionNet on bar images (conftest.bar_net) and its class names."""
+    from tests.train_helpers import BAR_NAMES
 
-    rng = np.random.default_rng(0)
-    images, labels = [], []
-    for code in (3, 7):
-        for _ in range(40):
-            x = 0.1 * rng.random((16, 16))
-            p = rng.integers(2, 13)
-            if code == 3:
-                x[:, p:p + 2] = 1.0
-            else:
-                x[p:p + 2, :] = 1.0
-            images.append(x)
-            labels.append(code)
-    names = {3: "vertical", 7: "horizontal"}
-    net = train_perception_net(np.array(images, np.float32), np.array(labels), class_names=names, steps=40,
-                               batch_size=32, seed=0)
-    return net, names
+    return bar_net, BAR_NAMES
 
 
 def test_perception_metrics_with_a_trained_net(bar_net_and_data):

@@ -89,3 +89,23 @@ def small_study_data(folder):
     arr = make_synthetic_digit69(n_train=20, n_test=4, n_voxels=24, image_size=28)
     write_digit69_mat(folder / "digit69_28x28.mat", arr)
     return prepare_data(str(folder), val_fraction=0.2, verbose=0)
+
+
+BAR_NAMES = {3: "vertical", 7: "horizontal"}
+
+
+def bars(n_per_class=40, size=16, seed=0):
+    """Two classes of (size x size) images in [0, 1]: a 2-pixel vertical bar (code 3) or horizontal bar (code 7)."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for code in (3, 7):
+        for _ in range(n_per_class):
+            x = 0.1 * rng.random((size, size))
+            p = rng.integers(2, size - 3)
+            if code == 3:
+                x[:, p:p + 2] = 1.0
+            else:
+                x[p:p + 2, :] = 1.0
+            images.append(x)
+            labels.append(code)
+    return np.array(images, dtype=np.float32), np.array(labels)
