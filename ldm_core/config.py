@@ -30,7 +30,7 @@ import numpy as np
 
 __all__ = [
     "LDMConfig", "PRESETS", "get_preset", "CHOICES", "REMOVED_LDM_FIELDS",
-    "TrainConfig", "STAGE_PLANS", "LR_SCHEDULES", "VAE_RECON_LOSSES", "ADV_KINDS", "RESUMABLE_CHANGES",
+    "TrainConfig", "STAGE_PLANS", "LR_SCHEDULES", "ADV_KINDS", "REMOVED_TRAIN_FIELDS", "GRAD_CLIP", "VAL_REPEATS",
     "FIXED_AUGMENTATION", "NO_AUGMENTATION",
 ]
 
@@ -241,9 +241,17 @@ STAGE_PLANS = {  # TrainConfig.stages -> stages run, in order
     "end_to_end": ("vae", "diffusion"),
 }
 LR_SCHEDULES = ("constant", "cosine_warm_restarts")
-VAE_RECON_LOSSES = ("bce", "mse")
 ADV_KINDS = ("hinge", "nonsaturating")  # allowed values of TrainConfig.adv_kind and of `kind` in losses.d_loss / g_loss
-RESUMABLE_CHANGES = ("epochs", "progress", "checkpoint_dir", "checkpoint_every", "device")  # may differ on resume
+# TrainConfig fields removed because no chapter or params file set them -> the value every run used. The
+# trainer now always does what these values say (clip the gradient norm at 1.0, no EMA or early stopping, BCE
+# VAE reconstruction, latent scale fitted after the VAE stage, encoder frozen after alignment, 4 validation
+# draws per trial); run and VAE cache keys include them at these values, so cached runs keep their keys.
+REMOVED_TRAIN_FIELDS: dict[str, Any] = {
+    "grad_clip": 1.0, "ema_decay": None, "early_stopping_patience": None, "vae_recon": "bce",
+    "fit_latent_scale": True, "finetune_encoder": False, "checkpoint_every": 10, "val_repeats": 4,
+}
+GRAD_CLIP = REMOVED_TRAIN_FIELDS["grad_clip"]  # max global gradient norm of every optimiser step
+VAL_REPEATS = REMOVED_TRAIN_FIELDS["val_repeats"]  # fixed (t, noise) draws per validation trial, diffusion stage
 
 # the fMRI augmentation the 'fixed' preset's encoder used to apply (LDMConfig.encoder_input_noise = 0.1,
 # encoder_voxel_dropout = 0.1); pass it in a train config: {**train_cfg, **FIXED_AUGMENTATION}. The trainer
@@ -275,26 +283,20 @@ class TrainConfig:
     lr: float = 1e-4  # AdamW learning rate of the alignment and diffusion stages
     weight_decay: float = 1e-2  # AdamW decoupled weight decay, every stage
     lr_schedule: str = "constant"  # "constant" or "cosine_warm_restarts" (T_0=10, T_mult=2, stepped per epoch, report's suggestion)
-    grad_clip: float | None = 1.0  # max global gradient norm; None = no clipping
-    ema_decay: float | None = None  # EMA of the diffusion stage's weights, in (0, 1) (e.g. 0.999); None = off
-    early_stopping_patience: int | None = None  # stop a stage after this many validations without improvement and restore its best weights; None = off (needs validation data)
     # stage 1: VAE
     vae_epochs: int = 100  # VAE pretraining epochs ("progressive", "end_to_end")
     vae_lr: float = 1e-3  # AdamW learning rate of the VAE stage
     vae_kl_weight: float = 1e-3  # weight of the KL term (per latent element) against the per-pixel reconstruction loss
-    vae_recon: str = "bce"  # VAE reconstruction loss: "bce" (binary cross-entropy) or "mse", per pixel
     vae_augment: bool = False  # random rotation / translation of VAE training images: more views of the same images
     augment_degrees: float = 10.0  # max rotation of the VAE jitter, in degrees
     augment_translate: float = 0.1  # max shift of the VAE jitter per axis, as a fraction of the image side
     vae_cache_dir: str | None = None  # folder caching trained stage-1 VAEs by (VAE config, VAE training fields, seed, images); reused across variants
-    fit_latent_scale: bool = True  # after the VAE stage set the latent scale to 1 / std of training latents (Rombach et al. 2022) instead of 0.18215
     # fMRI augmentation (alignment and diffusion stages; the one place it is set, see FIXED_AUGMENTATION)
     fmri_noise: float = 0.0  # std of Gaussian noise added to z-scored fMRI in training (units of training std)
     voxel_dropout: float = 0.0  # probability of zeroing each voxel of a training trial (survivors scaled by 1/(1-p)), in [0, 1)
     # stage 2: encoder alignment
     align_epochs: int = 100  # epochs aligning the fMRI encoder to VAE latents ("progressive" only)
     # stage 3: diffusion
-    finetune_encoder: bool = False  # "progressive": also train the aligned encoder in the diffusion stage
     cfg_dropout: float = 0.0  # probability of replacing a trial's condition by the null token (classifier-free guidance training), in [0, 1)
     w_noise: float = 1.0  # weight of the noise (eps or x0) MSE
     w_img_mse: float = 0.0  # weight of pixel MSE between decoded x0 estimate and image
@@ -311,21 +313,18 @@ class TrainConfig:
     device: str = "auto"  # "auto" (CUDA if available), "cpu" or "cuda"
     amp: bool = True  # bfloat16 mixed precision, on CUDA only (CPU always float32)
     progress: bool = True  # tqdm bars per stage (off anyway when the output is not interactive)
-    checkpoint_dir: str | None = None  # folder for the resumable checkpoint last.pt; None = no checkpoints
-    checkpoint_every: int = 10  # epochs between checkpoints within a stage (the last epoch of a stage is always saved)
     val_every: int = 1  # epochs between validations (the last epoch of a stage is always validated)
-    val_repeats: int = 4  # fixed (t, noise) draws per validation trial in the validation noise loss
 
     def __post_init__(self) -> None:
         def fail(name: str, allowed: str) -> None:
             raise ValueError(f"TrainConfig.{name} must be {allowed}, got {getattr(self, name)!r}.")
 
-        choices = {"stages": tuple(STAGE_PLANS), "lr_schedule": LR_SCHEDULES, "vae_recon": VAE_RECON_LOSSES,
+        choices = {"stages": tuple(STAGE_PLANS), "lr_schedule": LR_SCHEDULES,
                    "adv_kind": ADV_KINDS, "device": ("auto", "cpu", "cuda")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 fail(name, f"one of {allowed}")
-        for name in ("epochs", "batch_size", "checkpoint_every", "val_every", "val_repeats"):
+        for name in ("epochs", "batch_size", "val_every"):
             if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
                 fail(name, "an int >= 1")
         for name in ("vae_epochs", "align_epochs", "seed"):
@@ -344,22 +343,14 @@ class TrainConfig:
                 fail(name, "a probability in [0, 1)")
         if not _is_number(self.img_loss_t_frac) or not 0 < self.img_loss_t_frac <= 1:
             fail("img_loss_t_frac", "a fraction in (0, 1]")
-        if self.grad_clip is not None and (not _is_number(self.grad_clip) or not self.grad_clip > 0):
-            fail("grad_clip", "a number > 0 or None (no clipping)")
-        if self.ema_decay is not None and (not _is_number(self.ema_decay) or not 0 < self.ema_decay < 1):
-            fail("ema_decay", "a number in (0, 1), e.g. 0.999, or None (no EMA)")
-        if self.early_stopping_patience is not None and (
-            not _is_int(self.early_stopping_patience) or self.early_stopping_patience < 1
-        ):
-            fail("early_stopping_patience", "an int >= 1 or None (off)")
-        for name in ("vae_augment", "fit_latent_scale", "finetune_encoder", "amp", "progress"):
+        for name in ("vae_augment", "amp", "progress"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "True or False")
         if not isinstance(self.perceptual_net, str) or not (
             self.perceptual_net == "digits" or self.perceptual_net.startswith("vgg16:")
         ):
             fail("perceptual_net", "'digits' or 'vgg16:/path/to/vgg16_state_dict.pth'")
-        for name in ("checkpoint_dir", "feature_net_cache_dir"):
+        for name in ("vae_cache_dir", "feature_net_cache_dir"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), (str, os.PathLike)):
                 fail(name, "a folder path or None")
         if self.w_noise == self.w_img_mse == self.w_perceptual == self.w_ssim == self.w_adv == self.w_coarse == 0:
@@ -383,10 +374,16 @@ class TrainConfig:
         Raises
         ------
         ValueError
-            If ``d`` has keys that are not fields (named, with the valid keys), or a value
-            fails the checks of ``__post_init__``.
+            If ``d`` has keys that are not fields (named, with the valid keys), a removed field
+            (:data:`REMOVED_TRAIN_FIELDS`) at another value than the one every run used, or a value
+            that fails the checks of ``__post_init__``.
         """
         valid = [f.name for f in dataclasses.fields(cls)]
+        for name, used in REMOVED_TRAIN_FIELDS.items():
+            if name in d and d[name] != used:
+                raise ValueError(f"TrainConfig.{name} was removed (no chapter set it); training always uses "
+                                 f"{name}={used!r}, got {d[name]!r}.")
+        d = {k: v for k, v in d.items() if k not in REMOVED_TRAIN_FIELDS}
         unknown = sorted(set(d) - set(valid))
         if unknown:
             raise ValueError(f"unknown TrainConfig key(s) {unknown}; valid keys are {valid}.")

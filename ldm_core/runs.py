@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .config import REMOVED_LDM_FIELDS, LDMConfig, TrainConfig
+from .config import REMOVED_LDM_FIELDS, REMOVED_TRAIN_FIELDS, LDMConfig, TrainConfig
 from .io import atomic_write_bytes
 from .metrics import bootstrap_ci
 
@@ -40,7 +40,7 @@ __all__ = ["Run", "VariantResult", "SAMPLING_DEFAULTS", "KEY_IGNORES", "KEY_AT_D
            "loss_terms", "LOSS_TERM_LABELS", "loss_terms_table"]
 
 SAMPLING_DEFAULTS = {"steps": 50, "guidance": 1.0, "n_samples": 1, "sampler": None}  # BrainLDM.reconstruct settings a run records
-KEY_IGNORES = ("progress", "device", "vae_cache_dir", "checkpoint_dir", "feature_net_cache_dir")  # TrainConfig fields that do not change a run
+KEY_IGNORES = ("progress", "device", "vae_cache_dir", "checkpoint_dir", "feature_net_cache_dir")  # TrainConfig fields that do not change a run (checkpoint_dir: a removed one)
 KEY_AT_DEFAULT = ("feature_net_cache_dir",)  # of those, the ones earlier keys held: they enter at their default (None), so keys stay the same
 
 
@@ -109,13 +109,15 @@ def train_key(data: StudyData, ldm_cfg: LDMConfig, train_cfg: TrainConfig) -> di
     None whatever their value, so a run's key does not depend on where the project lives and stays the key of
     runs cached before the field was ignored.
 
-    The removed LDMConfig fields (:data:`~ldm_core.config.REMOVED_LDM_FIELDS`) enter at 0.0, the value
-    every config now has, so keys stay those of the runs cached before the fields were removed.
+    The removed LDMConfig fields (:data:`~ldm_core.config.REMOVED_LDM_FIELDS`) enter at 0.0 and the removed
+    TrainConfig fields (:data:`~ldm_core.config.REMOVED_TRAIN_FIELDS`) at the values every run used, so keys
+    stay those of the runs cached before the fields were removed.
     """
     return {"data": data.fingerprint(),
             "ldm": {**{k: 0.0 for k in REMOVED_LDM_FIELDS}, **dataclasses.asdict(ldm_cfg)},
-            "train": {k: (None if k in KEY_AT_DEFAULT else v) for k, v in dataclasses.asdict(train_cfg).items()
-                      if k not in KEY_IGNORES or k in KEY_AT_DEFAULT}}
+            "train": {**{k: v for k, v in REMOVED_TRAIN_FIELDS.items() if k not in KEY_IGNORES},
+                      **{k: (None if k in KEY_AT_DEFAULT else v) for k, v in dataclasses.asdict(train_cfg).items()
+                         if k not in KEY_IGNORES or k in KEY_AT_DEFAULT}}}
 
 
 def run_key(train: dict, sample_cfg: dict, *, n_boot: int, n_perm: int) -> str:

@@ -12,7 +12,7 @@
   images (reconstruction + KL, optional affine jitter); (2) the fMRI encoder is
   aligned to the VAE latents (a linear head from the mean encoder token to the
   flattened scaled latent mean, MSE); (3) conditional diffusion on the frozen VAE's
-  latents, encoder frozen unless ``finetune_encoder``, with optional image-space
+  latents, encoder frozen, with optional image-space
   losses on the decoded x0 estimate (MSE / perceptual / SSIM / adversarial through
   the frozen decoder) and an optional multiscale (coarse head) loss.
 - ``"end_to_end"``: (1) VAE as above, then (2) encoder + U-Net trained jointly from
@@ -20,21 +20,21 @@
 
 Every stage shares one epoch loop (:meth:`_Trainer.run_stage`): seeded data order,
 timesteps, noise and fMRI augmentation from one ``torch.Generator``; AdamW, optional
-cosine warm restarts (T_0 = 10, T_mult = 2, stepped per epoch), gradient clipping,
-EMA, early stopping on the validation loss with best-weight restore, bfloat16
+cosine warm restarts (T_0 = 10, T_mult = 2, stepped per epoch), gradient clipping at
+norm :data:`~ldm_core.config.GRAD_CLIP`, a validation loss at fixed draws, bfloat16
 autocast on CUDA, and a ``FloatingPointError`` naming stage, epoch, step and every
-loss term on a non-finite loss.
+loss term on a non-finite loss. An interrupted study loses at most the run in
+progress: finished runs and stage-1 VAEs are cached (there are no mid-run checkpoints).
 
 What lives elsewhere: the settings (:class:`~ldm_core.config.TrainConfig`) in
 :mod:`ldm_core.config`; the stage losses (:func:`~ldm_core.losses.vae_stage_loss`,
 :func:`~ldm_core.losses.align_stage_loss`, :func:`~ldm_core.losses.diffusion_stage_loss`)
-in :mod:`ldm_core.losses`; checkpoints that resume bit-exactly, RNG states and the
-stage-1 VAE cache in :mod:`ldm_core.checkpoint`; the EMA in :mod:`ldm_core.ema`.
+in :mod:`ldm_core.losses`; the stage-1 VAE cache and its reseeding in :mod:`ldm_core.checkpoint`.
 This module builds each stage (what to optimise, its loss closure over the training
 data, its validation) and runs the loop.
 
-``fit`` never sees test data: validation (the fixed-noise loss used for early
-stopping) comes from the ``fmri_val`` / ``images_val`` the caller split off the
+``fit`` never sees test data: validation (the fixed-noise loss logged per epoch)
+comes from the ``fmri_val`` / ``images_val`` the caller split off the
 training trials.
 
 Notation (variable -> paper): ``x0`` -> z_0 (scaled latent), ``x_t`` -> z_t,
@@ -47,17 +47,16 @@ References
   models" (two-stage training; latent rescaling by 1 / std, section 4.3.2).
 - Ho & Salimans 2022, "Classifier-free diffusion guidance" (condition dropout).
 - Loshchilov & Hutter 2017/2019, SGDR (warm restarts) and AdamW.
-- lucidrains, ``denoising_diffusion_pytorch`` ``Trainer`` (EMA, loop shape).
+- lucidrains, ``denoising_diffusion_pytorch`` ``Trainer`` (loop shape).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +66,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import ldm_core.checkpoint as checkpoints
-from ldm_core.config import STAGE_PLANS, LDMConfig, TrainConfig, exists, get_preset
+from ldm_core.config import GRAD_CLIP, STAGE_PLANS, VAL_REPEATS, LDMConfig, TrainConfig, exists, get_preset
 from ldm_core.device import amp_enabled, autocast, describe_device, resolve_device
-from ldm_core.ema import EMA
 from ldm_core.losses import (ImageLoss, PatchDiscriminator, PerceptualLoss, StageLoss, align_stage_loss,
                              align_targets, d_loss, diffusion_stage_loss, vae_stage_loss)
 from ldm_core.pipeline import BrainLDM
@@ -88,7 +86,7 @@ def random_affine(
     ----------
     images : Tensor of shape (B, 1, S, S), float32 in [0, 1]
     generator : torch.Generator
-        On the images' device; the only source of randomness (so resumed runs repeat it).
+        On the images' device; the only source of randomness (so a run repeats exactly).
     degrees : float
         Rotation angle drawn uniformly from [-degrees, degrees], in degrees.
     translate : float
@@ -210,8 +208,7 @@ class FitResult:
     Attributes
     ----------
     model : BrainLDM
-        Trained model in eval mode, on the training device; EMA weights when EMA was on,
-        best-validation weights when early stopping was on.
+        Trained model in eval mode, on the training device (the last epoch's weights).
     history : dict of str -> list
         One entry per epoch of every stage, aligned lists: ``stage`` (str), ``epoch``
         (1-based within the stage), ``lr``, ``steps`` (optimiser steps in the epoch),
@@ -225,9 +222,9 @@ class FitResult:
     wall_time_s : float
         Wall-clock seconds of this call.
     steps : int
-        Optimiser steps over all stages (including those before a resume).
+        Optimiser steps over all stages.
     steps_per_s : float
-        Optimiser steps of this call per second of this call.
+        Optimiser steps per second of this call (a cached VAE stage counts no steps).
     device : str
         Where training ran, e.g. "cpu (2 threads)".
     """
@@ -254,9 +251,6 @@ class _Stage:
     loss: Callable[[torch.Tensor], StageLoss]  # batch indices (B,) -> StageLoss(total, terms, ...)
     set_modes: Callable[[], None]  # train / eval mode of each module
     validate: Callable[[], float] | None = None  # validation loss (fixed draws), None without validation data
-    ema: EMA | None = None  # EMA of the stage's parameters
-    extras: dict[str, nn.Module] = field(default_factory=dict)  # modules outside BrainLDM saved in checkpoints
-    extra_opts: dict[str, torch.optim.Optimizer] = field(default_factory=dict)  # their optimisers
     after_step: Callable[[], dict[str, float]] | None = None  # e.g. the discriminator step
     finish: Callable[[], None] | None = None  # stage-end work of a non-final stage (latent scale fit)
 
@@ -283,7 +277,6 @@ class _Trainer:
         self.gen = torch.Generator(device=device).manual_seed(cfg.seed)  # data order, t, noise, augmentation
         self.history: list[dict[str, Any]] = []
         self.steps = 0
-        self.steps_this_call = 0
         self.feature_net_name: str | None = None
         self._val_draws: dict[str, torch.Tensor] | None = None
 
@@ -309,7 +302,7 @@ class _Trainer:
 
     def _vae_stage(self) -> _Stage:
         cfg, vae = self.cfg, self.model.vae
-        kw = dict(recon=cfg.vae_recon, kl_weight=cfg.vae_kl_weight, amp=self.amp)
+        kw = dict(kl_weight=cfg.vae_kl_weight, amp=self.amp)
 
         def loss(idx: torch.Tensor) -> StageLoss:
             images = self.images[idx]
@@ -330,8 +323,7 @@ class _Trainer:
             vae.train()
 
         def finish() -> None:
-            if cfg.fit_latent_scale:
-                self._fit_latent_scale()
+            self._fit_latent_scale()
             checkpoints.reseed_after_vae(self.gen, seed=cfg.seed)
 
         return _Stage("vae", cfg.vae_epochs, cfg.vae_lr, list(vae.parameters()), loss, set_modes,
@@ -386,8 +378,7 @@ class _Trainer:
             head.train()
 
         params = list(model.encoder.parameters()) + list(head.parameters())
-        return _Stage("align", cfg.align_epochs, cfg.lr, params, loss, set_modes, validate=validate,
-                      extras={"align_head": head})
+        return _Stage("align", cfg.align_epochs, cfg.lr, params, loss, set_modes, validate=validate)
 
     # stage 3: diffusion
 
@@ -410,7 +401,7 @@ class _Trainer:
     def _val_noise(self) -> dict[str, torch.Tensor]:
         """Fixed validation draws (t, eps, posterior eps) from their own seeded generator."""
         if self._val_draws is None:
-            M = self.fmri_val.shape[0] * self.cfg.val_repeats
+            M = self.fmri_val.shape[0] * VAL_REPEATS
             g = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 1)
             shape = (M, *self.model.latent_shape)
             self._val_draws = {
@@ -459,7 +450,7 @@ class _Trainer:
             @torch.no_grad()
             def validate() -> float:
                 model.eval()
-                draws, R = self._val_noise(), cfg.val_repeats
+                draws, R = self._val_noise(), VAL_REPEATS
                 out = diffusion_stage_loss(model, fmri=self.fmri_val.repeat(R, 1),  # (R*M, V)
                                            images=self.images_val.repeat(R, 1, 1, 1),  # (R*M, 1, S, S)
                                            t=draws["t"], noise=draws["noise"], z_eps=draws["z_eps"], **kw)
@@ -473,15 +464,13 @@ class _Trainer:
             if train_vae_encoder:
                 model.vae.encoder.train()
 
-        extras, extra_opts, after_step = self._discriminator_step(disc, last)
-        ema = EMA(model, decay=cfg.ema_decay) if exists(cfg.ema_decay) else None
-        return _Stage("diffusion", cfg.epochs, cfg.lr, params, loss, set_modes, validate=validate, ema=ema,
-                      extras=extras, extra_opts=extra_opts, after_step=after_step)
+        return _Stage("diffusion", cfg.epochs, cfg.lr, params, loss, set_modes, validate=validate,
+                      after_step=self._discriminator_step(disc, last))
 
     def _discriminator_step(self, disc: PatchDiscriminator | None, last: Mapping[str, torch.Tensor]):
-        """(extras, extra_opts, after_step) of the adversarial term: one discriminator step after each generator step."""
+        """``after_step`` of the adversarial term: one discriminator step after each generator step (None without)."""
         if disc is None:
-            return {}, {}, None
+            return None
         cfg = self.cfg
         d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999), weight_decay=cfg.weight_decay)
 
@@ -495,7 +484,7 @@ class _Trainer:
             d_opt.step()
             return {"disc": float(loss_d.detach())}
 
-        return {"discriminator": disc}, {"discriminator": d_opt}, after_step
+        return after_step
 
     def _build_stage(self, name: str) -> _Stage:
         self.model.requires_grad_(True)
@@ -505,60 +494,19 @@ class _Trainer:
             return self._align_stage()
         plan = self.cfg.stages
         return self._diffusion_stage(
-            train_encoder=plan != "progressive" or self.cfg.finetune_encoder,
+            train_encoder=plan != "progressive",
             train_vae_encoder=plan == "original",
         )
 
-    # checkpoints (ldm_core.checkpoint does the work)
-
-    def save_checkpoint(self, *, stage_index: int, epoch: int, stage: _Stage | None = None,
-                        opt: Any = None, sched: Any = None, early: dict | None = None) -> None:
-        path = checkpoints.checkpoint_path(self.cfg.checkpoint_dir)
-        if path is None:
-            return
-        checkpoints.save_checkpoint(
-            path, model=self.model, train_cfg=self.cfg, ldm_cfg=self.ldm_cfg, n_voxels=self.V,
-            stage_index=stage_index, epoch=epoch, history=self.history, steps=self.steps,
-            feature_net_name=self.feature_net_name, rng=checkpoints.rng_state(self.gen, self.device),
-            optimizer=opt, scheduler=sched, ema=stage.ema if exists(stage) else None,
-            extras=stage.extras if exists(stage) else None, extra_opts=stage.extra_opts if exists(stage) else None,
-            early=early,
-        )
-
-    def load_checkpoint(self) -> dict[str, Any] | None:
-        ckpt = checkpoints.load_checkpoint(checkpoints.checkpoint_path(self.cfg.checkpoint_dir), train_cfg=self.cfg,
-                                           ldm_cfg=self.ldm_cfg, n_voxels=self.V)
-        if exists(ckpt):
-            self.model.load_state_dict(ckpt["model"])
-            self.history = list(ckpt["history"])
-            self.steps = int(ckpt["steps"])
-            self.feature_net_name = ckpt["feature_net_name"]
-        return ckpt
-
     # the epoch loop
 
-    def _setup_stage(self, name: str, resume: Mapping[str, Any] | None):
-        """Build stage ``name`` with its optimiser and scheduler; from ``resume`` when given.
-
-        Returns (stage, optimiser, scheduler or None, early-stopping record, first epoch to run).
-        """
-        cfg = self.cfg
-        mid_stage = exists(resume) and exists(resume["optimizer"])
-        if exists(resume) and not mid_stage:
-            checkpoints.set_rng_state(resume["rng"], self.gen, self.device)  # stage boundary: set up from the saved RNG state
+    def _setup_stage(self, name: str) -> tuple[_Stage, torch.optim.Optimizer, Any]:
+        """Build stage ``name`` with its AdamW optimiser and LR scheduler (None for a constant LR)."""
         stage = self._build_stage(name)
-        opt = torch.optim.AdamW(stage.params, lr=stage.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.AdamW(stage.params, lr=stage.lr, weight_decay=self.cfg.weight_decay)
         sched = (torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=10, T_mult=2)
-                 if cfg.lr_schedule == "cosine_warm_restarts" else None)
-        early = {"best": math.inf, "bad": 0, "stopped": False, "best_state": None}
-        start = 0
-        if mid_stage:
-            saved, start = checkpoints.load_stage_state(resume, optimizer=opt, scheduler=sched, ema=stage.ema,
-                                                        extras=stage.extras, extra_opts=stage.extra_opts)
-            early = saved if exists(saved) else early
-            # after set-up, which drew from the global RNG as it did the first time
-            checkpoints.set_rng_state(resume["rng"], self.gen, self.device)
-        return stage, opt, sched, early, start
+                 if self.cfg.lr_schedule == "cosine_warm_restarts" else None)
+        return stage, opt, sched
 
     def _step(self, stage: _Stage, opt: torch.optim.Optimizer, idx: torch.Tensor, *, epoch: int, batch: int) -> dict[str, float]:
         """One optimiser step on the trials ``idx`` (B,); returns the logged values of its loss terms."""
@@ -570,17 +518,13 @@ class _Trainer:
                 f"non-finite loss in stage {stage.name!r} ({self.cfg.stages} plan), epoch {epoch + 1}, step {batch + 1} "
                 f"of the epoch (global step {self.steps + 1}): "
                 + ", ".join(f"{k}={v!r}" for k, v in values.items())
-                + f". Lower the learning rate (lr={stage.lr}), keep grad_clip on, and check the inputs."
+                + f". Lower the learning rate (lr={stage.lr}) and check the inputs."
             )
         opt.zero_grad(set_to_none=True)
         out.total.backward()
-        if exists(self.cfg.grad_clip):
-            torch.nn.utils.clip_grad_norm_(stage.params, self.cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(stage.params, GRAD_CLIP)
         opt.step()
         self.steps += 1
-        self.steps_this_call += 1
-        if exists(stage.ema):
-            stage.ema.update()
         if exists(stage.after_step):
             values.update(stage.after_step())
         return values
@@ -607,66 +551,35 @@ class _Trainer:
         row["val_loss"] = math.nan
         return row
 
-    def _validate(self, stage: _Stage, early: dict[str, Any]) -> float:
-        """Validation loss (with the EMA weights when on); updates the early-stopping record."""
-        patience = self.cfg.early_stopping_patience
-        with (stage.ema.swapped() if exists(stage.ema) else contextlib.nullcontext()):
-            val = stage.validate()
-            if exists(patience):
-                if val < early["best"]:
-                    early.update(best=val, bad=0, best_state=checkpoints.snapshot(self.model, stage.extras))
-                else:
-                    early["bad"] += 1
-                    early["stopped"] = early["bad"] >= patience
-        return val
-
-    def run_stage(self, stage_index: int, name: str, *, final: bool, resume: dict[str, Any] | None) -> None:
+    def run_stage(self, name: str, *, final: bool) -> None:
         cfg = self.cfg
-        stage, opt, sched, early, start = self._setup_stage(name, resume)
+        stage, opt, sched = self._setup_stage(name)
         from tqdm.auto import tqdm
 
-        bar = tqdm(range(start, stage.epochs), desc=f"{name} ({cfg.stages})", unit="epoch",
-                   initial=start, total=stage.epochs, **({} if cfg.progress else {"disable": True}))  # TQDM_DISABLE=1 still applies
+        bar = tqdm(range(stage.epochs), desc=f"{name} ({cfg.stages})", unit="epoch",
+                   **({} if cfg.progress else {"disable": True}))  # TQDM_DISABLE=1 still applies
         for epoch in bar:
-            if early["stopped"]:
-                break
             row = self._train_epoch(stage, opt, sched, epoch=epoch)
-            last_epoch = epoch + 1 == stage.epochs
-            if exists(stage.validate) and ((epoch + 1) % cfg.val_every == 0 or last_epoch):
-                row["val_loss"] = self._validate(stage, early)
+            if exists(stage.validate) and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == stage.epochs):
+                row["val_loss"] = stage.validate()
             self.history.append(row)
             bar.set_postfix(loss=f"{row['train_loss']:.4g}", val=f"{row['val_loss']:.4g}")
-            if (epoch + 1) % cfg.checkpoint_every == 0 or last_epoch or early["stopped"]:
-                self.save_checkpoint(stage_index=stage_index, epoch=epoch + 1, stage=stage, opt=opt, sched=sched, early=early)
         bar.close()
-
-        # stage end: best (or EMA) weights, then the stage's own finishing work
-        if exists(early["best_state"]):
-            checkpoints.restore(self.model, stage.extras, early["best_state"])
-        elif exists(stage.ema):
-            stage.ema.copy_to_module()
         self.model.requires_grad_(True)
-        if not final:
-            if exists(stage.finish):
-                stage.finish()
-            self.save_checkpoint(stage_index=stage_index + 1, epoch=0)  # boundary: next stage starts fresh
+        if not final and exists(stage.finish):
+            stage.finish()
 
-    def run(self, *, resume: bool) -> None:
-        ckpt = self.load_checkpoint() if resume else None
+    def run(self) -> None:
         plan = [n for n in STAGE_PLANS[self.cfg.stages]
                 if not (n == "vae" and self.cfg.vae_epochs == 0) and not (n == "align" and self.cfg.align_epochs == 0)]
-        first = int(ckpt["stage_index"]) if exists(ckpt) else 0
         for i, name in enumerate(plan):
-            if i < first:
-                continue
-            resume_here = ckpt if exists(ckpt) and i == first else None
-            if name == "vae" and not exists(resume_here) and i < len(plan) - 1:
+            reuses_vae = name == "vae" and i < len(plan) - 1
+            if reuses_vae:
                 checkpoints.init_vae_from_own_seed(self.model, ldm_cfg=self.ldm_cfg, seed=self.cfg.seed)
                 if self._load_cached_vae():
-                    self.save_checkpoint(stage_index=i + 1, epoch=0)
                     continue
-            self.run_stage(i, name, final=i == len(plan) - 1, resume=resume_here)
-            if name == "vae" and i < len(plan) - 1:
+            self.run_stage(name, final=i == len(plan) - 1)
+            if reuses_vae:
                 checkpoints.save_cached_vae(self._vae_cache_path(), self.model, self.history)
 
 
@@ -680,7 +593,6 @@ def fit(
     images_val: Any = None,
     ldm_cfg: LDMConfig | str,
     train_cfg: TrainConfig | Mapping[str, Any] | None = None,
-    resume: bool = False,
 ) -> FitResult:
     """Train a Brain LDM.
 
@@ -692,15 +604,11 @@ def fit(
         Stimulus images of the training trials, same order.
     fmri_val, images_val : arrays of shape (M, V) and (M, S, S), optional
         Validation trials split off the training set (never the test set), z-scored with
-        the training statistics; used for the validation loss and early stopping.
+        the training statistics; used for the validation loss.
     ldm_cfg : LDMConfig or str
         Architecture, or a preset name ("original", "fixed").
     train_cfg : TrainConfig or mapping, optional
         Training settings; a mapping goes through ``TrainConfig.from_dict``. None = defaults.
-    resume : bool, default False
-        Continue from ``<checkpoint_dir>/last.pt`` when it exists (starts from scratch
-        otherwise). Only ``epochs``, ``progress``, ``checkpoint_dir``, ``checkpoint_every``
-        and ``device`` may differ from the checkpoint's settings.
 
     Returns
     -------
@@ -709,21 +617,18 @@ def fit(
     Raises
     ------
     ValueError
-        On bad inputs (see :func:`check_training_data`), early stopping without
-        validation data, ``resume`` without ``checkpoint_dir``, an image size the VAE
-        does not take, or a checkpoint made with other settings.
+        On bad inputs (see :func:`check_training_data`) or an image size the VAE does not take.
     FloatingPointError
         When a training loss becomes NaN or infinite (names stage, epoch, step, terms).
     """
     ldm_cfg, cfg = _as_configs(ldm_cfg, train_cfg)
     data = check_training_data(fmri_train, images_train, fmri_val, images_val)
-    _check_fit_options(cfg, has_val=data[2] is not None, resume=resume)
     device = resolve_device(cfg.device)
 
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type=device.type):
         trainer = _Trainer(data, ldm_cfg=ldm_cfg, cfg=cfg, device=device)
-        trainer.run(resume=resume)
+        trainer.run()
     wall = time.perf_counter() - t0
     return FitResult(
         model=trainer.model.eval(),
@@ -731,7 +636,7 @@ def fit(
         feature_net_name=trainer.feature_net_name,
         wall_time_s=wall,
         steps=trainer.steps,
-        steps_per_s=trainer.steps_this_call / wall if wall > 0 else math.nan,
+        steps_per_s=trainer.steps / wall if wall > 0 else math.nan,
         device=describe_device(device),
     )
 
@@ -748,17 +653,6 @@ def _as_configs(ldm_cfg: Any, train_cfg: Any) -> tuple[LDMConfig, TrainConfig]:
     if not isinstance(cfg, TrainConfig):
         raise ValueError(f"train_cfg must be a TrainConfig, a mapping or None, got {type(cfg).__name__}.")
     return ldm_cfg, cfg
-
-
-def _check_fit_options(cfg: TrainConfig, *, has_val: bool, resume: bool) -> None:
-    """Options of ``fit`` that need something the call lacks (ValueError saying what to pass)."""
-    if exists(cfg.early_stopping_patience) and not has_val:
-        raise ValueError(
-            f"early_stopping_patience={cfg.early_stopping_patience} needs validation data; pass fmri_val and "
-            "images_val (split from the training trials) or set early_stopping_patience=None."
-        )
-    if resume and not exists(cfg.checkpoint_dir):
-        raise ValueError("resume=True needs TrainConfig.checkpoint_dir (the folder holding last.pt).")
 
 
 def _columns(rows: list[dict[str, Any]]) -> dict[str, list]:

@@ -127,14 +127,22 @@ def test_train_config_from_dict_rejects_unknown_keys():
 
 @pytest.mark.parametrize("field, value", [
     ("stages", "two_stage"), ("epochs", 0), ("batch_size", 2.5), ("lr", 0.0), ("lr_schedule", "cosine"),
-    ("grad_clip", -1.0), ("ema_decay", 1.0), ("early_stopping_patience", 0), ("voxel_dropout", 1.0),
+    ("voxel_dropout", 1.0),
     ("cfg_dropout", -0.1), ("w_ssim", -1.0), ("perceptual_net", "resnet"), ("device", "tpu"),
-    ("vae_recon", "l1"), ("img_loss_t_frac", 0.0), ("amp", 1), ("adv_kind", "wgan"),
-    ("fmri_noise", -0.1), ("vae_epochs", -1), ("checkpoint_dir", 3),
+    ("img_loss_t_frac", 0.0), ("amp", 1), ("adv_kind", "wgan"),
+    ("fmri_noise", -0.1), ("vae_epochs", -1), ("vae_cache_dir", 3),
 ])
 def test_train_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=f"TrainConfig.{field} must be"):
         TrainConfig(**{field: value})
+
+
+def test_removed_train_fields_are_read_at_the_value_every_run_used_and_refused_otherwise():
+    assert TrainConfig.from_dict({"grad_clip": 1.0, "ema_decay": None, "val_repeats": 4}) == TrainConfig()
+    with pytest.raises(ValueError, match=r"TrainConfig.ema_decay was removed .*ema_decay=None, got 0.999"):
+        TrainConfig.from_dict({"ema_decay": 0.999})
+    with pytest.raises(TypeError):
+        TrainConfig(grad_clip=1.0)  # the dataclass itself has no such field
 
 
 def test_train_config_rejects_all_zero_weights_and_original_image_losses():

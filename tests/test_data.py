@@ -3,7 +3,6 @@ import urllib.error
 
 import numpy as np
 import pytest
-import scipy.io
 
 from ldm_core import data as D
 from ldm_core.data import (DataFileError, FmriNormalizer, fetch_digit69, load_digit69, make_synthetic_digit69,

@@ -42,7 +42,7 @@ def test_cache_keys_are_pinned(preset, ldm, train_key_hash, run_key_hash):
 def test_cache_key_ignores_only_fields_that_do_not_change_a_run():
     cfg = get_preset("fixed", **TINY)
     base = TrainConfig.from_dict(TRAIN)
-    same = TrainConfig.from_dict({**TRAIN, "progress": False, "vae_cache_dir": "x", "checkpoint_dir": "y"})
+    same = TrainConfig.from_dict({**TRAIN, "progress": False, "vae_cache_dir": "x", "feature_net_cache_dir": "y"})
     other = TrainConfig.from_dict({**TRAIN, "lr": 3e-4})
     assert cache_key(train_key(_Data(), cfg, base)) == cache_key(train_key(_Data(), cfg, same))
     assert cache_key(train_key(_Data(), cfg, base)) != cache_key(train_key(_Data(), cfg, other))

@@ -44,12 +44,12 @@ def train_cfg(**overrides) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def run(stages="progressive", *, ldm=None, resume=False, **overrides):
+def run(stages="progressive", *, ldm=None, **overrides):
     """fit on 6 training and 2 validation trials of ``blobs()``."""
     fmri, images = blobs()
     ldm = ldm or tiny_cfg("original" if stages == "original" else "fixed")
     return fit(fmri[:6], images[:6], fmri_val=fmri[6:], images_val=images[6:], ldm_cfg=ldm,
-               train_cfg=train_cfg(stages=stages, **overrides), resume=resume)
+               train_cfg=train_cfg(stages=stages, **overrides))
 
 
 def state(module: nn.Module) -> dict[str, torch.Tensor]:
