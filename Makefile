@@ -25,9 +25,9 @@ chapters: setup
 # Build the HTML from the executed chapters in book/ (a chapter not published yet gets a placeholder page) and check
 # what a reader must never see.
 book: setup
-	$(PY) -m ldm_core.placeholders book
+	$(PY) -m ldm_core.study.placeholders book
 	$(VENV)/bin/jupyter-book build book/ -W -n --keep-going
-	$(PY) -m ldm_core.bookcheck book _build/html
+	$(PY) -m ldm_core.study.bookcheck book _build/html
 
 # Unit tests, every notebook with its quick parameters through papermill, then the book build and its checks.
 test: setup

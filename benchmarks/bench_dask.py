@@ -23,7 +23,7 @@ import numpy as np
 
 def sweep_variants(*, epochs: int, vae_epochs: int, align_epochs: int, unet_channels=(32, 64)):
     from ldm_core.config import FIXED_AUGMENTATION
-    from ldm_core.experiment import Variant, make_ldm_config
+    from ldm_core.study.experiment import Variant, make_ldm_config
 
     cfg = make_ldm_config("fixed", unet_channels=tuple(unet_channels))
     base = dict(stages="progressive", epochs=epochs, vae_epochs=vae_epochs, align_epochs=align_epochs,
@@ -36,8 +36,8 @@ def timed(variants, data, *, workers: int | None, threads: int):
     """Wall time of run_variants on a fresh cache, on a LocalCluster of ``workers`` workers (None: in this process)."""
     import torch
 
-    from ldm_core.cluster import dask_client
-    from ldm_core.experiment import run_variants
+    from ldm_core.study.cluster import dask_client
+    from ldm_core.study.experiment import run_variants
 
     cache = Path(tempfile.mkdtemp(prefix="bench-dask-"))
     os.environ["OMP_NUM_THREADS"] = str(threads)

@@ -279,7 +279,7 @@ def vae_latents(model, images: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     model : BrainLDM
-        Any model with ``encode_images(x, sample=False)`` (e.g. :func:`ldm_core.experiment.stage1_vae`).
+        Any model with ``encode_images(x, sample=False)`` (e.g. :func:`ldm_core.study.experiment.stage1_vae`).
     images : ndarray of shape (N, S, S), float in [0, 1]
 
     Returns

@@ -7,7 +7,7 @@ trained once is therefore reused by every variant that shares those (:func:`vae_
 :func:`save_cached_vae`, :func:`load_cached_vae`) with bitwise the same result as training it again.
 
 There are no mid-run checkpoints: no chapter used them. An interrupted study loses at most the run in
-progress, because finished runs are cached by :mod:`ldm_core.runs` and finished VAEs here.
+progress, because finished runs are cached by :mod:`ldm_core.study.runs` and finished VAEs here.
 
 References
 ----------

@@ -47,7 +47,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 # LDMConfig fields that were removed -> where their job went. from_dict still reads them at 0.0 (no
 # augmentation, what every config now does) so older model files and checkpoints load; run cache keys
-# include them at 0.0 so cached runs keep their keys (ldm_core.runs.train_key).
+# include them at 0.0 so cached runs keep their keys (ldm_core.study.runs.train_key).
 REMOVED_LDM_FIELDS: dict[str, str] = {
     "encoder_input_noise": "TrainConfig.fmri_noise",
     "encoder_voxel_dropout": "TrainConfig.voxel_dropout",

@@ -11,7 +11,7 @@
 
 :class:`StudyData` holds the arrays and the counts a page quotes (``n_train``, ``n_fit``, ``n_val``, ``n_test``,
 ``n_voxels``, ``image_size``, ``class_names``); its :meth:`StudyData.fingerprint` (data file and split, never the
-class names) is part of every run cache key (:mod:`ldm_core.runs`).
+class names) is part of every run cache key (:mod:`ldm_core.study.runs`).
 """
 from __future__ import annotations
 

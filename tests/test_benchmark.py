@@ -1,4 +1,4 @@
-"""ldm_core.benchmark: the learning-curve extrapolation and the chapter's tables (values computed by hand)."""
+"""ldm_core.study.benchmark: the learning-curve extrapolation and the chapter's tables (values computed by hand)."""
 
 import math
 import warnings
@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from ldm_core import benchmark
-from ldm_core.benchmark import gain_per_doubling
+from ldm_core.study import benchmark
+from ldm_core.study.benchmark import gain_per_doubling
 
 
 def _curve(points):
@@ -39,7 +39,7 @@ def test_gain_per_doubling_nan_when_nothing_to_extrapolate(points, reach):
 
 
 def test_more_trials_rows_gain_from_the_last_step_by_hand():
-    from ldm_core.benchmark import more_trials_rows
+    from ldm_core.study.benchmark import more_trials_rows
 
     def point(v):
         return {m: {"per_image": np.asarray(v, dtype=float)} for m in ("psnr", "ssim", "pixel_r")}
@@ -62,7 +62,7 @@ def test_more_trials_rows_gain_from_the_last_step_by_hand():
 def test_compute_table_means_over_seeds_and_notes():
     from types import SimpleNamespace
 
-    from ldm_core.benchmark import compute_table
+    from ldm_core.study.benchmark import compute_table
 
     def run(train, recon):
         return SimpleNamespace(n_parameters={"total": 12345}, train_time_s=train, recon_test_s=recon, device="cpu")
@@ -83,7 +83,7 @@ def test_compute_table_means_over_seeds_and_notes():
                                            (116.4, "116"), (1234.0, "1,234"), (None, "not recorded"),
                                            (float("nan"), "not recorded")])
 def test_format_seconds(seconds, text):
-    from ldm_core.benchmark import format_seconds
+    from ldm_core.study.benchmark import format_seconds
 
     assert format_seconds(seconds) == text
 
@@ -93,7 +93,7 @@ def test_format_seconds(seconds, text):
                                           ("cuda (NVIDIA H200)", "GPU (NVIDIA H200)"), ("cuda:1", "GPU"),
                                           ("mps", "Apple GPU (MPS)"), ("tpu v5", "tpu v5")])
 def test_device_label(device, text):
-    from ldm_core.benchmark import device_label
+    from ldm_core.study.benchmark import device_label
 
     assert device_label(device) == text
 
@@ -102,7 +102,7 @@ def test_device_label(device, text):
 
 
 def test_prior_model_names_reads_chapter_07_and_falls_back_on_its_variant():
-    from ldm_core.benchmark import prior_model_names
+    from ldm_core.study.benchmark import prior_model_names
 
     x07 = {"model_names": {"fit": "prior VAE + ridge map (diffusion off), 72 trials", "all": "…, 90 trials"},
            "selected_is_ldm": False, "selected_variant": {"decode": {"mode": "refine"}}}
@@ -123,7 +123,7 @@ def test_prior_model_names_reads_chapter_07_and_falls_back_on_its_variant():
 
 
 def test_with_perception_adds_the_three_metrics_per_model():
-    from ldm_core.benchmark import with_perception
+    from ldm_core.study.benchmark import with_perception
 
     seen = []
 
@@ -148,8 +148,8 @@ def test_with_perception_through_chapter_07s_classifier(tmp_path):
     """The real path: prior_study.perception_model's classifier, the three metrics with CIs beside psnr."""
     from types import SimpleNamespace
 
-    from ldm_core import prior_study
-    from ldm_core.benchmark import with_perception
+    from ldm_core.study import prior_study
+    from ldm_core.study.benchmark import with_perception
 
     rng = np.random.default_rng(0)
     S = 12
@@ -175,7 +175,7 @@ def test_with_perception_through_chapter_07s_classifier(tmp_path):
 
 
 def test_ceiling_note_counts_models_at_the_ceiling():
-    from ldm_core.benchmark import ceiling_note
+    from ldm_core.study.benchmark import ceiling_note
 
     s = {"a": {"digit_acc": {"mean": 1.0}}, "b": {"digit_acc": {"mean": 0.9}},
          "c": {"digit_acc": {"mean": float("nan")}}, "d": {"psnr": {"mean": 3.0}}, "e": {"digit_acc": {"mean": 1.0}}}
@@ -184,7 +184,7 @@ def test_ceiling_note_counts_models_at_the_ceiling():
 
 
 def test_test_set_use_counts_distinct_decoders_and_references():
-    from ldm_core.benchmark import comparison_roles, is_reference, test_set_use
+    from ldm_core.study.benchmark import comparison_roles, is_reference, test_set_use
 
     a, b, c = (np.full((2, 4, 4), v, dtype=np.float32) for v in (0.1, 0.2, 0.3))
     chapters = {
@@ -209,7 +209,7 @@ def test_test_set_use_counts_distinct_decoders_and_references():
 
 
 def test_test_set_use_adds_the_models_a_chapter_scores_without_keeping_them():
-    from ldm_core.benchmark import test_set_use
+    from ldm_core.study.benchmark import test_set_use
 
     a, b, c = (np.full((2, 4, 4), v, dtype=np.float32) for v in (0.1, 0.2, 0.3))
     chapters = {"00": {"ridge": a, "train_mean": c}, "07": {"m@seed0": b, "ridge (90 trials)": a}}
@@ -232,7 +232,7 @@ def test_test_set_use_adds_the_models_a_chapter_scores_without_keeping_them():
 
 
 def test_chapter_label_cuts_long_titles_before_the_colon():
-    from ldm_core.benchmark import chapter_label
+    from ldm_core.study.benchmark import chapter_label
 
     assert chapter_label("08_benchmarks") == "8. Benchmarks"
     assert chapter_label("02_unet_fix") == "2. Phase 1.1: a real U-Net"  # short: the whole title
@@ -240,7 +240,7 @@ def test_chapter_label_cuts_long_titles_before_the_colon():
 
 
 def test_grid_edges_finds_a_best_cell_on_the_rim():
-    from ldm_core.benchmark import grid_edges
+    from ldm_core.study.benchmark import grid_edges
 
     axes = ([1e-5, 1e-4, 1e-3], [2, 4, 8], [64, 128, 256])
     assert grid_edges((1e-3, 8, 128), axes) == [0, 1]  # the review's week-1 winner: a corner in lr and batch
@@ -253,7 +253,7 @@ def test_grid_edges_finds_a_best_cell_on_the_rim():
 
 
 def test_sample_spread_by_hand():
-    from ldm_core.benchmark import NEGLIGIBLE_SPREAD, sample_spread
+    from ldm_core.study.benchmark import NEGLIGIBLE_SPREAD, sample_spread
 
     # trial 0: samples 0 and 1 everywhere -> per-pixel std 0.5; trial 1: identical samples -> 0
     samples = np.stack([np.stack([np.zeros((2, 2)), np.ones((2, 2))]), np.full((2, 2, 2), 0.3)])  # (2, 2, 2, 2)
@@ -273,7 +273,7 @@ def test_sample_spread_by_hand():
 
 
 def test_spatial_samples_passes_the_runs_sampling_and_keeps_every_sample():
-    from ldm_core.benchmark import spatial_samples
+    from ldm_core.study.benchmark import spatial_samples
 
     calls = []
 
@@ -289,7 +289,7 @@ def test_spatial_samples_passes_the_runs_sampling_and_keeps_every_sample():
 
 
 def test_stage_steps_sums_the_optimiser_steps_of_one_stage():
-    from ldm_core.benchmark import stage_steps
+    from ldm_core.study.benchmark import stage_steps
 
     history = {"stage": ["vae", "vae", "diffusion", "diffusion", "diffusion"], "steps": [5, 5, 5, 5, 4]}
     assert stage_steps(history) == 14
@@ -298,7 +298,7 @@ def test_stage_steps_sums_the_optimiser_steps_of_one_stage():
 
 
 def test_chapter01_x0_errors_reads_what_chapter_01_measured():
-    from ldm_core.benchmark import chapter01_x0_errors
+    from ldm_core.study.benchmark import chapter01_x0_errors
 
     def rows(lo, hi):
         return [{"t": 20, "x0 error, model": lo, "x0 error, Gaussian denoiser": 0.01},
@@ -326,8 +326,8 @@ def test_chapter01_x0_errors_reads_what_chapter_01_measured():
 
 
 def test_comparisons_table_marks_the_planned_comparison():
-    from ldm_core.benchmark import EXPLORATORY, PLANNED, comparisons_table
-    from ldm_core.claims import PAIRED_VERDICTS
+    from ldm_core.study.benchmark import EXPLORATORY, PLANNED, comparisons_table
+    from ldm_core.study.claims import PAIRED_VERDICTS
 
     def comp(m):
         return {"psnr": {"mean": m, "ci_low": m - 1, "ci_high": m + 1, "p_wilcoxon": 0.5}}
@@ -346,7 +346,7 @@ def test_comparisons_table_marks_the_planned_comparison():
 def test_curve_sizes_keeps_what_the_data_allow(tmp_path):
     from types import SimpleNamespace
 
-    from ldm_core.benchmark import curve_sizes
+    from ldm_core.study.benchmark import curve_sizes
 
     data = SimpleNamespace(images_fit=np.zeros((30, 2, 2)), labels_fit=np.array([1, 2] * 15))
     assert curve_sizes([10, 20, 10], data) == ([10, 20], "")
@@ -359,7 +359,7 @@ def test_curve_sizes_keeps_what_the_data_allow(tmp_path):
 def test_decoder_samples_mean_follows_the_decoders_averaging():
     from types import SimpleNamespace
 
-    from ldm_core.benchmark import decoder_samples
+    from ldm_core.study.benchmark import decoder_samples
 
     codes = np.arange(2 * 3 * 1, dtype=float).reshape(2, 3, 1)  # 2 trials, 3 samples, 1-d codes
 
@@ -384,7 +384,7 @@ def test_decoder_samples_mean_follows_the_decoders_averaging():
 
 
 def test_sampling_steps_scores_what_the_model_returns(tmp_path):
-    from ldm_core.benchmark import sampling_steps, sampling_steps_table, steps_range
+    from ldm_core.study.benchmark import sampling_steps, sampling_steps_table, steps_range
     from ldm_core.metrics import evaluate
     from tests.train_helpers import small_study_data
 
@@ -416,9 +416,9 @@ def test_sampling_steps_scores_what_the_model_returns(tmp_path):
 def test_week1_sweep_builds_the_grid_and_reads_validation(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
-    from ldm_core import experiment
-    from ldm_core.benchmark import week1_sweep
-    from ldm_core.experiment import make_ldm_config
+    from ldm_core.study import experiment
+    from ldm_core.study.benchmark import week1_sweep
+    from ldm_core.study.experiment import make_ldm_config
 
     seen = {}
 
@@ -438,15 +438,15 @@ def test_week1_sweep_builds_the_grid_and_reads_validation(monkeypatch, tmp_path)
 
 
 def test_samples_figure_rows_in_order(monkeypatch):
-    import ldm_core.plots
-    from ldm_core.benchmark import samples_figure
+    import ldm_core.study.plots
+    from ldm_core.study.benchmark import samples_figure
 
     seen = {}
 
     def fake_grid(rows, **kw):
         seen.update(rows=rows, kw=kw)
 
-    monkeypatch.setattr(ldm_core.plots, "image_grid", fake_grid)
+    monkeypatch.setattr(ldm_core.study.plots, "image_grid", fake_grid)
     samples = np.stack([np.zeros((3, 4, 4)), np.ones((3, 4, 4))], axis=1)  # (N=3, k=2, 4, 4)
     targets, labels = np.full((3, 4, 4), 0.5), np.array([1, 2, 1])
     samples_figure(samples, targets, labels, class_names={1: "a", 2: "b"})

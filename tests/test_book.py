@@ -1,6 +1,6 @@
 """The published book (book/*.ipynb, executed by `make study`) shows a reader nothing of the machine or the plumbing."""
-from ldm_core.bookcheck import check_notebooks
-from ldm_core.results import project_root
+from ldm_core.study.bookcheck import check_notebooks
+from ldm_core.study.results import project_root
 
 
 def test_published_chapters_are_clean():

@@ -1,7 +1,7 @@
 """The book checks catch what a reader must never see."""
 import json
 
-from ldm_core.bookcheck import check_html, check_notebooks
+from ldm_core.study.bookcheck import check_html, check_notebooks
 
 
 def _nb(path, cells):

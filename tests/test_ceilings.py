@@ -1,10 +1,10 @@
-"""Tests of ldm_core.ceilings: each variant's VAE round trip, with the VAE its runs train, scored."""
+"""Tests of ldm_core.study.ceilings: each variant's VAE round trip, with the VAE its runs train, scored."""
 import numpy as np
 import pytest
 
-from ldm_core.ceilings import vae_ceilings
-from ldm_core.diagnostics import vae_roundtrip
-from ldm_core.experiment import Variant, make_ldm_config, run_variants, stage1_vae
+from ldm_core.study.ceilings import vae_ceilings
+from ldm_core.study.diagnostics import vae_roundtrip
+from ldm_core.study.experiment import Variant, make_ldm_config, run_variants, stage1_vae
 from ldm_core.metrics import evaluate
 from tests.train_helpers import TINY, TRAIN, small_study_data
 

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from ldm_core.chapter import Chapter, relative
+from ldm_core.study.chapter import Chapter, relative
 from ldm_core.metrics import evaluate
-from ldm_core.parameters import ParameterError, defaults
-from ldm_core.results import load_results, project_root
+from ldm_core.study.parameters import ParameterError, defaults
+from ldm_core.study.results import load_results, project_root
 
 CH = "00_data_and_metrics"
 
@@ -55,7 +55,7 @@ def test_default_is_a_scratch_folder_that_never_touches_results(tmp_path):
 def test_publishing_needs_the_profile_and_its_values(tmp_path):
     with pytest.raises(ParameterError, match="publish=True needs profile"):
         _start(tmp_path, publish=True)
-    from ldm_core.study import load_params
+    from ldm_core.study.runner import load_params
 
     quick = load_params(CH, "quick")
     ch = _start(tmp_path, publish=True, profile="quick", **quick)
@@ -98,9 +98,9 @@ def test_relative_paths_never_show_the_machine(tmp_path):
 
 
 def test_param_table_is_short_readable_and_has_no_json(tmp_path):
-    from ldm_core.parameters import defaults as dflt
+    from ldm_core.study.parameters import defaults as dflt
 
-    from ldm_core.names import metric_label
+    from ldm_core.study.names import metric_label
 
     ch = Chapter("07_image_prior", {"np": np})
     ch.params = {**dflt("07_image_prior"), "n_voxels_grid": [200, 400, 800, 1600, 0]}
@@ -129,7 +129,7 @@ def test_param_table_shows_a_data_file_by_name_and_class_names_readably(tmp_path
 
 
 def test_param_values_for_people():
-    from ldm_core.chapter import param_label, param_value
+    from ldm_core.study.chapter import param_label, param_value
 
     assert param_value([1e-5, 1e-4, 5e-4, 1e-3]) == "10⁻⁵, 10⁻⁴, 5×10⁻⁴, 0.001"
     assert param_value(True) == "yes" and param_value(0.2) == "0.2" and param_value(12000) == "12,000"
@@ -185,7 +185,7 @@ def test_glue_data_of_raw_data_with_and_without_the_split(tmp_path, glued, synth
 
 def _data_chapter_results(root, *, count, n_test=12, sha="a" * 64):
     t = np.zeros((2, 4, 4), np.float32)
-    from ldm_core.results import write_results
+    from ldm_core.study.results import write_results
 
     detail = {"count": count, "n_test": n_test, "threshold": 0.99, "max_r": [], "index": [], "repeated": []}
     write_results(root / CH, chapter=CH, metrics={}, reconstructions={}, targets=t, labels=np.array([1, 2]),
@@ -242,7 +242,7 @@ def test_two_writers_of_one_results_folder_last_wins_and_a_mixed_pair_is_refused
     """What the README promises for two plain papermill runs with the same results_root."""
     import shutil
 
-    from ldm_core.results import ResultsMismatchError, write_results
+    from ldm_core.study.results import ResultsMismatchError, write_results
 
     t = np.random.default_rng(0).random((3, 4, 4)).astype(np.float32)
 
@@ -266,7 +266,7 @@ def test_load_results_reads_the_npz_it_checked(tmp_path, monkeypatch):
     """The npz is read once: a writer replacing it between the check and the load cannot slip in other images."""
     from pathlib import Path
 
-    from ldm_core import results as R
+    from ldm_core.study import results as R
 
     t = np.random.default_rng(0).random((2, 4, 4)).astype(np.float32)
     R.write_results(tmp_path, chapter=CH, metrics={"m": {}}, reconstructions={"m": t}, targets=t,
@@ -279,7 +279,7 @@ def test_load_results_reads_the_npz_it_checked(tmp_path, monkeypatch):
 
 
 def test_paths_inside_values_show_only_their_names():
-    from ldm_core.chapter import param_value
+    from ldm_core.study.chapter import param_value
 
     assert param_value("/home/me/data/shapes_prior.npz") == "shapes_prior.npz"
     assert param_value("vgg16:/models/vgg/state_dict.pth") == "vgg16:state_dict.pth"
@@ -287,8 +287,8 @@ def test_paths_inside_values_show_only_their_names():
 
 
 def test_every_parameter_has_a_short_reader_name():
-    from ldm_core.chapter import LABEL_LENGTH, param_label
-    from ldm_core.parameters import CHAPTER_PARAMS, RUN_PARAMS
+    from ldm_core.study.chapter import LABEL_LENGTH, param_label
+    from ldm_core.study.parameters import CHAPTER_PARAMS, RUN_PARAMS
 
     for chapter, spec in CHAPTER_PARAMS.items():
         labels = [param_label(n, p.doc) for n, p in spec.items() if n not in RUN_PARAMS]
@@ -299,7 +299,7 @@ def test_every_parameter_has_a_short_reader_name():
 
 
 def test_param_table_writes_internal_choice_names_in_words():
-    from ldm_core.parameters import defaults as dflt
+    from ldm_core.study.parameters import defaults as dflt
 
     ch = Chapter("05_conditioning_vae", {"np": np})
     ch.params = {**dflt("05_conditioning_vae"), "conditionings": ["add", "cross_attn", "film"]}

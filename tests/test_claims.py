@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from ldm_core.claims import (PAIRED_VERDICTS, PROXY_DISPLAY, ROW_KEYS, SPLITS, check_split, claim_row, exact,
+from ldm_core.study.claims import (PAIRED_VERDICTS, PROXY_DISPLAY, ROW_KEYS, SPLITS, check_split, claim_row, exact,
                               expectation_rows, fmt_range, paired_claim_row, paired_row, paired_table, shown_verdict,
                               target_row, target_sentence, verdict, verdict_table)
 
@@ -143,7 +143,7 @@ def test_target_sentences_say_where_the_mean_and_the_ci_stand():
 
 
 def test_a_row_beyond_the_claims_premise_shows_why_instead_of_its_verdict():
-    from ldm_core.claims import shown_verdict
+    from ldm_core.study.claims import shown_verdict
 
     row = {"verdict": "refuted (above the claim)", "premise": "also learns from 1,969 unpaired images"}
     assert shown_verdict(row) == "not counted (beyond the claim's premise: also learns from 1,969 unpaired images)"
@@ -152,7 +152,7 @@ def test_a_row_beyond_the_claims_premise_shows_why_instead_of_its_verdict():
 
 
 def test_verdict_of_says_when_a_trivial_reference_also_earns_the_confirmation():
-    from ldm_core.claims import claim_row, exact, verdict_of
+    from ldm_core.study.claims import claim_row, exact, verdict_of
 
     rows = [{**claim_row("8", "phase 1: PSNR 12-15 dB", exact(13.3), low=12, high=15, split="test", metric="psnr",
                          model="pipeline"), "difference": False}]

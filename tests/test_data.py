@@ -270,9 +270,9 @@ def test_four_class_file_runs_through_split_floors_metrics_and_plots(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ldm_core import plots
+    from ldm_core.study import plots
     from ldm_core.baselines import noise_floors
-    from ldm_core.diagnostics import class_decoding
+    from ldm_core.study.diagnostics import class_decoding
     from ldm_core.metrics import evaluate
 
     arrays = make_synthetic_digit69(n_train=40, n_test=8, n_voxels=23, image_size=12, codes=(0, 3, 5, 7),
@@ -301,7 +301,7 @@ def test_four_class_file_runs_through_split_floors_metrics_and_plots(tmp_path):
 
 
 def test_class_decoding_chance_with_negative_codes(rng):
-    from ldm_core.diagnostics import class_decoding
+    from ldm_core.study.diagnostics import class_decoding
 
     labels = np.array([-1] * 12 + [4] * 6 + [9] * 6)
     fmri = rng.normal(size=(24, 5)) + labels[:, None]

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from ldm_core.diagnostics import (LADDER_FIXES, defect_ladder, leave_one_out_drops, neighbour_correlation,
+from ldm_core.study.diagnostics import (LADDER_FIXES, defect_ladder, leave_one_out_drops, neighbour_correlation,
                                   neighbour_correlation_curve, run_ladder, sampler_comparison, sampling_trajectory,
                                   shuffled_fmri_check, x0_error_by_timestep)
 from ldm_core.models.schedule import NoiseSchedule
 from ldm_core.pipeline import BrainLDM
-from ldm_core.sampler_check import GaussianOracle
+from ldm_core.study.sampler_check import GaussianOracle
 from tests.train_helpers import small_study_data, tiny_cfg
 
 
@@ -225,8 +225,8 @@ def test_sampling_trajectory_tracks_the_forward_process_and_is_what_reconstruct_
 
 
 def test_parameter_table_counts_by_part_and_per_trial():
-    from ldm_core.diagnostics import parameter_table
-    from ldm_core.runs import Run, VariantResult
+    from ldm_core.study.diagnostics import parameter_table
+    from ldm_core.study.runs import Run, VariantResult
 
     run = Run(variant="m", seed=0, recon_val=np.zeros((1, 2, 2)), recon_test=np.zeros((1, 2, 2)), val_metrics={},
               test_metrics={}, history={}, wall_time_s=0.0, steps_per_s=0.0, device="cpu",
@@ -245,7 +245,7 @@ def test_parameter_table_counts_by_part_and_per_trial():
 def test_sampler_study_bundles_the_three_probes():
     from types import SimpleNamespace
 
-    from ldm_core.diagnostics import SAMPLER_LABELS, sampler_study
+    from ldm_core.study.diagnostics import SAMPLER_LABELS, sampler_study
 
     images, ref = _gaussian_images(50, 5), _gaussian_images(500, 6)
     data = SimpleNamespace(fmri_val=np.zeros((50, 3), np.float32), images_val=images, images_fit=ref)
@@ -260,8 +260,8 @@ def test_sampler_study_bundles_the_three_probes():
 
 
 def test_every_ladder_fix_has_a_reader_phrase():
-    from ldm_core.diagnostics import LADDER_FIXES
-    from ldm_core.names import FIX_LABELS, fix_label
+    from ldm_core.study.diagnostics import LADDER_FIXES
+    from ldm_core.study.names import FIX_LABELS, fix_label
 
     assert set(LADDER_FIXES) == set(FIX_LABELS)
     assert fix_label("VAE decoder training") == "training the VAE decoder"
@@ -271,7 +271,7 @@ def test_every_ladder_fix_has_a_reader_phrase():
 def test_sampler_study_samples_each_model_and_sampler_once_and_its_table_is_sampler_comparisons(monkeypatch):
     from types import SimpleNamespace
 
-    from ldm_core import diagnostics
+    from ldm_core.study import diagnostics
 
     images, ref = _gaussian_images(40, 7), _gaussian_images(400, 8)
     data = SimpleNamespace(fmri_val=np.zeros((40, 3), np.float32), images_val=images, images_fit=ref)
@@ -287,7 +287,7 @@ def test_sampler_study_samples_each_model_and_sampler_once_and_its_table_is_samp
 
 
 def test_final_loss_ratio_reads_the_last_validated_epoch_of_the_stage():
-    from ldm_core.diagnostics import final_loss_ratio
+    from ldm_core.study.diagnostics import final_loss_ratio
 
     nan = float("nan")
     history = {"stage": ["vae", "vae", "diffusion", "diffusion", "diffusion"],
@@ -304,7 +304,7 @@ def test_final_loss_ratio_reads_the_last_validated_epoch_of_the_stage():
 def test_loss_ratio_over_seeds_gives_the_mean_and_the_range_across_seeds():
     from types import SimpleNamespace
 
-    from ldm_core.diagnostics import loss_ratio_over_seeds
+    from ldm_core.study.diagnostics import loss_ratio_over_seeds
 
     def run(train, val):
         return SimpleNamespace(history={"stage": ["diffusion"], "train_loss": [train], "val_loss": [val]})
@@ -317,7 +317,7 @@ def test_loss_ratio_over_seeds_gives_the_mean_and_the_range_across_seeds():
 
 
 def test_class_decoding_lowers_the_folds_to_the_smallest_class_and_refuses_singletons():
-    from ldm_core.diagnostics import class_decoding
+    from ldm_core.study.diagnostics import class_decoding
 
     rng = np.random.default_rng(0)
     labels = np.array([3] * 3 + [7] * 3 + [9] * 4)  # smallest class: 3 trials -> 3 folds, not 5
@@ -336,7 +336,7 @@ def _study(r, var, x0_err, exact_err, ts=(20, 500, 999)):
     """A SamplerStudy by hand: one model "m", two samplers; ``r`` / ``var``: (DDIM, re-noising)."""
     import pandas as pd
 
-    from ldm_core.diagnostics import SAMPLER_LABELS, SamplerStudy
+    from ldm_core.study.diagnostics import SAMPLER_LABELS, SamplerStudy
 
     labels = [SAMPLER_LABELS["ddim"], SAMPLER_LABELS["original"]]
     table = pd.DataFrame({"pixel r": list(r), "latent variance ratio": list(var)},
@@ -373,8 +373,8 @@ def test_x_t_use_names_what_is_missing():
 
 
 def test_ledger_note_names_the_rows_the_ledger_treats_differently():
-    from ldm_core.claims import claim_row, exact, paired_claim_row
-    from ldm_core.diagnostics import ledger_note
+    from ldm_core.study.claims import claim_row, exact, paired_claim_row
+    from ldm_core.study.diagnostics import ledger_note
 
     refs = {"uniform_noise": {"ssim": {"mean": 0.002}, "psnr": {"mean": 5.0}}, "train_mean": {"ssim": {"mean": 0.3}},
             "ridge": {"ssim": {"mean": 0.005}}}  # ridge is no trivial reference: never named

@@ -1,15 +1,15 @@
-"""Tests of ldm_core.encoder_variants: chapter 04's variants, their tables, and what the data file holds."""
+"""Tests of ldm_core.study.encoder_variants: chapter 04's variants, their tables, and what the data file holds."""
 import math
 
 import numpy as np
 import pytest
 
 from ldm_core.config import FIXED_AUGMENTATION, NO_AUGMENTATION, TrainConfig
-from ldm_core.encoder_variants import (BASE, add_encoder_variants, align_losses, decay_shrink,
+from ldm_core.study.encoder_variants import (BASE, add_encoder_variants, align_losses, decay_shrink,
                                        encoder_tables, file_variables, untestable_table)
-from ldm_core.experiment import Variant, make_ldm_config
-from ldm_core.runs import Run, VariantResult
-from ldm_core.sweep import Sweep
+from ldm_core.study.experiment import Variant, make_ldm_config
+from ldm_core.study.runs import Run, VariantResult
+from ldm_core.study.sweep import Sweep
 from tests.train_helpers import small_study_data
 
 

@@ -1,4 +1,4 @@
-"""Tests of ldm_core.experiment: variants, run_variants (shared trainings, cache, damaged cache), train_model,
+"""Tests of ldm_core.study.experiment: variants, run_variants (shared trainings, cache, damaged cache), train_model,
 stage1_vae, equal-step recipes, selection."""
 import dataclasses
 import json
@@ -10,9 +10,9 @@ import torch
 
 import ldm_core.train
 from ldm_core.config import FIXED_AUGMENTATION
-from ldm_core.experiment import (Variant, equal_steps_train_cfg, make_ldm_config, run_variants, select, stage1_vae,
+from ldm_core.study.experiment import (Variant, equal_steps_train_cfg, make_ldm_config, run_variants, select, stage1_vae,
                                  train_and_reconstruct, train_model)
-from ldm_core.runs import SAMPLING_DEFAULTS, Run, VariantResult
+from ldm_core.study.runs import SAMPLING_DEFAULTS, Run, VariantResult
 from tests.train_helpers import TINY, TRAIN, small_study_data
 
 

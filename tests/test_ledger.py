@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ldm_core import ledger
-from ldm_core.claims import PROXY_DISPLAY, claim_row, exact, expectation_rows, paired_claim_row
+from ldm_core.study import ledger
+from ldm_core.study.claims import PROXY_DISPLAY, claim_row, exact, expectation_rows, paired_claim_row
 from ldm_core.data import DATA_SHA256
-from ldm_core.names import model_label
-from ldm_core.results import write_results
+from ldm_core.study.names import model_label
+from ldm_core.study.results import write_results
 
 INF = math.inf
 
@@ -767,7 +767,7 @@ def test_the_rule_is_declared_in_the_module_docstring():
 
 
 def test_trajectory_reads_selected_models_and_quotes_expectations(study_root):
-    from ldm_core.claims import REPORT_EXPECTATIONS
+    from ldm_core.study.claims import REPORT_EXPECTATIONS
 
     for ch in ("02_unet_fix", "05_conditioning_vae"):  # give them a known selection
         _write(study_root, ch, extra={"summary": {"sel": _summary(9.0, 0.1, 0.1)}, "selected_on_validation": "sel"})

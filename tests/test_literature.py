@@ -1,6 +1,6 @@
 import pytest
 
-from ldm_core import literature
+from ldm_core.study import literature
 
 
 def test_published_table_is_quoted_with_its_source():
@@ -37,7 +37,7 @@ def test_caveats_markdown_is_prose_with_the_caveats_that_apply():
 
 
 def test_report_literature_reads_like_a_table_for_people():
-    from ldm_core.literature import REPORT_LITERATURE
+    from ldm_core.study.literature import REPORT_LITERATURE
 
     assert all({"method", "dataset size", "PSNR", "SSIM", "source"} == set(r) for r in REPORT_LITERATURE)
     assert REPORT_LITERATURE[0]["PSNR"] == "15–20 dB" and "-" not in REPORT_LITERATURE[1]["SSIM"]

@@ -1,6 +1,6 @@
 import pytest
 
-from ldm_core.names import display_number, format_p, label_columns, metric_label
+from ldm_core.study.names import display_number, format_p, label_columns, metric_label
 
 
 @pytest.mark.parametrize("value, text", [(16843453.14, "16,843,453"), (0.04383, "0.0438"), (-0.5, "-0.5"),

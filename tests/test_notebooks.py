@@ -11,10 +11,10 @@ import nbformat
 import papermill as pm
 import pytest
 
-from ldm_core import study
+from ldm_core.study import runner as study
 from ldm_core.data import make_synthetic_digit69, write_digit69_mat
-from ldm_core.parameters import CHAPTER_PARAMS, requirements
-from ldm_core.results import load_results, project_root, verify
+from ldm_core.study.parameters import CHAPTER_PARAMS, requirements
+from ldm_core.study.results import load_results, project_root, verify
 
 from .conftest import REAL_DATA_DIR
 from .schema_dataset import write_schema_dataset

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from ldm_core import study
-from ldm_core.parameters import CHAPTER_PARAMS, ParameterError, defaults, describe, parameters_cell, validate
-from ldm_core.results import project_root
+from ldm_core.study import runner as study
+from ldm_core.study.parameters import CHAPTER_PARAMS, ParameterError, defaults, describe, parameters_cell, validate
+from ldm_core.study.results import project_root
 
 ROOT = project_root()
 

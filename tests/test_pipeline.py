@@ -195,7 +195,7 @@ def test_load_errors(tmp_path):
 
 
 def test_default_sampler_is_renoising_for_the_original_denoiser_only():
-    from ldm_core.experiment import make_ldm_config
+    from ldm_core.study.experiment import make_ldm_config
     from ldm_core.pipeline import default_sampler
 
     assert default_sampler(make_ldm_config("original")) == "original"

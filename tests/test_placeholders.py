@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from ldm_core import study
-from ldm_core.placeholders import chapter_heading, write_placeholders
+from ldm_core.study import runner as study
+from ldm_core.study.placeholders import chapter_heading, write_placeholders
 
 
 def test_placeholders_for_missing_chapters_only(tmp_path):

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from ldm_core import plots  # noqa: E402
+from ldm_core.study import plots  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +56,7 @@ def test_ladder_plot_one_colour_per_group_and_references_in_the_legend():
 def test_sampler_diagnosis_and_neighbour_plots_label_their_axes():
     import pandas as pd
 
-    from ldm_core.diagnostics import SamplerStudy
+    from ldm_core.study.diagnostics import SamplerStudy
 
     t = [10, 500, 999]
     errors = pd.DataFrame({"x0 error, model": [0.1, 2.0, 300.0], "x0 error, Gaussian denoiser": [0.1, 0.9, 1.0]},
@@ -458,7 +458,7 @@ def test_image_grid_of_the_first_page_is_readable():
 def _empty_study():
     import pandas as pd
 
-    from ldm_core.diagnostics import SamplerStudy
+    from ldm_core.study.diagnostics import SamplerStudy
 
     return SamplerStudy(pd.DataFrame(), {}, {})
 

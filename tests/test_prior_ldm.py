@@ -5,7 +5,7 @@ import pytest
 from ldm_core.data import make_synthetic_digit69, write_digit69_mat
 from ldm_core.prior import PriorConfig
 from ldm_core.prior_ldm import DecodeConfig
-from ldm_core.prior_runs import MapConfig, PriorVariant, build_decoder, run_prior_variants
+from ldm_core.study.prior_runs import MapConfig, PriorVariant, build_decoder, run_prior_variants
 from ldm_core.splits import prepare_data, refit_all
 
 TINY = PriorConfig(latent_dim=3, vae_width=4, vae_hidden=8, vae_steps=5, vae_batch=8, denoiser_width=16,

@@ -1,4 +1,4 @@
-"""ldm_core.prior_study: chapter 07's names, tables, analyses and their rules, on hand-made inputs."""
+"""ldm_core.study.prior_study: chapter 07's names, tables, analyses and their rules, on hand-made inputs."""
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,8 +10,8 @@ import torch
 from ldm_core.prior import PriorConfig
 from ldm_core.prior_images import PriorImages, drop_near_duplicates
 from ldm_core.prior_ldm import DecodeConfig
-from ldm_core.prior_runs import MapConfig, PriorVariant
-from ldm_core.prior_study import (DIRECT, BaselineScores, Perception, budget_display, count_test_uses, decoder_name,
+from ldm_core.study.prior_runs import MapConfig, PriorVariant
+from ldm_core.study.prior_study import (DIRECT, BaselineScores, Perception, budget_display, count_test_uses, decoder_name,
                                   epsilon_findings, evaluate_baselines, guard_at, guard_summary, is_ldm, kid_reference,
                                   kid_text, known_answer_display, known_answer_text, large_number, leakage_table,
                                   model_name, model_names, paired_rows, perception_distortion_text, perception_model,
@@ -99,7 +99,7 @@ def test_guard_summary_says_when_nothing_is_dropped_and_returns_no_images(rng):
 
 
 def test_guarded_prior_images_takes_no_data_dir():
-    from ldm_core.prior_study import guarded_prior_images
+    from ldm_core.study.prior_study import guarded_prior_images
 
     with pytest.raises(TypeError, match="data_dir"):
         guarded_prior_images(None, source="auto", threshold=0.9, max_shift=2, data_dir="/x")
@@ -204,7 +204,7 @@ def test_prior_fit_check_flags_shapes_against_a_prior_of_blobs(one_thread, tmp_p
     assert other["psnr"]["difference"]["ci_high"] < -3.0
     # validation stimuli with a near copy (r > 0.99) among the probe's training images are left out
     from ldm_core.data import test_in_training
-    from ldm_core.prior_study import _holdout_index
+    from ldm_core.study.prior_study import _holdout_index
 
     keep = np.ones(200, bool)
     keep[_holdout_index(prior.labels, 0.1, 0)] = False
@@ -557,8 +557,8 @@ def test_prior_size_text_reads_the_curve():
 
 
 def test_resolved_params_show_what_placeholders_stood_for():
-    from ldm_core.chapter import Chapter
-    from ldm_core.parameters import defaults
+    from ldm_core.study.chapter import Chapter
+    from ldm_core.study.parameters import defaults
 
     prior = PriorImages(images=np.zeros((3, 4, 4), np.float32), labels=np.array([6, 9, 6]), source="mnist_6_9.npz",
                         path=Path("/some/folder/mnist_6_9.npz"), sha256="x", class_names={6: "six", 9: "nine"})
@@ -581,8 +581,8 @@ def test_resolved_params_show_what_placeholders_stood_for():
 
 def test_leak_sensitivity_retrains_on_each_guarded_set_and_checks_the_published_one(tmp_path, rng):
     from ldm_core.data import make_synthetic_digit69, write_digit69_mat
-    from ldm_core.prior_runs import run_prior_variants
-    from ldm_core.prior_study import leak_sensitivity, leak_sensitivity_table
+    from ldm_core.study.prior_runs import run_prior_variants
+    from ldm_core.study.prior_study import leak_sensitivity, leak_sensitivity_table
     from ldm_core.splits import prepare_data
 
     data = prepare_data(str(write_digit69_mat(tmp_path / "d.mat", make_synthetic_digit69(
@@ -613,7 +613,7 @@ def test_leak_sensitivity_retrains_on_each_guarded_set_and_checks_the_published_
 
 
 def test_best_diffusion_pair_takes_the_best_multi_sample_decoder_and_its_single_sample_twin():
-    from ldm_core.prior_study import best_diffusion_pair
+    from ldm_core.study.prior_study import best_diffusion_pair
 
     base = PriorVariant(decode=DecodeConfig(mode="refine", n_samples=8))
     variants = {DIRECT: base.replace(decode={"mode": "direct"}), "refine 0.3": base,

@@ -5,9 +5,9 @@ import stat
 import numpy as np
 import pytest
 
-from ldm_core import results
+from ldm_core.study import results
 from ldm_core.metrics import evaluate
-from ldm_core.results import (ResultsMismatchError, compare, load_results, provenance, results_files_ok, verify,
+from ldm_core.study.results import (ResultsMismatchError, compare, load_results, provenance, results_files_ok, verify,
                               write_results)
 
 

@@ -1,4 +1,4 @@
-"""Tests of ldm_core.runs: pinned cache keys, run files (and damaged ones), tables, loss terms."""
+"""Tests of ldm_core.study.runs: pinned cache keys, run files (and damaged ones), tables, loss terms."""
 import json
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ldm_core.config import TrainConfig, get_preset
-from ldm_core.runs import (SAMPLING_DEFAULTS, Run, VariantResult, cache_key, chapter_metrics, load_run, loss_terms,
+from ldm_core.study.runs import (SAMPLING_DEFAULTS, Run, VariantResult, cache_key, chapter_metrics, load_run, loss_terms,
                            loss_terms_table, run_key, run_path, save_run, summary_table, train_key)
 from tests.train_helpers import TINY, TRAIN
 

@@ -1,6 +1,6 @@
 import pytest
 
-from ldm_core import study
+from ldm_core.study import runner as study
 
 
 def test_every_chapter_has_both_profiles():

@@ -1,12 +1,12 @@
-"""Tests of ldm_core.sweep: candidates sorted into the configs they change, name collisions refused, screening only
+"""Tests of ldm_core.study.sweep: candidates sorted into the configs they change, name collisions refused, screening only
 what is asked for."""
 import pytest
 
-import ldm_core.sweep as sweep_mod
-from ldm_core import parameters
-from ldm_core.experiment import Variant, _groups, make_ldm_config
-from ldm_core.runs import SAMPLING_DEFAULTS, VariantResult
-from ldm_core.sweep import Sweep, split_changes, variant_settings
+import ldm_core.study.sweep as sweep_mod
+from ldm_core.study import parameters
+from ldm_core.study.experiment import Variant, _groups, make_ldm_config
+from ldm_core.study.runs import SAMPLING_DEFAULTS, VariantResult
+from ldm_core.study.sweep import Sweep, split_changes, variant_settings
 from tests.train_helpers import TINY, TRAIN
 
 
@@ -90,7 +90,7 @@ def test_select_screens_only_the_names_asked_for_and_only_once(monkeypatch):
 
 
 def _result(name, ssim):
-    from ldm_core.runs import Run
+    from ldm_core.study.runs import Run
 
     ev = {"ssim": {"mean": ssim, "per_image": [ssim, ssim]}}
     run = Run(variant=name, seed=0, recon_val=None, recon_test=None, val_metrics=ev, test_metrics=ev, history={},
@@ -115,8 +115,8 @@ def test_trainings_groups_candidates_that_share_a_training():
 
 
 def test_candidates_are_described_in_words_for_the_parameter_table():
-    from ldm_core.chapter import PARAM_FORMATTERS
-    from ldm_core.sweep import describe_candidates, describe_changes
+    from ldm_core.study.chapter import PARAM_FORMATTERS
+    from ldm_core.study.sweep import describe_candidates, describe_changes
 
     assert describe_changes({"prediction": "x0", "n_samples": 8}) == (
         "the U-Net predicts x0 (the clean latent), the mean of 8 samples per trial")

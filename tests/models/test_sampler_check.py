@@ -1,4 +1,4 @@
-"""Tests of ldm_core.sampler_check: every sampler against the exact denoiser of Gaussian data.
+"""Tests of ldm_core.study.sampler_check: every sampler against the exact denoiser of Gaussian data.
 
 Two kinds of known answer. The closed form (``gaussian_moments``, written from the papers)
 gives the exact law of each sampler's output, free of sampling noise; Monte Carlo through
@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from ldm_core.models.schedule import NoiseSchedule
-from ldm_core.sampler_check import (
+from ldm_core.study.sampler_check import (
     GaussianOracle,
     check_sampler,
     error_amplification,
@@ -358,7 +358,7 @@ def test_ddpm_error_amplification_eps_vs_x0():
 
 
 def test_known_answer_table_columns_and_pass_rule():
-    from ldm_core.sampler_check import known_answer_table
+    from ldm_core.study.sampler_check import known_answer_table
 
     t = known_answer_table(kinds=("linear",), samplers=(("ddim", 10),), n_samples=400)
     assert list(t.index) == [("linear", "ddim, 10 steps", "eps"), ("linear", "ddim, 10 steps", "x0")]

@@ -1,6 +1,6 @@
 """Where a chapter's runs are computed: in the notebook's process, or on Dask workers.
 
-A run -- one training group for one seed (:func:`ldm_core.experiment.train_and_reconstruct`), or one seed of the
+A run -- one training group for one seed (:func:`ldm_core.study.experiment.train_and_reconstruct`), or one seed of the
 image-prior variants -- is keyed by data fingerprint, configuration, seed and sampling, cached on disk with atomic
 writes, and deterministic, so it can be computed anywhere. :func:`map_units` sends a list of such units to any
 ``concurrent.futures``-style executor (anything with ``submit(fn, *args, **kwargs) -> future``) and gathers the

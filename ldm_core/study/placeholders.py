@@ -8,7 +8,7 @@ with the chapter's title and question, taken from its notebook, and a note that 
 produce it; it removes the placeholder of every chapter that is present. With every chapter executed it writes
 nothing, so ``make study`` builds the book of executed chapters only.
 
-    python -m ldm_core.placeholders [book_dir]      # ``make book`` runs it before the build
+    python -m ldm_core.study.placeholders [book_dir]      # ``make book`` runs it before the build
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from .results import project_root
-from .study import chapters
+from .runner import chapters
 
 __all__ = ["chapter_heading", "write_placeholders", "main"]
 

@@ -1,7 +1,7 @@
 """The protocol every model chapter follows: train each variant per seed (cached), select on validation.
 
 - :class:`Variant` names one configuration of a comparison: architecture (:class:`~ldm_core.config.LDMConfig`),
-  training (fields of :class:`~ldm_core.config.TrainConfig`) and sampling (:data:`~ldm_core.runs.SAMPLING_DEFAULTS`
+  training (fields of :class:`~ldm_core.config.TrainConfig`) and sampling (:data:`~ldm_core.study.runs.SAMPLING_DEFAULTS`
   keys). To compare, change one field: ``dataclasses.replace(base, sampling={"n_samples": 4})``.
 - :func:`run_variants` is the one entry point: it trains every variant once per seed on the fitting trials
   of a :class:`~ldm_core.splits.StudyData`, reconstructs the validation trials (for selection) and the test
@@ -17,7 +17,7 @@
 - :func:`select` picks a variant by a validation metric; it never reads test numbers.
 
 The data split is :mod:`ldm_core.splits`; runs, their cache and the tables made from them are
-:mod:`ldm_core.runs`.
+:mod:`ldm_core.study.runs`.
 """
 from __future__ import annotations
 
@@ -34,11 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import LDMConfig, TrainConfig, get_preset
-from .io import atomic_write_bytes
-from .metrics import evaluate
+from ..config import LDMConfig, TrainConfig, get_preset
+from ..io import atomic_write_bytes
+from ..metrics import evaluate
 from .runs import SAMPLING_DEFAULTS, Run, VariantResult, cache_key, load_run, run_key, run_path, save_run, train_key
-from .splits import StudyData
+from ..splits import StudyData
 
 __all__ = ["Variant", "TrainedModel", "run_variants", "train_and_reconstruct", "train_model", "stage1_vae",
            "equal_steps_train_cfg", "select", "make_ldm_config"]
@@ -63,7 +63,7 @@ class Variant:
     ValueError
         From ``__post_init__``: ``ldm_cfg`` not an LDMConfig; ``train_cfg`` with a key that is not a
         TrainConfig field, a bad value, or ``seed`` / ``progress`` (set per run by :func:`run_variants`);
-        ``sampling`` with a key outside :data:`~ldm_core.runs.SAMPLING_DEFAULTS`.
+        ``sampling`` with a key outside :data:`~ldm_core.study.runs.SAMPLING_DEFAULTS`.
     """
 
     ldm_cfg: LDMConfig  # architecture, e.g. make_ldm_config("fixed", conditioning="cross_attn")
@@ -90,7 +90,7 @@ class Variant:
 
     @property
     def sample_cfg(self) -> dict:
-        """The full sampling settings: :data:`~ldm_core.runs.SAMPLING_DEFAULTS` updated with ``sampling``."""
+        """The full sampling settings: :data:`~ldm_core.study.runs.SAMPLING_DEFAULTS` updated with ``sampling``."""
         return {**SAMPLING_DEFAULTS, **self.sampling}
 
 
@@ -133,7 +133,7 @@ def run_variants(
         Anything with ``submit(fn, *args, **kwargs) -> future`` (a ``distributed.Client``, a
         ``ProcessPoolExecutor``): each unit of work (one training group, one seed: :func:`train_and_reconstruct`)
         is submitted to it, and the results are gathered in order. None runs them here, one after another.
-        The result does not depend on how it was computed (see :mod:`ldm_core.cluster`).
+        The result does not depend on how it was computed (see :mod:`ldm_core.study.cluster`).
 
     Returns
     -------
@@ -308,7 +308,7 @@ def train_model(data: StudyData, *, ldm_cfg: LDMConfig, train_cfg: dict, seed: i
     -------
     TrainedModel
     """
-    from .train import fit
+    from ..train import fit
 
     tcfg = _train_cfg(train_cfg, seed=seed, cache_dir=cache_dir, progress=progress)
     path = None
@@ -332,7 +332,7 @@ def train_model(data: StudyData, *, ldm_cfg: LDMConfig, train_cfg: dict, seed: i
 
 def _load_kept_model(path: Path) -> TrainedModel | None:
     """The model :func:`train_model` kept at ``path`` (.pt + .json); None when absent or unreadable (warned)."""
-    from .pipeline import BrainLDM
+    from ..pipeline import BrainLDM
 
     meta = path.with_suffix(".json")
     if not (meta.is_file() and path.with_suffix(".pt").is_file()):

@@ -21,7 +21,7 @@
 - :func:`shuffled_fmri_check`: do reconstructions change when a trial gets another trial's fMRI?
 - :func:`x0_error_by_timestep`, :func:`sampling_trajectory`, :func:`sampler_comparison`: what a trained denoiser
   does at each noise level, how the size of x_t evolves along a sampler's steps, and what each sampler makes of
-  the same model -- set against the exact denoiser of Gaussian latents (:mod:`ldm_core.sampler_check`), whose
+  the same model -- set against the exact denoiser of Gaussian latents (:mod:`ldm_core.study.sampler_check`), whose
   samplers' output laws are known in closed form; :func:`sampler_study` runs the three on a few models, and
   :meth:`SamplerStudy.x_t_use` reads from them whether a model's output depends on x_t at all.
 - :func:`ledger_note`: what the ledger of chapter 09 will do with a chapter's verdict rows (rows a trivial reference
@@ -40,8 +40,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, permutation_test_score
 
 from .experiment import Variant, make_ldm_config, run_variants, train_model
-from .metrics import paired_comparison, pixel_corr, ssim
-from .pipeline import sample_latents
+from ..metrics import paired_comparison, pixel_corr, ssim
+from ..pipeline import sample_latents
 
 __all__ = ["class_decoding", "condition_sensitivity", "vae_roundtrip", "parameters_per_sample", "parameter_table",
            "neighbour_correlation", "neighbour_correlation_curve", "LADDER_FIXES", "SAMPLER_LABELS", "DefectLadder",
@@ -466,7 +466,7 @@ class LadderRuns(NamedTuple):
 
 def run_ladder(ladder: DefectLadder, data, *, seeds, keep=(), cache_dir=None, n_boot: int = 2000, n_perm: int = 0,
                progress: bool = False) -> LadderRuns:
-    """Train every variant of ``ladder`` per seed (:func:`~ldm_core.experiment.run_variants`, cached), keeping models.
+    """Train every variant of ``ladder`` per seed (:func:`~ldm_core.study.experiment.run_variants`, cached), keeping models.
 
     The variants named in ``keep`` are trained first for ``seeds[0]`` with their models kept on disk
     (``keep_models``), so the diagnostics that need a model (condition sensitivity, VAE round trip, denoiser
@@ -481,7 +481,7 @@ def run_ladder(ladder: DefectLadder, data, *, seeds, keep=(), cache_dir=None, n_
     keep : sequence of str
         Names of variants whose first-seed model is returned.
     cache_dir, n_boot, n_perm, progress
-        As in :func:`~ldm_core.experiment.run_variants`.
+        As in :func:`~ldm_core.study.experiment.run_variants`.
 
     Returns
     -------
@@ -588,7 +588,7 @@ def x0_error_by_timestep(model, images: np.ndarray, fmri: np.ndarray, *, timeste
     (``schedule.predict_x0``; for an eps-predicting model x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t),
     so an eps error is multiplied by sqrt(1 - abar_t) / sqrt(abar_t) -- 157 at t = 999 on the linear schedule).
     The same x_t go through the exact denoiser of a Gaussian with the mean and per-component variances of the
-    ``reference_images``' latents (:class:`ldm_core.sampler_check.GaussianOracle`): the error a denoiser reaches that
+    ``reference_images``' latents (:class:`ldm_core.study.sampler_check.GaussianOracle`): the error a denoiser reaches that
     knows only those statistics -- a well-trained network should do at least as well.
 
     Parameters
@@ -749,7 +749,7 @@ def sampler_comparison(models: Mapping, fmri: np.ndarray, images: np.ndarray, *,
         together, > 1 blown apart); ``latent RMS ratio`` (RMS of the sampled latents over that of the targets'); and
         ``latent variance ratio, perfect Gaussian denoiser``: the same ratio, exact, of the closed-form output law of
         this sampler and step count with the exact denoiser of a Gaussian with the reference latents' statistics
-        (:func:`ldm_core.sampler_check.gaussian_moments`) -- what the sampler itself does to the spread.
+        (:func:`ldm_core.study.sampler_check.gaussian_moments`) -- what the sampler itself does to the spread.
     """
     from .sampler_check import gaussian_moments
 
@@ -915,7 +915,7 @@ def _claim_list(claims_: list[str]) -> str:
 def ledger_note(rows: list[dict], references: Mapping[str, Mapping], *, conclusions: str = "09_conclusions") -> str:
     """A note for a chapter's verdict table: each row's verdict is its own; chapter 09 decides each claim by its rules.
 
-    Says, for the rows given, what the ledger (:data:`ldm_core.ledger.RULE`) will do differently from the table:
+    Says, for the rows given, what the ledger (:data:`ldm_core.study.ledger.RULE`) will do differently from the table:
     rows confirmed here that a trivial reference of chapter 00 would also confirm (rule d: the reference's mean lies
     in the claimed range; level rows only, not differences, not the claims about the references themselves), rows on
     the study's own code (rule b), proxy rows (rule a), and confirmations that rest on validation rows only (rule c).
@@ -923,11 +923,11 @@ def ledger_note(rows: list[dict], references: Mapping[str, Mapping], *, conclusi
     Parameters
     ----------
     rows : list of dict
-        Verdict rows of :func:`ldm_core.claims.claim_row` (keys ``claim``, ``verdict``, ``metric``, ``low``, ``high``,
+        Verdict rows of :func:`ldm_core.study.claims.claim_row` (keys ``claim``, ``verdict``, ``metric``, ``low``, ``high``,
         ``split``, ``difference``, ``proxy``, ``own_code``).
     references : mapping of str -> mapping of str -> dict or float
         Chapter 00's ``models`` (name -> metric -> {"mean", ...} or a number); only the trivial references
-        (:data:`ldm_core.ledger.TRIVIAL_REFERENCES`) among them are read.
+        (:data:`ldm_core.study.ledger.TRIVIAL_REFERENCES`) among them are read.
     conclusions : str
         The ledger's page, for the link.
 

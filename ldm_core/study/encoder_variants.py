@@ -4,13 +4,13 @@ Every variant is the chapter's base -- the ``fixed`` pipeline, whose encoder is 
 hidden layer, heavy dropout), trained with :data:`~ldm_core.config.FIXED_AUGMENTATION` (Gaussian noise on the
 z-scored fMRI and dropped voxels) -- with its encoder or the encoder's training changed:
 
-- :func:`add_encoder_variants` adds the five variants to a :class:`~ldm_core.sweep.Sweep` (the report's deep MLP,
+- :func:`add_encoder_variants` adds the five variants to a :class:`~ldm_core.study.sweep.Sweep` (the report's deep MLP,
   the regularised MLP without augmentation, stronger weight decay, an attention encoder over voxel groups and its
   cross-attention version), checking the chapter's parameters against the data first;
 - :func:`encoder_tables` say what each variant's encoder is and how it is trained; :func:`align_losses` reads the
   alignment stage's validation loss (the most direct measure of how well an encoder generalises); :func:`decay_shrink` is the factor
   by which AdamW's decoupled weight decay alone shrinks a weight over a stage (parameter counts by part:
-  :func:`ldm_core.diagnostics.parameter_table`);
+  :func:`ldm_core.study.diagnostics.parameter_table`);
 - :data:`UNTESTABLE` and :func:`file_variables`: the report's two encoder ideas that digit69 cannot test, and the
   arrays the data file holds.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import NO_AUGMENTATION, TrainConfig, get_preset
+from ..config import NO_AUGMENTATION, TrainConfig, get_preset
 
 __all__ = ["BASE", "add_encoder_variants", "encoder_tables", "align_losses", "decay_shrink", "UNTESTABLE",
            "untestable_table", "file_variables"]

@@ -24,7 +24,7 @@ Every verdict row a chapter stores for the ledger (``extra["verdicts"]``) is bui
 - the numbers: ``mean``, ``ci_low``, ``ci_high`` and the claimed range ``low``, ``high``;
 - optionally ``note``: why a row is a proxy or what it leaves out, in words (chapter 09 prints it).
 
-:mod:`ldm_core.ledger` turns the rows of each claim into one verdict per claim (its rule is stated there).
+:mod:`ldm_core.study.ledger` turns the rows of each claim into one verdict per claim (its rule is stated there).
 """
 from __future__ import annotations
 
@@ -339,7 +339,7 @@ def verdict_of(rows: list[dict], model: str, metric: str, *, references: dict | 
 
     With ``references`` (chapter 00's ``models``), a confirmation that a trivial reference would also earn says so:
     "confirmed (chapter 9 does not count it: the training-mean image also falls in that range)" (rule d of
-    :mod:`ldm_core.ledger`).
+    :mod:`ldm_core.study.ledger`).
 
     Raises
     ------

@@ -2,9 +2,9 @@
 
 A latent model reconstructs an image by decoding a latent, so at best it produces what its VAE's decoder makes of
 the latent its encoder gives the target itself. Passing the target images through a variant's stage-1 VAE
-(encoder mean, then decoder; :func:`ldm_core.diagnostics.vae_roundtrip`), with no fMRI involved, measures that
+(encoder mean, then decoder; :func:`ldm_core.study.diagnostics.vae_roundtrip`), with no fMRI involved, measures that
 ceiling. :func:`vae_ceilings` does this for each variant of a comparison with the VAE its runs train
-(:func:`ldm_core.experiment.stage1_vae`, loaded from the run cache's ``vae`` folder when a run has trained it, so
+(:func:`ldm_core.study.experiment.stage1_vae`, loaded from the run cache's ``vae`` folder when a run has trained it, so
 bitwise that VAE), and scores the round trips like reconstructions (:func:`ldm_core.metrics.evaluate`), so that a
 chapter can set its models against the ceilings of their own VAEs.
 """
@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from .diagnostics import vae_roundtrip
-from .metrics import evaluate
+from ..metrics import evaluate
 
 if TYPE_CHECKING:
     from .experiment import Variant
-    from .splits import StudyData
+    from ..splits import StudyData
 
 __all__ = ["Ceilings", "vae_ceilings"]
 
@@ -57,7 +57,7 @@ def vae_ceilings(variants: Mapping[str, Variant], data: StudyData, *, split: str
     seed : int
         Training seed of the VAE (the runs' ``seeds[0]`` to reuse the VAE a screen trained).
     cache_dir : path, optional
-        The run cache of :func:`~ldm_core.experiment.run_variants`; VAEs trained there are loaded, others trained
+        The run cache of :func:`~ldm_core.study.experiment.run_variants`; VAEs trained there are loaded, others trained
         and cached.
     n_boot, n_perm : int
         Bootstrap resamples and identification permutations of :func:`~ldm_core.metrics.evaluate`.
@@ -71,7 +71,7 @@ def vae_ceilings(variants: Mapping[str, Variant], data: StudyData, *, split: str
     ------
     ValueError
         If ``variants`` is empty, ``split`` is not one of :data:`SPLITS`, or a variant has no VAE stage
-        (from :func:`~ldm_core.experiment.stage1_vae`).
+        (from :func:`~ldm_core.study.experiment.stage1_vae`).
     """
     from .experiment import stage1_vae
 

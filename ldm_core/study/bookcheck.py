@@ -1,7 +1,7 @@
 """Checks of the rendered book that a program can make: what a reader must never see.
 
 :func:`check_notebooks` reads the executed chapters in ``book/``; :func:`check_html` reads the built HTML. Each
-returns a list of problems (empty when the book is clean); ``python -m ldm_core.bookcheck [book_dir] [html_dir]``
+returns a list of problems (empty when the book is clean); ``python -m ldm_core.study.bookcheck [book_dir] [html_dir]``
 prints them and exits 1 if there are any (``make test`` and ``make study`` run it after the build).
 
 What is checked:
@@ -9,7 +9,7 @@ What is checked:
 - no machine paths in any output: the project's absolute path, the home folder, ``/tmp/``;
 - no "nan" / "NaN" cell in a rendered table, no bare "p = 0.000";
 - no visible import, parameter or results-writing cell: a code cell that imports, builds the chapter's
-  :class:`~ldm_core.chapter.Chapter`, holds the parameters, or calls ``ch.write`` must be tagged ``remove-input`` or
+  :class:`~ldm_core.study.chapter.Chapter`, holds the parameters, or calls ``ch.write`` must be tagged ``remove-input`` or
   ``remove-cell``; papermill's injected-parameters cell must be removed (``remove-cell``);
 - no stderr output (warnings, progress-bar residue) and no object repr (``<Figure``, ``<matplotlib``) in outputs;
 - no raw JSON or dict repr in what a reader sees (``{"psnr": 17.0, ...}`` in a cell's output, a table or a glued

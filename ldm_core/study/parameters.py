@@ -200,7 +200,7 @@ def _candidates(d: dict) -> str | None:
 
 # ----------------------------------------------------------------------------- shared blocks
 
-# Where a run writes and reads (set by the study runner; see ldm_core.chapter). Every chapter has them.
+# Where a run writes and reads (set by the study runner; see ldm_core.study.chapter). Every chapter has them.
 RUN_PARAMS = {
     "results_root": Path("", "folder to write <chapter>/metrics.json into; empty: a scratch folder runs/<chapter>/<time>-<hash>/ (results/ only when publishing)"),
     "inputs_root": Path("", "folder holding earlier chapters' results; empty: results_root if set, else the published results/"),

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .config import REMOVED_LDM_FIELDS, REMOVED_TRAIN_FIELDS, LDMConfig, TrainConfig
-from .io import atomic_write_bytes
-from .metrics import bootstrap_ci
+from ..config import REMOVED_LDM_FIELDS, REMOVED_TRAIN_FIELDS, LDMConfig, TrainConfig
+from ..io import atomic_write_bytes
+from ..metrics import bootstrap_ci
 
 if TYPE_CHECKING:
-    from .splits import StudyData
+    from ..splits import StudyData
 
 __all__ = ["Run", "VariantResult", "SAMPLING_DEFAULTS", "KEY_IGNORES", "KEY_AT_DEFAULT", "train_key", "run_key",
            "cache_key", "run_path", "save_run", "load_run", "summary_table", "chapter_metrics", "LOSS_TERM_WEIGHTS",
@@ -190,7 +190,7 @@ def summary_table(results: dict[str, VariantResult], *, split: str = "test",
 
 
 def chapter_metrics(results: dict[str, VariantResult], *, n_boot: int = 2000) -> tuple[dict, dict, dict]:
-    """Entries for :func:`ldm_core.results.write_results`.
+    """Entries for :func:`ldm_core.study.results.write_results`.
 
     Returns
     -------
@@ -294,7 +294,7 @@ def loss_terms_table(results: dict[str, VariantResult], *, stage: str = "diffusi
     Returns
     -------
     DataFrame of str
-        One row per variant (:func:`ldm_core.names.model_label`), one column per term some variant uses
+        One row per variant (:func:`ldm_core.study.names.model_label`), one column per term some variant uses
         (:data:`LOSS_TERM_LABELS`), "off" where a variant's weight is 0, and "image-term share" (the image terms'
         part of the weighted sum, in percent; negative when the adversarial generator loss is).
 

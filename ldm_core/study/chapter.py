@@ -2,7 +2,7 @@
 
 A chapter notebook has three cells before any work::
 
-    from ldm_core.chapter import Chapter
+    from ldm_core.study.chapter import Chapter
     ch = Chapter("02_unet_fix", globals())     # imports cell: remembers the names defined so far
 
     data_dir: str = ""  # ...                   # the papermill `parameters` cell (and papermill's injected cell)
@@ -13,7 +13,7 @@ A chapter notebook has three cells before any work::
 
 1. takes every name the parameters cell (and papermill's injected overrides) added to the notebook and refuses
    unknown or misspelled ones -- papermill itself only warns about them and runs on, ignoring the value;
-2. validates every value against :data:`ldm_core.parameters.CHAPTER_PARAMS` (type, range, list shape),
+2. validates every value against :data:`ldm_core.study.parameters.CHAPTER_PARAMS` (type, range, list shape),
    naming the parameter, before anything is loaded or trained;
 3. checks that the earlier chapters it reads have results (and that each pair of results files is whole);
 4. decides where this run writes:
@@ -249,7 +249,7 @@ def repeat_warning(count: int, n_test: int | None = None, threshold: float | Non
     ``threshold`` is the pixel r of the count (default :data:`ldm_core.data.REPEAT_THRESHOLD`); ``source`` names
     where the count comes from (empty in chapter 0 itself)."""
     if threshold is None:
-        from .data import REPEAT_THRESHOLD as threshold
+        from ..data import REPEAT_THRESHOLD as threshold
     of = f"{count} of the {n_test} test images" if n_test else f"{count} test image{'s' if count != 1 else ''}"
     verb = "also occurs" if count == 1 and not n_test else "also occur"
     where = f"pixel r > {threshold:g}" + (f"; {source}" if source else "")
@@ -411,7 +411,7 @@ class Chapter:
 
     def _check_profile(self, science: dict) -> None:
         from .parameters import defaults
-        from .study import load_params
+        from .runner import load_params
 
         p = self.params
         if not p["profile"]:
@@ -560,7 +560,7 @@ class Chapter:
 
     def write(self, *, metrics: dict, reconstructions: dict, targets, labels, extra: dict | None = None,
               device: str | None = None) -> Path:
-        """Write this chapter's results pair into :attr:`out_dir` (see :func:`ldm_core.results.write_results`)."""
+        """Write this chapter's results pair into :attr:`out_dir` (see :func:`ldm_core.study.results.write_results`)."""
         if self.params is None:
             raise RuntimeError("Chapter.write called before Chapter.start")
         publication = {"kind": self.kind, "profile": self.params["profile"] or None,

@@ -21,17 +21,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .baselines import fit_latent_decoder, fit_pls, fit_ridge
-from .data import REPEAT_THRESHOLD
-from .metrics import bootstrap_ci, evaluate, paired_comparison
+from ..baselines import fit_latent_decoder, fit_pls, fit_ridge
+from ..data import REPEAT_THRESHOLD
+from ..metrics import bootstrap_ci, evaluate, paired_comparison
 from .names import metric_label, model_label
-from .prior import PriorConfig, pretrain_prior, sample_quality
-from .prior_images import (FILE_SOURCE, NPZ_SOURCE, PRIOR_SHA256, PriorImages, drop_near_duplicates,
+from ..prior import PriorConfig, pretrain_prior, sample_quality
+from ..prior_images import (FILE_SOURCE, NPZ_SOURCE, PRIOR_SHA256, PriorImages, drop_near_duplicates,
                            load_prior_images, max_shifted_correlation, stratified_subset)
-from .prior_ldm import DecodeConfig
+from ..prior_ldm import DecodeConfig
 from .prior_runs import MapConfig, PriorVariant, autoencoder_decoder, build_decoder, run_prior_variants
 from .runs import VariantResult
-from .splits import StudyData
+from ..splits import StudyData
 from .sweep import pooled_metrics
 
 __all__ = ["guarded_prior_images", "guard_summary", "prior_phrase", "kid_axis_label", "budget_check", "screen_maps",
@@ -115,7 +115,7 @@ def guard_summary(leak: dict, *, max_shown: int = 10) -> dict:
 
 def prior_phrase(prior_images: PriorImages) -> str:
     """What the unpaired images are, for prose: "unpaired MNIST digits" or "unpaired images from <file>"."""
-    from .prior_images import FILE_SOURCE
+    from ..prior_images import FILE_SOURCE
 
     return f"unpaired images from {prior_images.path.name}" if prior_images.source == FILE_SOURCE \
         else "unpaired MNIST digits"
@@ -148,7 +148,7 @@ def prior_source_text(raw: PriorImages) -> str:
 def kid_axis_label(prior_images: PriorImages) -> str | None:
     """The perception-distortion plot's KID axis label when the unpaired images are not MNIST digits (None: the
     plot's default, which speaks of digits)."""
-    from .prior_images import FILE_SOURCE
+    from ..prior_images import FILE_SOURCE
 
     if prior_images.source != FILE_SOURCE:
         return None
@@ -291,9 +291,9 @@ def prior_fit_check(prior_images: PriorImages, data: StudyData, cfg: PriorConfig
     ValueError
         If fewer than 2 unpaired images can be held out.
     """
-    from .data import test_in_training
-    from .metrics import psnr, ssim
-    from .prior import pretrain_autoencoder
+    from ..data import test_in_training
+    from ..metrics import psnr, ssim
+    from ..prior import pretrain_autoencoder
 
     held = _holdout_index(prior_images.labels, holdout_fraction, seed)
     if len(held) < 2:
@@ -325,7 +325,7 @@ def prior_fit_check(prior_images: PriorImages, data: StudyData, cfg: PriorConfig
 def prior_fit_text(check: Mapping) -> str:
     """The page's sentence on :func:`prior_fit_check`: the numbers and the rule's outcome, plain when the prior does
     not fit, and what was left out (or that nothing was left to score). No final full stop, in every case (for
-    :func:`ldm_core.claims.sentences`, or the caller's ".")."""
+    :func:`ldm_core.study.claims.sentences`, or the caller's ".")."""
     n_copies, n_val = check.get("n_near_copies", 0), check.get("n_val", check["n_stimuli"])
     if not check.get("tested", True):
         return (f"The prior-fit check cannot be made: each of the {n_val} validation stimuli has a near copy (pixel r "
@@ -407,7 +407,7 @@ RUNAWAY = 10.0  # a sample variance more than this many times the data's (or les
 
 def large_number(value: float, *, digits: int = 2) -> str:
     """A number for a page: "2.0 × 10⁵" from 10⁴ up (``digits`` significant digits), else three significant digits
-    with thousands separators (:func:`ldm_core.names.display_number`: "723", "0.923", "1,234")."""
+    with thousands separators (:func:`ldm_core.study.names.display_number`: "723", "0.923", "1,234")."""
     from .names import display_number
 
     v = float(value)
@@ -433,7 +433,7 @@ def budget_display(budget: pd.DataFrame) -> pd.DataFrame:
 
 
 def known_answer_text(known: pd.DataFrame, *, last_signal: float, sampler: str = "ddim, 50 steps") -> str:
-    """Where each parameterisation is fragile, read off :func:`ldm_core.sampler_check.known_answer_table`'s
+    """Where each parameterisation is fragile, read off :func:`ldm_core.study.sampler_check.known_answer_table`'s
     amplification column for ``sampler``: a clause per schedule, with the cosine schedule's last-step signal
     fraction ``last_signal`` (ᾱ at the last timestep)."""
     amp = known["bias amplification"]
@@ -624,7 +624,7 @@ def baseline_decoders(datasets: Mapping[str, StudyData], pretrain_images: np.nda
     """The baselines, each fitted on every dataset of ``datasets`` (e.g. ``{"fit": data, "all": refit_all(data)}``):
 
     ridge and PLS from fMRI to pixels; ridge to the latent of the spatial VAE of chapters 02-06 (``spatial_vae``: the
-    :func:`ldm_core.experiment.stage1_vae` arguments ``ldm_cfg``, ``train_cfg``, ``seed``, trained on that dataset's
+    :func:`ldm_core.study.experiment.stage1_vae` arguments ``ldm_cfg``, ``train_cfg``, ``seed``, trained on that dataset's
     fitting images); and a plain autoencoder (``autoencoder``, e.g. ``kl_weight=0``) trained on ``pretrain_images``
     with ridge from every voxel to its code. Returns ``{baseline: {dataset key: decoder}}``; each decoder has
     ``predict(fmri) -> images``.
@@ -728,7 +728,7 @@ def _sampler_label(sampler: str) -> str:
 
 
 def known_answer_display(known: pd.DataFrame) -> pd.DataFrame:
-    """:func:`ldm_core.sampler_check.known_answer_table` for a page: one row per (schedule, sampler), short headers.
+    """:func:`ldm_core.study.sampler_check.known_answer_table` for a page: one row per (schedule, sampler), short headers.
 
     The closed-form columns do not depend on the prediction (the denoiser is exact), so they are shown once; whether
     the library passes and how far a small denoiser error moves the final sample are shown per prediction, as
@@ -766,7 +766,7 @@ def voxel_curve(results: Mapping[str, VariantResult], *, kind: str, n_voxels_all
 
     Each x is read from the result's recorded map (``ldm_cfg["map"]["n_voxels"]``; None: ``n_voxels_all``), never
     from a list position, so a value cannot be drawn at another count's place. Returns ``{metric label: {x: y}}``
-    (:func:`ldm_core.plots.sensitivity_plot`'s input), or with ``interval`` ``{metric label: {x: (ci_low, ci_high)}}``
+    (:func:`ldm_core.study.plots.sensitivity_plot`'s input), or with ``interval`` ``{metric label: {x: (ci_low, ci_high)}}``
     (its ``ci``).
     """
     out: dict = {metric_label(m, short=True): {} for m in metrics}
@@ -870,7 +870,7 @@ class Perception:
                seed: int = 0) -> dict[str, dict]:
         """:func:`ldm_core.metrics.perception_metrics` of ``recons`` ((N, S, S) or (K, N, S, S)), or NaN with the
         note for each of ``digit_acc``, ``feature_id2``, ``kid_digit`` when no classifier is available."""
-        from .metrics import PERCEPTION_METRICS, perception_metrics
+        from ..metrics import PERCEPTION_METRICS, perception_metrics
 
         if self.net is None:
             return {m: {"mean": _NAN, "ci_low": _NAN, "ci_high": _NAN, "note": self.note} for m in PERCEPTION_METRICS}
@@ -886,7 +886,7 @@ def perception_model(prior_images: PriorImages, data: StudyData, *, seed: int = 
     carry no labels, when a class of the stimuli is not among the prior's classes, or when the classifier cannot be
     trained on them (e.g. a single class).
     """
-    from .feature_net import train_perception_net
+    from ..feature_net import train_perception_net
 
     stim_names = {int(k): str(v) for k, v in data.class_names.items()}
     names = getattr(prior_images, "class_names", None)
@@ -913,7 +913,7 @@ def add_perception(metrics: Mapping[str, dict], recons: Mapping[str, np.ndarray]
                    labels: np.ndarray, perception: Perception, *, n_boot: int) -> dict[str, dict]:
     """Every model's evaluation with ``digit_acc``, ``feature_id2`` and ``kid_digit`` added beside ``psnr``.
 
-    ``metrics`` and ``recons`` share their keys (e.g. :func:`ldm_core.runs.chapter_metrics`' ``"<model>@seed<k>"``
+    ``metrics`` and ``recons`` share their keys (e.g. :func:`ldm_core.study.runs.chapter_metrics`' ``"<model>@seed<k>"``
     and the baselines); returns a new dict, the inputs unchanged.
     """
     return {k: {**v, **perception.scores(recons[k], targets, labels, n_boot=n_boot)} for k, v in metrics.items()}
@@ -1104,12 +1104,12 @@ def kid_text(rows: Mapping[str, dict], *, n_images: int, split: str, n_recons: M
 
 
 def published_comparison(models: Mapping[str, dict], *, method: str = "DGMM") -> pd.DataFrame:
-    """Our models beside a published method's quoted means (:data:`ldm_core.literature.PUBLISHED`), metric by metric.
+    """Our models beside a published method's quoted means (:data:`ldm_core.study.literature.PUBLISHED`), metric by metric.
 
     ``models`` maps a row label to ``{metric: {"mean", "ci_low", "ci_high"}}`` (test, seeds pooled) with pixel_r, mse
     and ssim. The comparison only says where our whole 95% CI lies: above or below the published mean, else not
     separable -- never "better": the published metrics are not defined like ours and the published methods used no
-    unpaired images (:func:`ldm_core.literature.caveats_markdown`), so it is a loose comparison.
+    unpaired images (:func:`ldm_core.study.literature.caveats_markdown`), so it is a loose comparison.
 
     Raises
     ------
@@ -1146,7 +1146,7 @@ def paired_rows(selected_fit: dict, selected_all: dict, bases: BaselineScores, *
     that row would repeat the first. Returns ``{"rows": {label: paired_comparisons}, "best_fit": label, "best_all":
     label, "reference_fit": label}`` (``reference_fit`` is ``best_fit`` when they coincide).
     """
-    from .metrics import paired_comparisons
+    from ..metrics import paired_comparisons
 
     best = bases.best
     same = best == reference
@@ -1191,7 +1191,7 @@ def leak_sensitivity(data: StudyData, raw: PriorImages, variant: PriorVariant, t
     """
     import time
 
-    from .prior import images_checksum
+    from ..prior import images_checksum
 
     refs = np.concatenate([data.images_val, data.images_test])
     r_test = max_shifted_correlation(raw.images, data.images_test, max_shift=max_shift)[0]
@@ -1242,7 +1242,7 @@ def seed_bootstrap_table(results: Mapping[str, VariantResult], *, metrics: Seque
     CIs), and :func:`ldm_core.metrics.two_level_bootstrap_ci` over the (seeds x images) table, with the ratio of their
     widths. Returns the page table and the record ``{model: {metric: {...}}}``.
     """
-    from .metrics import two_level_bootstrap_ci
+    from ..metrics import two_level_bootstrap_ci
 
     record: dict = {}
     rows = {}
@@ -1295,7 +1295,7 @@ def selection_stability_table(choices: Mapping[str, tuple[str, Mapping[str, Vari
     candidates' first-seed validation per-trial ``metric`` values go to :func:`ldm_core.metrics.selection_stability`.
     Returns the page table and ``{choice: {"chosen", "shares"}}``.
     """
-    from .metrics import selection_stability
+    from ..metrics import selection_stability
 
     record, rows = {}, {}
     for choice, (chosen, cands) in choices.items():
@@ -1331,7 +1331,7 @@ def count_test_uses(*, n_seeds: int, baselines: Sequence[str], n_leak: int) -> d
 
 
 def resolved_params(params: Mapping, prior_images: PriorImages) -> dict[str, str]:
-    """What the page's parameter table shows for chapter 07's placeholder values (:meth:`ldm_core.chapter.Chapter.show`
+    """What the page's parameter table shows for chapter 07's placeholder values (:meth:`ldm_core.study.chapter.Chapter.show`
     ``resolved``): the unpaired images ``auto`` found, the probe's steps when 0 means the prior's, and what the
     screen's voxel count and the guidance grid are for."""
     from .chapter import param_value

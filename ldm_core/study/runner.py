@@ -44,7 +44,7 @@ from pathlib import Path
 
 import yaml
 
-from .io import atomic_write_bytes
+from ..io import atomic_write_bytes
 from .parameters import RUN_PARAMS
 from .results import project_root, provenance
 

@@ -5,8 +5,8 @@ fMRI -> latent map (:class:`MapConfig`) and the decoding (:class:`~ldm_core.prio
 :func:`run_prior_variants` pretrains each distinct prior once per seed (cached by :func:`ldm_core.prior.pretrain_prior`,
 so every chapter shares it), fits each distinct map once per (prior, seed) on the fitting trials, decodes the
 validation and test trials with each variant's decoding and evaluates them. Finished runs are cached under a key
-of everything they depend on, as :func:`ldm_core.experiment.run_variants` caches the spatial LDM's runs, and come
-back as the same :class:`~ldm_core.runs.VariantResult` objects, so every table and estimator of the study applies.
+of everything they depend on, as :func:`ldm_core.study.experiment.run_variants` caches the spatial LDM's runs, and come
+back as the same :class:`~ldm_core.study.runs.VariantResult` objects, so every table and estimator of the study applies.
 
 The prior's training images are an argument (``pretrain_images``): the chapter passes the guarded unpaired images
 plus the 72 fitting trials' images, also for the refit on all 90 training trials (:func:`ldm_core.splits.refit_all`),
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .latent_map import MAP_KINDS, fit_latent_map, observation_model
-from .metrics import evaluate
-from .prior import PriorConfig, images_checksum, pretrain_autoencoder, pretrain_prior
-from .prior_ldm import DecodeConfig, PriorBrainLDM
+from ..latent_map import MAP_KINDS, fit_latent_map, observation_model
+from ..metrics import evaluate
+from ..prior import PriorConfig, images_checksum, pretrain_autoencoder, pretrain_prior
+from ..prior_ldm import DecodeConfig, PriorBrainLDM
 from .runs import Run, VariantResult, cache_key, load_run, run_path, save_run
-from .splits import StudyData
+from ..splits import StudyData
 
 __all__ = ["MapConfig", "PriorVariant", "build_decoder", "autoencoder_decoder", "run_prior_variants", "prior_seed_unit"]
 
@@ -142,7 +142,7 @@ def run_prior_variants(variants: Mapping[str, PriorVariant], data: StudyData, pr
         Runs and priors are cached here (priors as ``prior-<key>.pt``).
     executor : concurrent.futures-style executor, optional
         Each seed (all variants: they share its pretraining) is one unit of work submitted to it
-        (:func:`ldm_core.cluster.map_units`); None computes them here.
+        (:func:`ldm_core.study.cluster.map_units`); None computes them here.
 
     Returns
     -------

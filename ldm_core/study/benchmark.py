@@ -45,9 +45,9 @@ import pandas as pd
 
 from . import claims
 from .ledger import TRIVIAL_REFERENCES
-from .metrics import bootstrap_ci, evaluate, identification_test, paired_comparison, pool_per_image
+from ..metrics import bootstrap_ci, evaluate, identification_test, paired_comparison, pool_per_image
 from .names import format_p, metric_label, model_label
-from .splits import StudyData, subsample_fit
+from ..splits import StudyData, subsample_fit
 
 __all__ = ["identification_table", "eps_budget_rows", "learning_curve", "curve_sizes", "gain_per_doubling", "ridge_fitter",
            "latent_ridge_fitter", "spatial_ldm_fitter", "prior_ldm_fitter", "more_trials_rows", "week1_sweep",
@@ -195,9 +195,9 @@ def week1_sweep(data: StudyData, ldm_cfg, train_cfg: dict, *, lrs: Sequence[floa
     """The report's week-1 grid on one seed: ``{(lr, batch_size, encoder_dim): validation select_metric}``.
 
     Each cell is ``ldm_cfg`` with ``encoder_dim`` and ``train_cfg`` with ``lr`` / ``batch_size`` replaced;
-    ``run_kw`` goes to :func:`ldm_core.experiment.run_variants` (cache, bootstrap, executor).
+    ``run_kw`` goes to :func:`ldm_core.study.experiment.run_variants` (cache, bootstrap, executor).
     """
-    from .config import LDMConfig
+    from ..config import LDMConfig
     from .experiment import Variant, run_variants
 
     grid = {(g, int(bs), int(d)): Variant(LDMConfig.from_dict({**ldm_cfg.to_dict(), "encoder_dim": int(d)}),
@@ -280,7 +280,7 @@ def device_label(device: str) -> str:
 def compute_table(models: Mapping[str, object], notes: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Parameters, training and reconstruction seconds (means over seeds) and device per model.
 
-    models : {name: :class:`~ldm_core.runs.VariantResult`}; notes : {name: text appended to its training time}.
+    models : {name: :class:`~ldm_core.study.runs.VariantResult`}; notes : {name: text appended to its training time}.
     Seconds are written by :func:`format_seconds`, devices by :func:`device_label`.
     """
     rows = {}
@@ -413,7 +413,7 @@ def sample_spread(samples: np.ndarray, targets: np.ndarray, *, n_boot: int = 200
 
 def stage_steps(history: Mapping, stage: str = "diffusion") -> int:
     """Optimiser steps a training spent in ``stage``, from its history (columns ``stage`` and ``steps`` per epoch,
-    :class:`~ldm_core.runs.Run`); 0 when the stage did not run or the history has no step counts."""
+    :class:`~ldm_core.study.runs.Run`); 0 when the stage did not run or the history has no step counts."""
     stages, steps = history.get("stage") or [], history.get("steps") or []
     return int(sum(int(n) for st, n in zip(stages, steps) if st == stage))
 
@@ -473,7 +473,7 @@ def chapter01_x0_errors(metrics01: Mapping, *, n_fit: int | None = None) -> dict
 
 def ridge_fitter(n_folds: int = 5) -> Fitter:
     """Ridge from fMRI to pixels, alpha by K-fold CV inside the drawn trials."""
-    from .baselines import fit_ridge
+    from ..baselines import fit_ridge
 
     def fit(sub: StudyData, draw: int) -> np.ndarray:
         return fit_ridge(sub.fmri_fit, sub.images_fit, n_folds=min(n_folds, len(sub.images_fit))).predict(sub.fmri_val)
@@ -483,7 +483,7 @@ def ridge_fitter(n_folds: int = 5) -> Fitter:
 
 def latent_ridge_fitter(*, ldm_cfg, train_cfg: dict, cache_dir, n_trials_reference: int, n_folds: int = 5) -> Fitter:
     """Ridge to the latent of the spatial VAE trained on the drawn trials' images (equal optimiser steps per size)."""
-    from .baselines import fit_latent_decoder
+    from ..baselines import fit_latent_decoder
     from .experiment import equal_steps_train_cfg, stage1_vae
 
     def fit(sub: StudyData, draw: int) -> np.ndarray:
@@ -496,7 +496,7 @@ def latent_ridge_fitter(*, ldm_cfg, train_cfg: dict, cache_dir, n_trials_referen
 
 
 def spatial_ldm_fitter(variant, *, cache_dir, n_trials_reference: int, n_boot: int = 200) -> Fitter:
-    """The spatial Brain LDM of chapters 02-06 (a :class:`~ldm_core.experiment.Variant`), trained on the drawn trials
+    """The spatial Brain LDM of chapters 02-06 (a :class:`~ldm_core.study.experiment.Variant`), trained on the drawn trials
     with as many optimiser steps as on the full set, seeded by the draw."""
     import dataclasses
 
@@ -511,7 +511,7 @@ def spatial_ldm_fitter(variant, *, cache_dir, n_trials_reference: int, n_boot: i
 
 
 def prior_ldm_fitter(variant, *, pretrain_images: np.ndarray, cache_dir, n_boot: int = 200) -> Fitter:
-    """The image-prior Brain LDM (a :class:`~ldm_core.prior_runs.PriorVariant`): its prior pretrained once per seed on
+    """The image-prior Brain LDM (a :class:`~ldm_core.study.prior_runs.PriorVariant`): its prior pretrained once per seed on
     ``pretrain_images`` (shared by every size), its map fitted on the drawn trials."""
     from .prior_runs import run_prior_variants
 
@@ -570,8 +570,8 @@ def with_perception(scores: Mapping[str, Mapping], recons: Mapping[str, np.ndarr
         Test reconstructions of the models to score (K seeds: per-image values averaged over seeds). A model of
         ``scores`` without reconstructions keeps its pixel metrics only.
     targets : ndarray (N, S, S); labels : ndarray (N,) of label codes
-    perception : :class:`ldm_core.prior_study.Perception`
-        Chapter 07's classifier (:func:`ldm_core.prior_study.perception_model`): its ``scores(recons, targets,
+    perception : :class:`ldm_core.study.prior_study.Perception`
+        Chapter 07's classifier (:func:`ldm_core.study.prior_study.perception_model`): its ``scores(recons, targets,
         labels, n_boot=, seed=)`` gives ``digit_acc``, ``feature_id2`` and ``kid_digit``
         (:func:`ldm_core.metrics.perception_metrics`), or NaN with a note when no classifier is available.
 
@@ -599,9 +599,9 @@ def ceiling_note(scores: Mapping[str, Mapping], metric: str = "digit_acc", *, ce
     return {"n_at": len(at), "n": len(vals), "at": at}
 
 
-FLOOR_NAMES = TRIVIAL_REFERENCES  # chapter 00's floors and the correct-class mean (one list: ldm_core.ledger)
+FLOOR_NAMES = TRIVIAL_REFERENCES  # chapter 00's floors and the correct-class mean (one list: ldm_core.study.ledger)
 
-# Baselines of chapters 07 / 08 that learn from the unpaired prior images (ldm_core.prior_study.baseline_decoders:
+# Baselines of chapters 07 / 08 that learn from the unpaired prior images (ldm_core.study.prior_study.baseline_decoders:
 # a plain autoencoder trained on them, then a ridge map from fMRI to its code).
 UNPAIRED_BASELINES = ("autoencoder + ridge",)
 
@@ -629,7 +629,7 @@ def _seed_order(key: str) -> tuple[str, int]:
 
 
 def chapter_label(chapter: str, *, max_length: int = 40) -> str:
-    """A chapter as a table row reads it: its title (:func:`ldm_core.ledger.chapter_title`, e.g. "2. Phase 1.1: a
+    """A chapter as a table row reads it: its title (:func:`ldm_core.study.ledger.chapter_title`, e.g. "2. Phase 1.1: a
     real U-Net"), cut before its colon when longer than ``max_length`` ("8. Benchmarks", "0. Data and metrics");
     the internal name when the notebook is not found."""
     from .ledger import chapter_title
@@ -655,7 +655,7 @@ def test_set_use(chapters: Mapping[str, Mapping[str, np.ndarray]], *, declared: 
     Parameters
     ----------
     chapters : mapping of chapter -> {model key: test reconstructions (N, S, S) or (K, N, S, S)}
-        Each chapter's ``reconstructions.npz`` (:func:`ldm_core.results.load_results`), in chapter order; keys
+        Each chapter's ``reconstructions.npz`` (:func:`ldm_core.study.results.load_results`), in chapter order; keys
         ``"<model>@seed<k>"`` are seeds of one model, as is one (K, N, S, S) array of K seeds.
     declared : mapping of chapter -> int, optional
         How many models a chapter says it scores on the test trials (e.g. chapter 07's ``extra.test_uses.models``,
@@ -729,7 +729,7 @@ EXPLORATORY = "exploratory"
 
 def comparisons_table(planned: Mapping[str, Mapping[str, dict]], exploratory: Mapping[str, Mapping[str, dict]], *,
                       title: str = "per test image") -> pd.DataFrame:
-    """:func:`ldm_core.claims.paired_table` of the planned comparison(s) first, then the exploratory ones, with a
+    """:func:`ldm_core.study.claims.paired_table` of the planned comparison(s) first, then the exploratory ones, with a
     first column saying which is which (:data:`PLANNED`, :data:`EXPLORATORY`).
 
     Raises
@@ -752,7 +752,7 @@ def earlier_reconstructions(inputs_root, chapters: Sequence[str]) -> tuple[dict[
     """The test reconstructions of each chapter of ``chapters`` whose results exist under ``inputs_root``.
 
     Returns ``({chapter: {model key: (N, S, S)}}, [chapters without results])``; a results folder that exists but
-    is damaged raises (:func:`ldm_core.results.load_results`).
+    is damaged raises (:func:`ldm_core.study.results.load_results`).
     """
     from pathlib import Path
 

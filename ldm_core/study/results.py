@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_write_bytes
+from ..io import atomic_write_bytes
 
 __all__ = ["project_root", "results_dir", "provenance", "write_results", "load_results", "results_files_ok", "verify",
            "compare", "ResultsMismatchError", "atomic_write_bytes", "METRICS", "RECONSTRUCTIONS"]
@@ -280,7 +280,7 @@ def verify(folder: str | os.PathLike, *, metrics=("psnr", "ssim", "pixel_r", "ms
     """
     import pandas as pd
 
-    from .metrics import evaluate
+    from ..metrics import evaluate
 
     doc, recons, targets, labels = load_results(folder)
     rows = []

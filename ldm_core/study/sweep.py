@@ -2,7 +2,7 @@
 
 Chapters 02-06 and the benchmark all follow the same protocol, which lives here once:
 
-1. a **base** :class:`~ldm_core.experiment.Variant` and named variants, each the base with a few LDMConfig,
+1. a **base** :class:`~ldm_core.study.experiment.Variant` and named variants, each the base with a few LDMConfig,
    TrainConfig or sampling fields changed (:meth:`Sweep.add`) -- change one field, as QuantEcon's
    ``McCallModel(β=β_new)`` does; a table of candidates (name -> changed fields, as in a chapter's parameters) is
    added with :meth:`Sweep.add_candidates`, which sorts each field into the config it belongs to and refuses a
@@ -16,7 +16,7 @@ Chapters 02-06 and the benchmark all follow the same protocol, which lives here 
 5. the chosen variants trained with every seed and scored once on the test trials (:meth:`Sweep.final`),
    seeds pooled per image (:meth:`Sweep.pooled`).
 
-Runs are cached by :func:`~ldm_core.experiment.run_variants`, so a variant screened with seed 0 costs nothing
+Runs are cached by :func:`~ldm_core.study.experiment.run_variants`, so a variant screened with seed 0 costs nothing
 more when it joins the final comparison. :meth:`Sweep.pairs` finds the variants that differ in one field only (a
 paired comparison that changes one thing), :meth:`Sweep.trainings` those that share a training;
 :func:`describe_candidates` writes a candidates table for a reader.
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import LDMConfig, TrainConfig
+from ..config import LDMConfig, TrainConfig
 from .experiment import Variant, _groups, run_variants, select
-from .metrics import paired_comparison
+from ..metrics import paired_comparison
 from .runs import SAMPLING_DEFAULTS, VariantResult
 
 __all__ = ["Sweep", "VAL_METRICS", "ALL_METRICS", "pooled_metrics", "effects_table", "split_changes",
@@ -54,7 +54,7 @@ def split_changes(changes: Mapping) -> dict[str, dict]:
     ----------
     changes : mapping of str -> value
         Field -> value, each a field of :class:`~ldm_core.config.LDMConfig`, of
-        :class:`~ldm_core.config.TrainConfig` or a sampling key (:data:`~ldm_core.runs.SAMPLING_DEFAULTS`), e.g.
+        :class:`~ldm_core.config.TrainConfig` or a sampling key (:data:`~ldm_core.study.runs.SAMPLING_DEFAULTS`), e.g.
         ``{"prediction": "x0", "n_samples": 8}``.
 
     Raises
@@ -133,7 +133,7 @@ class Sweep:
     seeds : sequence of int
         Seeds of the final comparison; the screen uses ``seeds[0]``.
     cache_dir : path, optional
-        Run cache (see :func:`~ldm_core.experiment.run_variants`).
+        Run cache (see :func:`~ldm_core.study.experiment.run_variants`).
     n_boot, n_perm : int
         Bootstrap resamples for CIs; permutations for the identification p-values of each run.
     keep_models : bool
@@ -192,7 +192,7 @@ class Sweep:
         Each candidate's fields are sorted into LDMConfig, TrainConfig and sampling changes
         (:func:`split_changes`), so ``{"prediction": "x0", "n_samples": 8}`` changes what the U-Net predicts and
         how many samples are averaged. Candidates that differ only in sampling share one training per seed
-        (:func:`~ldm_core.experiment.run_variants`).
+        (:func:`~ldm_core.study.experiment.run_variants`).
 
         Parameters
         ----------

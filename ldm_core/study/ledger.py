@@ -3,7 +3,7 @@
 The ledger is assembled from the chapters' results files, never from typed numbers:
 
 - each chapter stores the verdict rows it computed (``extra["verdicts"]`` of its ``metrics.json``, rows built by
-  :func:`ldm_core.claims.claim_row` and its siblings, with the keys of :data:`ldm_core.claims.ROW_KEYS`);
+  :func:`ldm_core.study.claims.claim_row` and its siblings, with the keys of :data:`ldm_core.study.claims.ROW_KEYS`);
   :func:`collect_verdicts` gathers them, tagged with the chapter, and refuses rows written before that schema (the
   error names the chapter to re-run);
 - :func:`computed_claims` adds the claims that need numbers from several chapters or are arithmetic
@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .claims import ROW_KEYS, SPLITS, claim_row, exact, fmt_range, paired_claim_row
-from .metrics import paired_comparison
+from ..metrics import paired_comparison
 from .names import metric_label, model_label
 from .results import load_results, project_root, results_dir
 
@@ -242,10 +242,10 @@ def collect_verdicts(root=None, *, chapters=LEDGER_CHAPTERS) -> pd.DataFrame:
     FileNotFoundError
         If a chapter's results are missing (the message names the chapter to run).
     KeyError
-        If a chapter's rows lack a key of :data:`ldm_core.claims.ROW_KEYS` (written before the row schema): the
+        If a chapter's rows lack a key of :data:`ldm_core.study.claims.ROW_KEYS` (written before the row schema): the
         message names the chapter to re-run.
     ValueError
-        If a row's split is not one of :data:`ldm_core.claims.SPLITS` or its claim id is not a claim's id.
+        If a row's split is not one of :data:`ldm_core.study.claims.SPLITS` or its claim id is not a claim's id.
     """
     rows = []
     for ch in chapters:
@@ -255,7 +255,7 @@ def collect_verdicts(root=None, *, chapters=LEDGER_CHAPTERS) -> pd.DataFrame:
                 raise KeyError(
                     f"chapter {ch}'s verdict rows lack the keys {missing} (first such row: claim {r.get('claim')!r}, "
                     f"{r.get('report says', '')!r}); they were written before the ledger's row schema: re-run {ch} "
-                    f"(python -m ldm_core.study --only {ch}) with rows built by ldm_core.claims.claim_row / "
+                    f"(python -m ldm_core.study --only {ch}) with rows built by ldm_core.study.claims.claim_row / "
                     "paired_claim_row / expectation_rows, which carry split, metric, model, proxy and own_code")
             if r["split"] not in SPLITS:
                 raise ValueError(f"chapter {ch}: row of claim {r['claim']!r} has split {r['split']!r}, not one of "
@@ -1094,7 +1094,7 @@ def _decide_targets(rows: pd.DataFrame, floors: dict, roles: dict) -> dict:
 def annotate(table: pd.DataFrame, verdicts: dict) -> pd.DataFrame:
     """``table`` with a column "counts as": what each row counted as in its claim's verdict (decides, agrees,
     overruled, proxy, own code, beyond the claim's premise, void as a confirmation, ...), and "shown verdict": what
-    every page shows for the row (:func:`ldm_core.claims.shown_verdict`: a proxy row, or a row beyond its claim's
+    every page shows for the row (:func:`ldm_core.study.claims.shown_verdict`: a proxy row, or a row beyond its claim's
     premise, shows that instead of its verdict)."""
     from .claims import shown_verdict
 
@@ -1293,7 +1293,7 @@ def baseline_references(headline: dict, *, baselines=("ridge", "latent ridge"),
     """Reference lines for the trajectory figure: each baseline's test means at its largest number of trials.
 
     ``headline`` is chapter 08's ``extra["headline_rows"]`` (keys such as "ridge regression to pixels, 90 trials");
-    a baseline is found by its reader name (:func:`ldm_core.names.model_label`) and the trial count in its key, never
+    a baseline is found by its reader name (:func:`ldm_core.study.names.model_label`) and the trial count in its key, never
     a typed count. Returns ``{"<reader name> (<n> trials)": {metric: mean}}``; a baseline absent from ``headline`` is
     left out.
     """
@@ -1412,7 +1412,7 @@ def class_names(root=None) -> dict[int, str]:
 
 def classes_are_digits(names) -> bool:
     """True when every class name is a digit word ("zero" .. "nine"): only then may a page speak of digits."""
-    from .feature_net import digit_word
+    from ..feature_net import digit_word
 
     words = {digit_word(d) for d in range(10)}
     names = [str(n).strip().lower() for n in names]
@@ -1428,7 +1428,7 @@ def is_published_data(root=None) -> bool:
     KeyError
         If chapter 00's results lack ``extra["data_sha256"]`` (re-run 00).
     """
-    from .data import DATA_SHA256
+    from ..data import DATA_SHA256
 
     sha = _load(DATA, root).get("extra", {}).get("data_sha256")
     if not sha:

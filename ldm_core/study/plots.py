@@ -3,7 +3,7 @@
 The book's text column is about 7 inches wide; figures are drawn at that width or less (:data:`PAGE_WIDTH`) with
 10-point text, so that they are read at 100 % rather than shrunk, and every figure with several curves puts its
 legend outside the axes, below the panels (a legend to the right squeezes narrow panels). Names come from
-:mod:`ldm_core.names`. Tables of metrics put each mean over its 95% CI (:func:`ci_table`), so a cell never wraps
+:mod:`ldm_core.study.names`. Tables of metrics put each mean over its 95% CI (:func:`ci_table`), so a cell never wraps
 over several lines.
 
 Rules every figure helper keeps:
@@ -38,7 +38,7 @@ import pandas as pd
 from matplotlib import ticker as mticker
 from matplotlib.lines import Line2D
 
-from .data import LABEL_NAMES
+from ..data import LABEL_NAMES
 from .names import METRIC_LABELS, format_p, metric_label, model_label
 
 __all__ = ["PAGE_WIDTH", "use_book_style", "image_grid", "metrics_table", "ci_table", "metric_ci_plot",
@@ -561,7 +561,7 @@ def metric_ci_plot(results: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_
 def training_curves(results: dict, *, stages: tuple[str, ...] | None = None, empty_note: str | None = None):
     """Train (solid) and validation (dashed) loss per epoch for each variant (first seed), one panel per stage.
 
-    ``results`` maps names to :class:`ldm_core.runs.VariantResult`; their ``history`` holds aligned per-epoch
+    ``results`` maps names to :class:`ldm_core.study.runs.VariantResult`; their ``history`` holds aligned per-epoch
     lists ``stage``, ``train_loss`` and ``val_loss``. One legend, below the panels. Returns None (and shows a
     note) when there is no variant, no run, or no epoch of the requested stages.
     """
@@ -711,7 +711,7 @@ def trajectory_plot(traj: pd.DataFrame, *, metrics=("psnr", "ssim", "pixel_r"),
                     references: dict[str, dict[str, float]] | None = None, empty_note: str | None = None):
     """Measured mean and 95% CI per stage (dots) over the report's expected range (grey bars, quoted).
 
-    ``traj`` is :func:`ldm_core.ledger.trajectory`'s table (a DataFrame, or its records); each row is drawn on the
+    ``traj`` is :func:`ldm_core.study.ledger.trajectory`'s table (a DataFrame, or its records); each row is drawn on the
     line of its own ``stage`` label, top to bottom in the table's order. ``references`` maps a label (e.g. "latent
     ridge") to ``{metric: value}``, drawn as dashed lines so a reader can compare each stage with that baseline. A
     stage without an expected range has no grey bar; a metric missing from the table has no panel. Returns None
@@ -799,7 +799,7 @@ def scaling_plot(curves: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r")
     Parameters
     ----------
     curves : dict of str -> {size: {metric: {"mean", "ci_low", "ci_high"}}}
-        :func:`ldm_core.benchmark.learning_curve` / :func:`ldm_core.prior_study.prior_size_curve`'s output; sizes
+        :func:`ldm_core.study.benchmark.learning_curve` / :func:`ldm_core.study.prior_study.prior_size_curve`'s output; sizes
         may come in any order and as numeric strings (a ``metrics.json`` read back): each point is drawn at its own
         size. A size without the metric (or with a non-finite one) is left out.
     bands : dict of metric -> (low, high), optional
@@ -956,7 +956,7 @@ def ladder_plot(results: dict[str, dict], *, groups: dict[str, str], metrics=("p
     Parameters
     ----------
     results : dict of str -> {metric: {"mean", "ci_low", "ci_high"}}
-        In the order to draw, top to bottom (reader names via :func:`~ldm_core.names.model_label`). A missing or
+        In the order to draw, top to bottom (reader names via :func:`~ldm_core.study.names.model_label`). A missing or
         non-finite metric draws no bar.
     groups : dict of str -> str
         Model -> group label (e.g. "cumulative fixes", "leave-one-out"); one colour and one legend entry per group.
@@ -1008,7 +1008,7 @@ def sampler_diagnosis_plot(study, *, empty_note: str | None = None):
     Parameters
     ----------
     study : SamplerStudy
-        :func:`ldm_core.diagnostics.sampler_study`'s result: ``x0_error_table()`` (index t, one column per model, then
+        :func:`ldm_core.study.diagnostics.sampler_study`'s result: ``x0_error_table()`` (index t, one column per model, then
         "exact Gaussian denoiser", drawn dashed grey) and ``trajectories`` ((model, sampler) -> run, each with
         ``t``, ``x_t_rms`` and ``forward_rms``; each run is drawn against its own ``t``). Colour is the model (as in
         the left panel), line style the sampler; the legend keys the samplers in neutral grey, so that no sampler
@@ -1064,7 +1064,7 @@ def neighbour_correlation_plot(curve: dict[int, dict], *, marks: dict[str, float
                                empty_note: str | None = None):
     """Mean across-trial correlation of voxels a given distance apart in file order, with the random-pair level.
 
-    ``curve`` is :func:`ldm_core.diagnostics.neighbour_correlation_curve`'s output ({distance: {"adjacent",
+    ``curve`` is :func:`ldm_core.study.diagnostics.neighbour_correlation_curve`'s output ({distance: {"adjacent",
     "random"}}, any key order); ``marks`` maps a label to a distance drawn as a dotted vertical line (e.g. the voxels
     of one token). Log distance axis ticked at the smallest and largest measured distance, the powers of ten
     between them and the marks (the tens of measured distances could not all carry a label). Returns None (and shows
@@ -1097,7 +1097,7 @@ def neighbour_correlation_plot(curve: dict[int, dict], *, marks: dict[str, float
 
 def verdict_bars(counts: dict[str, int], *, xlabel: str = "rows of the ledger", empty_note: str | None = None):
     """Horizontal bars: how many ledger rows (or claims: ``xlabel="claims"``) got each kind of verdict
-    (:func:`ldm_core.ledger.verdict_counts`). Returns None (and shows a note) when ``counts`` is empty."""
+    (:func:`ldm_core.study.ledger.verdict_counts`). Returns None (and shows a note) when ``counts`` is empty."""
     colours = {"confirmed": "C2", "refuted (below the claim)": "C3", "refuted (above the claim)": "C1",
                "refuted (both sides)": "C4", "inconclusive": "0.6",
                "target levels (not a prediction)": "C9", "untestable": "0.8"}
