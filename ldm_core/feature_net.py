@@ -52,6 +52,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ldm_core.io import atomic_torch_save
+from ldm_core.optim import optimiser_step
 
 __all__ = [
     "DIGITS_EPOCHS",
@@ -247,9 +248,7 @@ def train_digit_feature_net(
             for start in range(0, N, batch_size):
                 b = perm[start:start + batch_size]
                 loss = F.cross_entropy(net.classify(x_train[b]), y_train[b])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                optimiser_step(opt, loss)
                 total += loss.item() * len(b)
             if verbose:
                 print(f"digits feature net: epoch {epoch + 1}/{epochs}, train loss {total / N:.4f}")
@@ -807,9 +806,7 @@ def train_perception_net(
             b = perm[pos:pos + batch_size]
             pos += batch_size
             loss = F.cross_entropy(net(x_train[b]), y_train[b])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            optimiser_step(opt, loss)
     train_seconds = time.perf_counter() - t0
     state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     out = build(state, held, train_seconds)

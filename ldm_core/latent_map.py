@@ -81,6 +81,8 @@ class _MLPRegressor:
         import torch
         from torch import nn
 
+        from ldm_core.optim import optimiser_step
+
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.net = nn.Sequential(nn.Linear(X.shape[1], self.hidden), nn.SiLU(), nn.Dropout(self.dropout),
@@ -89,10 +91,7 @@ class _MLPRegressor:
             x, y = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(Y, dtype=torch.float32)
             self.net.train()
             for _ in range(self.epochs):
-                loss = ((self.net(x) - y) ** 2).mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                optimiser_step(opt, ((self.net(x) - y) ** 2).mean())
             self.net.eval()
         return self
 

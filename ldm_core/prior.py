@@ -38,6 +38,7 @@ from .io import atomic_torch_save
 from .models.mlp_denoiser import MLPDenoiser
 from .models.schedule import NoiseSchedule
 from .models.vector_vae import VectorVAE, elbo_loss
+from .optim import optimiser_step
 
 __all__ = ["PriorConfig", "ImagePrior", "pretrain_prior", "prior_key", "observation_condition", "sample_quality",
            "pretrain_autoencoder",
@@ -245,9 +246,7 @@ def _train_vae(vae: VectorVAE, x: torch.Tensor, cfg: PriorConfig, gen: torch.Gen
     for step in tqdm(range(cfg.vae_steps), desc="prior VAE", unit="step", leave=False, **_bar(progress)):
         idx = torch.randint(0, len(x), (min(cfg.vae_batch, len(x)),), generator=gen)
         loss, _ = elbo_loss(vae, x[idx], kl_weight=cfg.kl_weight, generator=gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimiser_step(opt, loss)
         run += float(loss.detach())
         if (step + 1) % every == 0:
             losses.append(run / every)
@@ -279,9 +278,7 @@ def _train_denoiser(den: MLPDenoiser, sched: NoiseSchedule, z: torch.Tensor, cfg
         drop = torch.rand(B, generator=gen) < cfg.cfg_dropout
         out = den(x_t, t, c, cond_drop_mask=drop)
         loss = F.mse_loss(out, noise if cfg.prediction == "eps" else z0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimiser_step(opt, loss)
         lr.step()
         run += float(loss.detach())
         if (step + 1) % every == 0:

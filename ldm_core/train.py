@@ -70,6 +70,7 @@ from ldm_core.config import GRAD_CLIP, STAGE_PLANS, VAL_REPEATS, LDMConfig, Trai
 from ldm_core.device import amp_enabled, autocast, describe_device, resolve_device
 from ldm_core.losses import (ImageLoss, PatchDiscriminator, PerceptualLoss, StageLoss, align_stage_loss,
                              align_targets, d_loss, diffusion_stage_loss, vae_stage_loss)
+from ldm_core.optim import optimiser_step
 from ldm_core.pipeline import BrainLDM
 
 __all__ = ["FitResult", "random_affine", "check_training_data", "fit"]
@@ -477,11 +478,9 @@ class _Trainer:
         def after_step() -> dict[str, float]:
             if not last:
                 return {}
-            d_opt.zero_grad(set_to_none=True)  # also drops the generator step's gradients on D
             with autocast(self.device, enabled=self.amp):
                 loss_d = d_loss(disc(last["real"]), disc(last["fake"]), kind=cfg.adv_kind)
-            loss_d.float().backward()
-            d_opt.step()
+            optimiser_step(d_opt, loss_d.float())  # its zero_grad also drops the generator step's gradients on D
             return {"disc": float(loss_d.detach())}
 
         return after_step
@@ -520,10 +519,7 @@ class _Trainer:
                 + ", ".join(f"{k}={v!r}" for k, v in values.items())
                 + f". Lower the learning rate (lr={stage.lr}) and check the inputs."
             )
-        opt.zero_grad(set_to_none=True)
-        out.total.backward()
-        torch.nn.utils.clip_grad_norm_(stage.params, GRAD_CLIP)
-        opt.step()
+        optimiser_step(opt, out.total, clip_norm=GRAD_CLIP, params=stage.params)
         self.steps += 1
         if exists(stage.after_step):
             values.update(stage.after_step())
