@@ -9,7 +9,7 @@ What is here
   MSE of a linear head on the fMRI tokens to the scaled VAE posterior means
   (alignment); the noise (or x0) MSE on latents, with the optional multiscale
   (coarse) term and image-space losses on decoded x0 estimates (diffusion).
-- ``kl_divergence``: KL(q(z | x) || N(0, I)) of a diagonal Gaussian.
+- ``kl_divergence``: KL(q(z | x) || N(0, I)) of a diagonal Gaussian (defined in :mod:`ldm_core.models.vae`).
 - ``noise_mse``: the diffusion objective, MSE between predicted and true noise
   ``eps`` (Ho et al. 2020, "Denoising Diffusion Probabilistic Models", eq. 14).
 - ``ssim`` / ``SSIMLoss``: differentiable structural similarity (Wang et al.
@@ -55,7 +55,7 @@ from ldm_core.config import ADV_KINDS
 from ldm_core.device import autocast
 from ldm_core.feature_net import freeze
 from ldm_core.models.unet import coarse_target
-from ldm_core.models.vae import reparameterise
+from ldm_core.models.vae import kl_divergence, reparameterise  # kl_divergence: re-exported
 
 __all__ = [
     "ADV_KINDS",
@@ -606,20 +606,6 @@ class StageLoss(NamedTuple):
     terms: dict[str, torch.Tensor]
     real: torch.Tensor | None = None
     fake: torch.Tensor | None = None
-
-
-def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(q(z | x) || N(0, I)) of a diagonal Gaussian, averaged over all latent elements.
-
-    Parameters
-    ----------
-    mean, logvar : Tensor of shape (B, C, h, w)
-
-    Returns
-    -------
-    Tensor, scalar: ``mean(0.5 * (mean**2 + exp(logvar) - 1 - logvar))`` in nats per element.
-    """
-    return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).mean()
 
 
 def vae_stage_loss(

@@ -19,11 +19,11 @@ Definitions
   scores chance, 0.5). Within-class: distractors j restricted to targets of the same digit.
 - n-way top-1: the fraction of draws of n-1 distractors in which recon_i correlates more with its own
   target than with every distractor (all N-1 distractors when n = N: exact, no draws).
-- Permutation test: shuffle the pairing of reconstructions and targets (within digit class for the
-  within-class statistic) and recompute the identification mean; p = (1 + #{null >= observed}) /
-  (1 + n_perm). :func:`identification_test` does the same for 2-way, within-class 2-way or n-way
-  identification, and for several seeds' reconstructions at once (the same shuffle for every seed; the
-  statistic is the mean over seeds).
+- Permutation test (:func:`identification_test`, the one test of identification): shuffle the pairing of
+  reconstructions and targets (within digit class for the within-class statistic) and recompute the
+  identification mean; p = (1 + #{null >= observed}) / (1 + n_perm). For 2-way, within-class 2-way or
+  n-way identification, and for several seeds' reconstructions at once (the same shuffle for every seed;
+  the statistic is the mean over seeds).
 - Paired comparison of two models on the same images (:func:`paired_comparison`): the per-image
   differences, their mean with a percentile bootstrap CI, and a two-sided Wilcoxon signed-rank test
   (``scipy.stats.wilcoxon``; exact for small samples without ties or zeros).
@@ -81,7 +81,6 @@ __all__ = [
     "corr_matrix",
     "identification",
     "n_way_top1",
-    "permutation_pvalue",
     "identification_test",
     "bootstrap_ci",
     "paired_comparison",
@@ -235,49 +234,6 @@ def _n_way_from_corr(C: np.ndarray, *, n: int, n_draws: int, rng: np.random.Gene
     return out
 
 
-def permutation_pvalue(
-    recons: np.ndarray,
-    targets: np.ndarray,
-    *,
-    labels: np.ndarray | None = None,
-    within_class: bool = False,
-    n_perm: int = 1000,
-    seed: int = 0,
-) -> tuple[float, float, np.ndarray]:
-    """Permutation test of mean 2-way identification against shuffled recon-target pairings.
-
-    Returns
-    -------
-    observed : float
-        Mean identification of the true pairing.
-    p_value : float
-        (1 + #{null >= observed}) / (1 + n_perm).
-    null : ndarray of shape (n_perm,)
-        Means under shuffled pairings (shuffled within class when ``within_class``).
-    """
-    C = corr_matrix(recons, targets)
-    observed = float(np.nanmean(_identification_from_corr(C, labels=labels, within_class=within_class)))
-    rng = np.random.default_rng(seed)
-    N = len(C)
-    null = np.empty(n_perm)
-    lab = None if labels is None else np.asarray(labels).reshape(-1)
-    for k in range(n_perm):
-        perm = np.arange(N)
-        if within_class:
-            for c in np.unique(lab):
-                idx = np.flatnonzero(lab == c)
-                perm[idx] = rng.permutation(idx)
-        else:
-            perm = rng.permutation(N)
-        # recon i is now paired with target perm[i]: permute the columns of C (labels follow targets)
-        Cp = C[:, perm]
-        null[k] = np.nanmean(
-            _identification_from_corr(Cp, labels=None if lab is None else lab[perm], within_class=within_class)
-        )
-    p = (1.0 + np.sum(null >= observed - 1e-12)) / (1.0 + n_perm)
-    return observed, float(p), null
-
-
 IDENTIFICATION_STATISTICS = ("id2", "id2_within", "id10")
 
 
@@ -421,8 +377,9 @@ def evaluate(
             "per_image": [float(x) for x in v],
         }
     if n_perm > 0:
-        out["p_id2"] = permutation_pvalue(r, t, n_perm=n_perm, seed=seed)[1]
-        out["p_id2_within"] = permutation_pvalue(r, t, labels=labels, within_class=True, n_perm=n_perm, seed=seed)[1]
+        out["p_id2"] = identification_test(r, t, statistic="id2", n_perm=n_perm, seed=seed)["p_value"]
+        out["p_id2_within"] = identification_test(r, t, labels=labels, statistic="id2_within", n_perm=n_perm,
+                                                  seed=seed)["p_value"]
     _, constant = _flat_standardised(r)
     out["n_constant"] = int(constant.sum())
     out["n_images"] = int(len(r))

@@ -348,6 +348,10 @@ def test_kl_divergence_known_values():
     z = torch.zeros(2, 4, 7, 7)
     assert kl_divergence(z, z).item() == 0.0
     assert math.isclose(kl_divergence(torch.ones(2, 4, 7, 7), z).item(), 0.5)
+    # per sample: summed over a sample's 4 * 7 * 7 elements, mean over the 2 samples
+    assert math.isclose(kl_divergence(torch.ones(2, 4, 7, 7), z, per="sample").item(), 0.5 * 4 * 7 * 7)
+    with pytest.raises(ValueError, match="per must be 'element' or 'sample'"):
+        kl_divergence(z, z, per="pixel")
 
 
 def test_vae_stage_loss_by_hand_posterior_mean():

@@ -30,12 +30,34 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["VAEOutput", "LatentDistribution", "OriginalVAE", "LargeVAE", "NORMS", "reparameterise"]
+__all__ = ["VAEOutput", "LatentDistribution", "OriginalVAE", "LargeVAE", "NORMS", "reparameterise", "kl_divergence"]
 
 NORMS = ("none", "group", "batch")
 
 
 # helpers
+
+def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor, *, per: str = "element") -> torch.Tensor:
+    """KL(q(z | x) || N(0, I)) of a diagonal Gaussian, in nats: the one KL of every VAE here.
+
+    Parameters
+    ----------
+    mean, logvar : Tensor of shape (B, ...)
+    per : {"element", "sample"}
+        "element": mean over every latent element (the spatial VAEs' stage-1 loss); "sample": summed over a
+        sample's elements, mean over the B samples (the image prior's ELBO per image).
+
+    Returns
+    -------
+    Tensor, scalar: ``0.5 * (mean**2 + exp(logvar) - 1 - logvar)`` reduced as ``per`` says.
+    """
+    kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar)
+    if per == "element":
+        return kl.mean()
+    if per == "sample":
+        return kl.sum() / len(mean)
+    raise ValueError(f"kl_divergence: per must be 'element' or 'sample', got {per!r}")
+
 
 def reparameterise(mean: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """z = mean + exp(logvar / 2) * eps: a draw from N(mean, exp(logvar)) given eps ~ N(0, I).

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .vae import LatentDistribution, VAEOutput, reparameterise
+from .vae import LatentDistribution, VAEOutput, kl_divergence, reparameterise
 
 __all__ = ["VectorVAE", "elbo_loss"]
 
@@ -128,5 +128,5 @@ def elbo_loss(vae: VectorVAE, images: torch.Tensor, *, kl_weight: float,
     eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
     logits = vae.decode_logits(reparameterise(mean, logvar, eps))
     recon = F.binary_cross_entropy_with_logits(logits, images, reduction="sum") / len(images)
-    kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum() / len(images)
+    kl = kl_divergence(mean, logvar, per="sample")
     return recon + kl_weight * kl, {"recon": recon, "kl": kl}
