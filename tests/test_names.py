@@ -22,3 +22,13 @@ def test_label_columns_renames_metrics_and_leaves_unknown_names():
 
     df = label_columns(pd.DataFrame({"psnr": [1.0], "my column": [2.0]}, index=["x"]))
     assert list(df.columns) == ["PSNR (dB)", "my column"] == [metric_label("psnr", short=True), "my column"]
+
+
+def test_join_words_and_ci_text_by_hand():
+    from ldm_core.study.names import ci_text, join_words
+
+    assert join_words([]) == "" and join_words(["a"]) == "a" and join_words("ab") == "a and b"
+    assert join_words([1, 2, 3]) == "1, 2 and 3" and join_words(["x", "y", "z"], "or") == "x, y or z"
+    c = {"mean": 0.5391, "ci_low": -0.0214, "ci_high": 1.0787}
+    assert ci_text(c, 3) == "0.539 [-0.021, 1.079]"
+    assert ci_text(c, 2, sign=True, unit=" dB") == "+0.54 dB [-0.02, +1.08]"

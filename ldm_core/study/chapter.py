@@ -238,8 +238,9 @@ def param_value(value, doc: str = "", *, kind: str = "") -> str:
 
 def classes_text(class_names: dict) -> str:
     """ "six and nine"; "class 21, class 22 and class 23" (ascending codes)."""
-    names = [class_names[c] for c in sorted(class_names)]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    from .names import join_words
+
+    return join_words(class_names[c] for c in sorted(class_names))
 
 
 def repeat_warning(count: int, n_test: int | None = None, threshold: float | None = None, *,

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 
-from .names import metric_label
+from .names import ci_text, metric_label
 
 __all__ = ["verdict", "claim_row", "paired_claim_row", "target_row", "paired_row", "expectation_rows",
            "REPORT_EXPECTATIONS", "SPLITS", "ROW_KEYS", "check_split", "verdict_table", "verdict_of", "sentences",
@@ -224,13 +224,13 @@ def paired_row(name: str, comparison: dict, *, digits: int = 3) -> dict:
     """
     from .names import format_p
 
-    m, lo, hi = comparison["mean"], comparison["ci_low"], comparison["ci_high"]
+    lo, hi = comparison["ci_low"], comparison["ci_high"]
     ahead, behind, neither = PAIRED_VERDICTS
     v = ahead if lo > 0 else behind if hi < 0 else neither
     return {
         "target": name,
         "required": "a − b, per image",
-        "measured mean [95% CI]": _unbroken(f"{m:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"),
+        "measured mean [95% CI]": _unbroken(ci_text(comparison, digits, sign=True)),
         "gap (mean − target)": None,  # a difference has no target: its mean is the measurement itself
         "Wilcoxon p": format_p(comparison["p_wilcoxon"]),
         "verdict": v,
@@ -350,7 +350,8 @@ def verdict_of(rows: list[dict], model: str, metric: str, *, references: dict | 
         if r.get("model") == model and r.get("metric") == metric:
             if references is None or r["verdict"] != "confirmed":
                 return r["verdict"]
-            from .ledger import TRIVIAL_REFERENCES, join_words, trivial_passes
+            from .ledger import TRIVIAL_REFERENCES, trivial_passes
+            from .names import join_words
             from .names import model_label
 
             passes = trivial_passes(r, {n: references[n] for n in TRIVIAL_REFERENCES if n in references},

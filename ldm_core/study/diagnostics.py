@@ -896,12 +896,6 @@ def sampler_study(models: Mapping, data, *, steps: int, timesteps, samplers=("dd
 # ----------------------------------------------------------------------------- what the ledger does with a page's rows
 
 
-def _and(items: list[str]) -> str:
-    """"a", "a and b", "a, b and c"."""
-    items = list(dict.fromkeys(items))
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def _claim_list(claims_: list[str]) -> str:
     claims_ = list(dict.fromkeys(claims_))
     names = [f"claim {c}" if len(claims_) == 1 else c for c in claims_]
@@ -935,7 +929,7 @@ def ledger_note(rows: list[dict], references: Mapping[str, Mapping], *, conclusi
         Markdown: one sentence on the rule, then one per kind of row that the ledger treats differently.
     """
     from .ledger import TRIVIAL_REFERENCES, trivial_passes
-    from .names import metric_label, model_label
+    from .names import join_words, metric_label, model_label
 
     def mean_of(v):
         return float(v["mean"]) if isinstance(v, Mapping) else float(v)
@@ -952,8 +946,8 @@ def ledger_note(rows: list[dict], references: Mapping[str, Mapping], *, conclusi
         if passing:
             entry = voided.setdefault((str(r["claim"]), r["metric"], lo, hi), {"models": [], "refs": passing})
             entry["models"].append(model_label(r.get("model", "")))
-    lines = [f"claim {claim}, {metric_label(metric)} of {_and(e['models'])}: "
-             + _and([f"{model_label(n)} at {mean_of(trivial[n][metric]):.3g}" for n in e["refs"]])
+    lines = [f"claim {claim}, {metric_label(metric)} of {join_words(dict.fromkeys(e['models']))}: "
+             + join_words(dict.fromkeys(f"{model_label(n)} at {mean_of(trivial[n][metric]):.3g}" for n in e["refs"]))
              + f" lie{'s' if len(e['refs']) == 1 else ''} in the claimed range too"
              for (claim, metric, _, _), e in voided.items()]
     if lines:

@@ -35,14 +35,14 @@ import pandas as pd
 
 from .claims import ROW_KEYS, SPLITS, claim_row, exact, fmt_range, paired_claim_row
 from ..metrics import paired_comparison
-from .names import metric_label, model_label
+from .names import ci_text, join_words, metric_label, model_label
 from .results import load_results, project_root, results_dir
 
 __all__ = ["collect_verdicts", "computed_claims", "untestable_claims", "ledger", "claim_verdicts", "verdict_counts",
            "summary_prose", "claim_table", "claim_table_markdown", "contradictions", "annotate", "subject_models",
            "trivial_references", "trivial_passes", "trajectory", "headline_rows", "headline_decoders", "final_model",
            "model_reconstructions", "baseline_references", "data_facts", "class_names", "classes_are_digits",
-           "is_published_data", "prior_description", "chapter_title", "chapter_ref", "standing_text", "join_words",
+           "is_published_data", "prior_description", "chapter_title", "chapter_ref", "standing_text",
            "root_cause_evidence", "root_cause_text", "selection_text", "spatial_sampling_text",
            "claim_sort_key", "RULE", "CLAIM_TEXTS", "LEDGER_CHAPTERS", "TRAJECTORY", "UNTESTABLE",
            "TRIVIAL_REFERENCES", "REFERENCE_CLAIMS", "VERDICT_KINDS", "TARGETS", "TARGET_LEVELS",
@@ -694,15 +694,6 @@ def _part_label(part: str) -> str:
     return _PART_LABELS.get(part, metric_label(part)) if part else "the measurement"
 
 
-def join_words(items) -> str:
-    """Items as prose: "a", "a and b", "a, b and c" ("" for none)."""
-    items = [str(i) for i in items]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
-
-
-_join = join_words
-
-
 def _combine(kinds: list[str], reasons: set[str]) -> tuple[str, set[str]]:
     """Verdict of rows (or parts) read together: all confirmed -> confirmed; any refuted -> refuted on its side(s);
     else inconclusive with the reasons."""
@@ -729,7 +720,7 @@ def _split_words(split: str) -> str:
 
 
 def _void_note(passes: list[str]) -> str:
-    return (f"void as a confirmation: {_join(passes)} also {'lies' if len(passes) == 1 else 'lie'} in the range"
+    return (f"void as a confirmation: {join_words(passes)} also {'lies' if len(passes) == 1 else 'lie'} in the range"
             if passes else "")
 
 
@@ -807,7 +798,7 @@ def _nothing_counted(claim: str, rows: pd.DataFrame) -> dict:
         need = OWN_CODE_NEEDS.get(claim, "a measurement of the report's own code")
         return {"verdict": _with_reasons(INCONCLUSIVE, {OWN_CODE}), "rows": list(own["row"]),
                 "models": sorted(set(own["model"])), "chapters": _chapters(own), "splits": _splits(own),
-                "decided_by": f"Its rows measure this study's own code ({_join(sorted(set(own['model'])))}), not the "
+                "decided_by": f"Its rows measure this study's own code ({join_words(sorted(set(own['model'])))}), not the "
                               f"report's pipeline, so they are not evidence; testing the claim needs {need}"}
     notes = list(dict.fromkeys(str(n) for n in rows["note"] if str(n or "")))
     return {"verdict": _with_reasons(INCONCLUSIVE, {PROXY_ONLY}), "rows": list(rows["row"]),
@@ -873,7 +864,7 @@ def _side(kind_or_verdict: str) -> str:
 def _row_text(eff: tuple[str, list]) -> str:
     k, passes = eff
     return {"confirmed": "confirmed", "below": "refuted below", "above": "refuted above",
-            "inconclusive": "inconclusive", "void": f"confirmed, but {_join(passes)} passes too"}[k]
+            "inconclusive": "inconclusive", "void": f"confirmed, but {join_words(passes)} passes too"}[k]
 
 
 def _decide_part(claim: str, rows: pd.DataFrame, floors: dict, roles: dict) -> dict:
@@ -906,7 +897,7 @@ def _decide_part(claim: str, rows: pd.DataFrame, floors: dict, roles: dict) -> d
     low, high = float(rows["low"].iloc[0]), float(rows["high"].iloc[0])
     text = _with_reasons(verdict, reasons)
     if voids and set(kinds) == {"void"}:
-        text = (f"confirmed, but {_join(voids)} also {'lies' if len(voids) == 1 else 'lie'} in "
+        text = (f"confirmed, but {join_words(voids)} also {'lies' if len(voids) == 1 else 'lie'} in "
                 f"{_fmt_range(low, high)}: {text}")
     return {"verdict": verdict, "reasons": reasons, "rows": decisive, "text": text, "differing": differing,
             "why": why, "tied": len({_side(k) for k in kinds}) > 1}
@@ -935,19 +926,19 @@ def _decide(claim: str, counted: pd.DataFrame, floors: dict, roles: dict) -> dic
     else:
         body = "; ".join(f"{label(p)}{d['text']}" for p, d in parts.items())
     why = set().union(*(d["why"] for d in parts.values()))
-    decided_by = f"Decided on {_join(models)}, on {_join(_split_words(s) for s in splits)}: {body}"
+    decided_by = f"Decided on {join_words(models)}, on {join_words(_split_words(s) for s in splits)}: {body}"
     if why:
-        decided_by += "; rows that disagree are weaker evidence (" + _join(sorted(why)) + ")"
+        decided_by += "; rows that disagree are weaker evidence (" + join_words(sorted(why)) + ")"
     # the contradiction, said once per disagreeing model and trials, with the parts it concerns
     differing: dict[tuple, list[str]] = {}
     for p, d in parts.items():
         for entry in d["differing"]:
             differing.setdefault(entry, []).append(_part_label(p))
-    clauses = [f"{model} on {split}: {text}" + ("" if single else f" ({_join(ps)})")
+    clauses = [f"{model} on {split}: {text}" + ("" if single else f" ({join_words(ps)})")
                for (model, split, text), ps in differing.items()]
     tied = [_part_label(p) for p, d in parts.items() if d["tied"]]
     if tied:
-        clauses.append("rows of equal strength disagree" + ("" if single else f" on {_join(tied)}")
+        clauses.append("rows of equal strength disagree" + ("" if single else f" on {join_words(tied)}")
                        + " and are read together (all must confirm)")
     contradiction = ""
     if clauses:
@@ -956,9 +947,9 @@ def _decide(claim: str, counted: pd.DataFrame, floors: dict, roles: dict) -> dic
             rests.append("the test trials")
         if "the model the claim is about over other models" in why:
             about = ABOUT.get(claim)
-            rests.append(f"the model the claim is about, {about} — {_join(models)}" if about
-                         else f"the model the claim is about, {_join(models)}")
-        contradiction = "; ".join(clauses) + (f"; the verdict rests on {_join(rests)}" if rests else "")
+            rests.append(f"the model the claim is about, {about} — {join_words(models)}" if about
+                         else f"the model the claim is about, {join_words(models)}")
+        contradiction = "; ".join(clauses) + (f"; the verdict rests on {join_words(rests)}" if rests else "")
     return {"verdict": _with_reasons(verdict, reasons), "rows": rows, "decided_by": decided_by,
             "models": models, "splits": splits, "chapters": _chapters(dec),
             "parts": {_part_label(p): _with_reasons(d["verdict"], d["reasons"]) for p, d in parts.items()},
@@ -994,7 +985,7 @@ def _decide_bound(rows: pd.DataFrame, floors: dict, roles: dict) -> dict:
             best = e.loc[e["mean"].idxmax()]
             if len(above):
                 d = {"verdict": ABOVE, "reasons": set(), "rows": list(above["row"]),
-                     "text": f"{_join(above['model'])} {'lies' if len(above) == 1 else 'lie'} wholly above {rng}"}
+                     "text": f"{join_words(above['model'])} {'lies' if len(above) == 1 else 'lie'} wholly above {rng}"}
             elif top["ci_high"] < low:
                 d = {"verdict": BELOW, "reasons": set(), "rows": [top["row"]],
                      "text": f"the best of them, {top['model']}, lies wholly below {rng}"}
@@ -1006,7 +997,7 @@ def _decide_bound(rows: pd.DataFrame, floors: dict, roles: dict) -> dict:
                          "text": f"the best of them, {best['model']}, lies in {rng} and none reaches above it"}
                 elif kind == "void" and reaching.empty:
                     d = {"verdict": INCONCLUSIVE, "reasons": {TRIVIAL}, "rows": [best["row"]],
-                         "text": f"the best of them, {best['model']}, lies in {rng}, but {_join(passes)} also "
+                         "text": f"the best of them, {best['model']}, lies in {rng}, but {join_words(passes)} also "
                                  f"{'lies' if len(passes) == 1 else 'lie'} there"}
                 else:
                     d = {"verdict": INCONCLUSIVE, "reasons": {STRADDLES}, "rows": [best["row"]],
@@ -1024,20 +1015,20 @@ def _decide_bound(rows: pd.DataFrame, floors: dict, roles: dict) -> dict:
     dec = rows[rows["row"].isin(ids)]
     models = list(dict.fromkeys(within["model"].astype(str)))
     decided_by = ("Decided by rule (g) on the decoders that learn from the paired trials only, fitted on all training "
-                  f"trials ({_join(models) if models else 'none'}), on the test trials: " + "; ".join(texts))
+                  f"trials ({join_words(models) if models else 'none'}), on the test trials: " + "; ".join(texts))
     if len(beyond):
         by_why: dict[str, list[str]] = {}
         for m, why in zip(beyond["model"], beyond["premise"]):
             if str(m) not in by_why.setdefault(str(why), []):
                 by_why[str(why)].append(str(m))
         decided_by += ("; beyond the claim's premise and never deciding — "
-                       + "; ".join(f"{why}: {_join(ms)}" for why, ms in by_why.items()))
+                       + "; ".join(f"{why}: {join_words(ms)}" for why, ms in by_why.items()))
     contradiction = ""
     if differing:
         by_model: dict[tuple, list[str]] = {}
         for model, text, part in differing:
             by_model.setdefault((model, text), []).append(part)
-        contradiction = ("; ".join(f"{m} (beyond the claim's premise): {t} ({_join(ps)})"
+        contradiction = ("; ".join(f"{m} (beyond the claim's premise): {t} ({join_words(ps)})"
                                    for (m, t), ps in by_model.items())
                          + "; the verdict rests on the decoders within the claim's premise (rule g)")
     return {"verdict": _with_reasons(verdict, reasons), "rows": ids, "decided_by": decided_by,
@@ -1077,16 +1068,16 @@ def _decide_targets(rows: pd.DataFrame, floors: dict, roles: dict) -> dict:
         else:
             state = "not clearly reached (a 95% CI straddles it)"
         trivial = sorted(common or ())
-        parts[level] = state + (f" — {_join(trivial)} also reach{'es' if len(trivial) == 1 else ''} it"
+        parts[level] = state + (f" — {join_words(trivial)} also reach{'es' if len(trivial) == 1 else ''} it"
                                 if trivial and state == "reached" else "")
         verb = {"reached": "reaches", "not reached": "does not reach"}.get(state, "does not clearly reach")
         clauses.append(f"{verb} the {level} level"
-                       + (f", which {_join(trivial)} also reach{'es' if len(trivial) == 1 else ''}"
+                       + (f", which {join_words(trivial)} also reach{'es' if len(trivial) == 1 else ''}"
                           if trivial and state == "reached" else " (a 95% CI straddles it)"
                           if verb == "does not clearly reach" else ""))
     models = list(dict.fromkeys(rows["model"].astype(str)))
     decided_by = ("A set of success thresholds, not a prediction (rule h); on the test trials the final model, "
-                  f"{_join(models)}, " + _join(clauses))
+                  f"{join_words(models)}, " + join_words(clauses))
     return {"verdict": TARGETS, "rows": list(rows["row"]), "decided_by": decided_by, "models": models,
             "splits": _splits(rows), "chapters": _chapters(rows), "parts": parts, "contradiction": ""}
 
@@ -1123,7 +1114,7 @@ def _claims_of(verdicts: dict, prefix: str) -> list[str]:
 
 
 def _claim_ids(ids: list[str]) -> str:
-    return f"claim{'s' * (len(ids) != 1)} {_join(ids)}"
+    return f"claim{'s' * (len(ids) != 1)} {join_words(ids)}"
 
 
 def summary_prose(verdicts: dict, *, n_rows: int | None = None) -> str:
@@ -1147,7 +1138,7 @@ def summary_prose(verdicts: dict, *, n_rows: int | None = None) -> str:
         m = re.match(r"inconclusive \((.*)\)$", v["verdict"])
         if m:
             groups.setdefault(tuple(m.group(1).split("; ")), []).append(claim)
-    inconclusive = _join(f"{_claim_ids(ids)} ({'; '.join(REASON_WORDS.get(r, r) for r in reasons)})"
+    inconclusive = join_words(f"{_claim_ids(ids)} ({'; '.join(REASON_WORDS.get(r, r) for r in reasons)})"
                          for reasons, ids in groups.items())
     confirmed = _claims_of(verdicts, CONFIRMED)
     refuted = c[BELOW] + c[ABOVE] + c[BOTH]
@@ -1181,7 +1172,7 @@ def _rests_on(v: dict) -> str:
     if not v.get("models"):
         return "—"
     splits = v.get("splits", [])
-    return _join(v["models"]) + (f" — {_join(_split_words(s) for s in splits)}" if splits else "")
+    return join_words(v["models"]) + (f" — {join_words(_split_words(s) for s in splits)}" if splits else "")
 
 
 def _shown_claim_verdict(v: dict) -> str:
@@ -1446,9 +1437,7 @@ def _short_metric(metric: str) -> str:
 
 
 def _signed(c: dict, metric: str) -> str:
-    d = 2 if metric == "psnr" else 3
-    unit = " dB" if metric == "psnr" else ""
-    return f"{c['mean']:+.{d}f}{unit} [{c['ci_low']:+.{d}f}, {c['ci_high']:+.{d}f}]"
+    return ci_text(c, 2 if metric == "psnr" else 3, sign=True, unit=" dB" if metric == "psnr" else "")
 
 
 def standing_text(paired: dict, *, against: str = "it") -> str:
@@ -1461,7 +1450,7 @@ def standing_text(paired: dict, *, against: str = "it") -> str:
         better, worse = (c["ci_high"] < 0, c["ci_low"] > 0) if lower else (c["ci_low"] > 0, c["ci_high"] < 0)
         key = "ahead of" if better else "behind" if worse else "not separable from"
         groups[key].append(f"{_short_metric(m)} ({_signed(c, m)})")
-    return _join(f"{how} {against} on {_join(items)}" for how, items in groups.items() if items)
+    return join_words(f"{how} {against} on {join_words(items)}" for how, items in groups.items() if items)
 
 
 def root_cause_evidence(root=None) -> dict:

@@ -12,7 +12,7 @@ import math
 import pandas as pd
 
 __all__ = ["METRIC_LABELS", "METRIC_SHORT", "MODEL_LABELS", "FIX_LABELS", "metric_label", "model_label", "fix_label",
-           "readable", "label_columns", "format_p", "display_number"]
+           "readable", "label_columns", "format_p", "display_number", "join_words", "ci_text"]
 
 METRIC_LABELS = {
     "psnr": "PSNR (dB)",
@@ -125,3 +125,18 @@ def display_number(value: float) -> str:
     digits = max(0, 2 - math.floor(math.log10(abs(v))))  # three significant digits
     text = f"{v:,.{digits}f}"
     return text.rstrip("0").rstrip(".") if digits else text
+
+
+def join_words(items, word: str = "and") -> str:
+    """Items as prose: "a", "a and b", "a, b and c" ("" for none); ``word`` joins the last two ("or")."""
+    items = [str(i) for i in items]
+    if not items:
+        return ""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]
+
+
+def ci_text(c, digits: int, *, sign: bool = False, unit: str = "") -> str:
+    """A mean and its 95% CI from a mapping with ``mean``, ``ci_low``, ``ci_high``: "0.684 [0.638, 0.727]";
+    ``sign`` writes + or - on every number (a difference), ``unit`` follows the mean ("+0.54 dB [+0.12, +1.08]")."""
+    f = f"+.{digits}f" if sign else f".{digits}f"
+    return f"{c['mean']:{f}}{unit} [{c['ci_low']:{f}}, {c['ci_high']:{f}}]"

@@ -24,7 +24,7 @@ import pandas as pd
 from ..baselines import fit_latent_decoder, fit_pls, fit_ridge
 from ..data import REPEAT_THRESHOLD
 from ..metrics import bootstrap_ci, evaluate, paired_comparison
-from .names import metric_label, model_label
+from .names import ci_text, join_words, metric_label, model_label
 from ..prior import PriorConfig, pretrain_prior, sample_quality
 from ..prior_images import (FILE_SOURCE, NPZ_SOURCE, PRIOR_SHA256, PriorImages, drop_near_duplicates,
                            load_prior_images, max_shifted_correlation, stratified_subset)
@@ -357,16 +357,11 @@ def prior_fit_table(check: Mapping) -> pd.DataFrame:
     rows = {}
     for key, label in (("stimuli", stim), ("prior_images", f"held-out unpaired images ({check['n_heldout_prior']})"),
                        ("difference", "difference (stimuli − unpaired)")):
-        rows[label] = {metric_label(m, short=True): (_fmt_ci(check[m][key], 2 if m == "psnr" else 3,
+        rows[label] = {metric_label(m, short=True): (ci_text(check[m][key], 2 if m == "psnr" else 3,
                                                              sign=key == "difference")
                                                      if check.get("tested", True) else "—")
                        for m in ("psnr", "ssim")}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("probe VAE round trip, unseen images")
-
-
-def _fmt_ci(v: Mapping, digits: int, *, sign: bool = False) -> str:
-    f = f"+.{digits}f" if sign else f".{digits}f"
-    return f"{v['mean']:{f}} [{v['ci_low']:{f}}, {v['ci_high']:{f}}]"
 
 
 def budget_check(data: StudyData, pretrain_images: np.ndarray, reference_images: np.ndarray, base: PriorConfig, *,
@@ -503,12 +498,12 @@ def epsilon_findings(budget: pd.DataFrame, results: Mapping[str, VariantResult],
                 away.append((b, vr))
         if not sched_parts:
             continue
-        clause = f"with the {kind} schedule ε-prediction reaches {_and(sched_parts)} on the validation trials"
-        short = f"with the {kind} schedule ε-prediction is {_and(short_parts)} on validation"
+        clause = f"with the {kind} schedule ε-prediction reaches {join_words(sched_parts)} on the validation trials"
+        short = f"with the {kind} schedule ε-prediction is {join_words(short_parts)} on validation"
         if away:
             worst = max(away, key=lambda a: abs(np.log(a[1])))[1]
             clause += ("; its unconditional samples run away (sample variance "
-                       + _and([f"{large_number(v)} times the data's after {b:,} steps" for b, v in away]) + ")")
+                       + join_words([f"{large_number(v)} times the data's after {b:,} steps" for b, v in away]) + ")")
             short += f" and its samples run away (variance up to {large_number(worst)} times the data's)"
             e, x = amp.get((kind, sampler, "eps"), np.nan), amp.get((kind, sampler, "x0"), np.nan)
             if np.isfinite(e) and np.isfinite(x) and e >= runaway * x:
@@ -806,7 +801,7 @@ def screen_followup_text(variants: Mapping[str, PriorVariant], *, chosen: str, g
     more = [n for n, v in variants.items()
             if is_ldm(v) and (v.decode.guidance != 1.0 or v.decode.n_samples == 1)]
     others = [f"{g:g}" for g in guidance_grid if g != 1.0]
-    tried = (f"the guidance scale{'s' if len(others) > 1 else ''} {_and(others)}" if others else "") + \
+    tried = (f"the guidance scale{'s' if len(others) > 1 else ''} {join_words(others)}" if others else "") + \
         (" and " if others else "") + "a single-sample version"
     if not more:
         return (f"Direct decoding won the first round, so {tried} were not screened: the protocol tries them only to "
@@ -837,7 +832,7 @@ def prior_size_text(curve: Mapping[str, Mapping], name: str, *, n_fit: int, n_bo
     mids = sizes[1:-1]
     if c["ci_low"] > 0 and mids:
         gain = pts[hi][metric]["mean"] - pts[lo][metric]["mean"]
-        text += "; " + _and([f"{n:,} images reach {(pts[n][metric]['mean'] - pts[lo][metric]['mean']) / gain:.0%}"
+        text += "; " + join_words([f"{n:,} images reach {(pts[n][metric]['mean'] - pts[lo][metric]['mean']) / gain:.0%}"
                              for n in mids]) + " of that gain"
     elif c["ci_low"] <= 0:
         text += ", not separable from no gain"
@@ -947,21 +942,16 @@ def _ci_apart(a: dict, b: dict) -> int:
     return 1 if a["ci_low"] > b["ci_high"] else -1 if a["ci_high"] < b["ci_low"] else 0
 
 
-def _and(items: Sequence[str], word: str = "and") -> str:
-    items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]
-
-
 def _against_direct(better: Sequence[str], worse: Sequence[str], tied: Sequence[str]) -> str:
     """ "is worse than direct decoding on PSNR and SSIM and not separable from it on KID" and the like."""
     parts = []
     if better:
-        parts.append(f"better than direct decoding on {_and(better)}")
+        parts.append(f"better than direct decoding on {join_words(better)}")
     if worse:
-        parts.append(f"worse {'than direct decoding ' if not parts else ''}on {_and(worse)}")
+        parts.append(f"worse {'than direct decoding ' if not parts else ''}on {join_words(worse)}")
     if tied:
-        parts.append(f"not separable from {'it' if parts else 'direct decoding'} on {_and(tied, 'or')}")
-    return "is " + _and(parts)
+        parts.append(f"not separable from {'it' if parts else 'direct decoding'} on {join_words(tied, 'or')}")
+    return "is " + join_words(parts)
 
 
 def perception_distortion_text(points: Mapping[str, dict], *, direct: str, diffusion: Mapping[str, str],
@@ -1000,7 +990,7 @@ def perception_distortion_text(points: Mapping[str, dict], *, direct: str, diffu
             kid_part = (f"; its KID is {k['mean']:.3f} [{k['ci_low']:.3f}, {k['ci_high']:.3f}] against direct "
                         f"decoding's {kd['mean']:.3f} [{kd['ci_low']:.3f}, {kd['ci_high']:.3f}] ({where})")
         verdict = _against_direct(axes["better"], axes["worse"], axes["not_separable"])
-        sentences.append(f"{phrase[0].upper()}{phrase[1:]} {verdict}: per image, {_and(nums)} against direct "
+        sentences.append(f"{phrase[0].upper()}{phrase[1:]} {verdict}: per image, {join_words(nums)} against direct "
                          f"decoding{kid_part}.")
         clauses.append(f"{phrase} {verdict}")
         by[name] = axes
@@ -1090,10 +1080,10 @@ def kid_text(rows: Mapping[str, dict], *, n_images: int, split: str, n_recons: M
             lower = [o for o in others if sides[o] == {-1}]
             mixed = [f"{o} ({'higher' if _ci_apart(kids[o], kids[n]) > 0 else 'lower'} than {n})"
                      for o in others if o not in higher + lower for n in many if _ci_apart(kids[o], kids[n])]
-            found = ([f"{_and(higher)} lie{'s' if len(higher) == 1 else ''} higher than {them}"] if higher else []) \
-                + ([f"{_and(lower)} lie{'s' if len(lower) == 1 else ''} lower than {them}"] if lower else []) + mixed
-            text += (f" {_and(list(many))} pool{'s' if len(many) == 1 else ''} "
-                     f"{_and(sorted({str(c) for c in many.values()}))} reconstructions per image (reconstructions of "
+            found = ([f"{join_words(higher)} lie{'s' if len(higher) == 1 else ''} higher than {them}"] if higher else []) \
+                + ([f"{join_words(lower)} lie{'s' if len(lower) == 1 else ''} lower than {them}"] if lower else []) + mixed
+            text += (f" {join_words(list(many))} pool{'s' if len(many) == 1 else ''} "
+                     f"{join_words(sorted({str(c) for c in many.values()}))} reconstructions per image (reconstructions of "
                      f"one image are never paired with each other) and the other rows {few} each; "
                      + ("; ".join(found) + ", CIs apart; the other rows' KIDs are not separable from "
                         + ("it" if len(many) == 1 else "them") if found
@@ -1133,7 +1123,7 @@ def published_comparison(models: Mapping[str, dict], *, method: str = "DGMM") ->
             else:
                 where = "not separable (the CI contains the published mean)"
             rows[(label, shown)] = {f"{method}, as published (quoted)": f"{pub:.3f}",
-                                    "measured here (our definitions)": _fmt_ci(v, 3), "comparison": where}
+                                    "measured here (our definitions)": ci_text(v, 3), "comparison": where}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["our model", "metric"])
 
 
@@ -1224,7 +1214,7 @@ def leak_sensitivity(data: StudyData, raw: PriorImages, variant: PriorVariant, t
 def leak_sensitivity_table(rows: Mapping[float, dict]) -> pd.DataFrame:
     """:func:`leak_sensitivity` for a page: one row per guard threshold."""
     def cell(m, v):
-        return _fmt_ci(v, 2 if m == "psnr" else 3)
+        return ci_text(v, 2 if m == "psnr" else 3)
 
     table = {f"{t:g}" + (" (published)" if r["published"] else ""): {
         "prior images kept": f"{r['n_kept']:,}", "dropped": f"{r['n_dropped']:,}",
