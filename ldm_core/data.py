@@ -15,6 +15,10 @@ Where a data file is looked for (:func:`find_data_file`, used for digit69 and fo
 3. the user cache ``~/.cache/ldm_core`` (or ``$XDG_CACHE_HOME/ldm_core``), checked against the file's
    SHA-256 and, for files with a public URL, filled by a verified download.
 
+Why not ``pooch.retrieve(url, known_hash=...)``: pooch is not a dependency, and the part it would replace (a
+verified download into the cache, about 25 lines) is the small part; the lookup order above, where a set but
+empty ``LDM_DATA_DIR`` is an error rather than a fall-back, is what pooch does not do.
+
 The schema (keys of the .mat file, read with ``scipy.io.loadmat``):
 
 - ``fmriTrn`` (N_train, V), ``fmriTest`` (N_test, V): real numbers, finite; V, N_train, N_test are read

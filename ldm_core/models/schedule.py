@@ -21,8 +21,11 @@ means "past the last step", where alpha-bar = 1 and x_{-1} = x0.
 
 The schedule is computed in float64 and stored as float32 registered buffers, so
 ``.to(device)`` and checkpoints carry it. We wrote this instead of adopting
-``diffusers`` schedulers because diffusers is not a dependency of this project
-and the math is about a hundred lines that the tests pin to closed forms.
+``diffusers``' ``DDIMScheduler`` because diffusers is not a dependency of this project
+(it would add the package and its hub client for about a hundred lines that the tests
+pin to closed forms, and chapter 07's known-answer table checks against an exact
+Gaussian denoiser), and because the report's original re-noising step, which the
+diagnostics reproduce, exists in no library.
 
 References
 ----------
