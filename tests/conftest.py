@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ldm_core.data import make_synthetic_digit69, write_digit69_mat
+from ldm_core.data import write_digit69_mat
+from tests.synthetic_data import make_synthetic_digit69
 
 # The real data folder, captured before any test edits the environment (notebook tests use it). CI
 # (.ci/run) sets LDM_DATA_DIR to ../shared/data; tests that need the real files use `real_data_dir`.

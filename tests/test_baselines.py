@@ -81,7 +81,7 @@ def test_latent_ridge_recovers_linear_latents(rng):
 def test_latent_decoder_decodes_predicted_latents():
     import torch
 
-    from ldm_core.data import make_synthetic_digit69
+    from tests.synthetic_data import make_synthetic_digit69
 
     arr = make_synthetic_digit69(n_train=16, n_test=4, n_voxels=20, image_size=28)
     fmri = FmriNormalizer().fit_transform(arr["fmriTrn"])

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from ldm_core import data as D
-from ldm_core.data import (DataFileError, FmriNormalizer, fetch_digit69, load_digit69, make_synthetic_digit69,
+from ldm_core.data import (DataFileError, FmriNormalizer, fetch_digit69, load_digit69,
                            train_val_split, write_digit69_mat)
+from tests.synthetic_data import make_synthetic_digit69
 
 
 # --- loading and orientation -------------------------------------------------------------------------

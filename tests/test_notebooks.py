@@ -12,7 +12,8 @@ import papermill as pm
 import pytest
 
 from ldm_core.study import runner as study
-from ldm_core.data import make_synthetic_digit69, write_digit69_mat
+from ldm_core.data import write_digit69_mat
+from tests.synthetic_data import make_synthetic_digit69
 from ldm_core.study.parameters import CHAPTER_PARAMS, requirements
 from ldm_core.study.results import load_results, project_root, verify
 

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from ldm_core.data import make_synthetic_digit69, write_digit69_mat
+from ldm_core.data import write_digit69_mat
+from tests.synthetic_data import make_synthetic_digit69
 from ldm_core.prior import PriorConfig
 from ldm_core.prior_ldm import DecodeConfig
 from ldm_core.study.prior_runs import MapConfig, PriorVariant, build_decoder, run_prior_variants

@@ -580,7 +580,8 @@ def test_resolved_params_show_what_placeholders_stood_for():
 
 
 def test_leak_sensitivity_retrains_on_each_guarded_set_and_checks_the_published_one(tmp_path, rng):
-    from ldm_core.data import make_synthetic_digit69, write_digit69_mat
+    from ldm_core.data import write_digit69_mat
+    from tests.synthetic_data import make_synthetic_digit69
     from ldm_core.study.prior_runs import run_prior_variants
     from ldm_core.study.prior_study import leak_sensitivity, leak_sensitivity_table
     from ldm_core.splits import prepare_data

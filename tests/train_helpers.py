@@ -82,7 +82,8 @@ class TinyFeatureNet(nn.Module):
 
 def small_study_data(folder):
     """20 training trials (16 fitting, 4 validation) and 4 test trials of 28x28 synthetic digits, 24 voxels."""
-    from ldm_core.data import make_synthetic_digit69, write_digit69_mat
+    from ldm_core.data import write_digit69_mat
+    from tests.synthetic_data import make_synthetic_digit69
     from ldm_core.splits import prepare_data
 
     torch.set_num_threads(1)

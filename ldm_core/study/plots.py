@@ -39,9 +39,9 @@ from matplotlib import ticker as mticker
 from matplotlib.lines import Line2D
 
 from ..data import LABEL_NAMES
-from .names import METRIC_LABELS, format_p, metric_label, model_label
+from .names import METRIC_LABELS, metric_label, model_label
 
-__all__ = ["PAGE_WIDTH", "use_book_style", "image_grid", "metrics_table", "ci_table", "metric_ci_plot",
+__all__ = ["PAGE_WIDTH", "use_book_style", "image_grid", "ci_table", "metric_ci_plot",
            "training_curves", "sensitivity_plot", "trajectory_plot", "sweep_heatmaps", "scaling_plot",
            "prior_training_curves", "observation_plot", "verdict_bars",
            "ladder_plot", "sampler_diagnosis_plot", "neighbour_correlation_plot", "perception_distortion_plot",
@@ -454,20 +454,6 @@ def _fmt(m: dict, digits: int) -> str:
 
 def _digits(metric: str, digits: int) -> int:
     return 2 if metric == "psnr" else digits
-
-
-def metrics_table(results: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r", "mse", "id2", "id2_within"),
-                  digits: int = 3, with_p: bool = True) -> pd.DataFrame:
-    """A plain table, one row per model (reader names): 'mean [95% CI]' per metric, identification p-values."""
-    rows = {}
-    for name, res in results.items():
-        row = {metric_label(k, short=True): _fmt(res[k], _digits(k, digits)) for k in metrics if k in res}
-        if with_p:
-            for k in ("p_id2", "p_id2_within"):
-                if k in res:
-                    row[f"p, {metric_label(k[2:], short=True)}"] = format_p(res[k])
-        rows[model_label(name)] = row
-    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def ci_table(results: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r", "id2", "id2_within"), digits: int = 3,
