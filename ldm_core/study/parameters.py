@@ -458,11 +458,18 @@ _chapter("10_executive_summary", {}, requires=("00_data_and_metrics", "01_diagno
                                                "08_benchmarks", "09_conclusions"))
 
 def parameters_cell(chapter: str) -> str:
-    """The source of the notebook's ``parameters`` cell for ``chapter``, generated from its table."""
+    """The source of the notebook's ``parameters`` cell for ``chapter``, generated from its table.
+
+    The run plumbing (:data:`RUN_PARAMS`: where results go and are read, the cache, publishing, workers) is not
+    declared there: the study runner sets it, and ``papermill -p results_root ...`` passes it all the same.
+    """
     lines = [f"# Parameters (papermill overrides these; see params/{chapter}.*.yaml)"]
     for name, p in CHAPTER_PARAMS[chapter].items():
+        if name in RUN_PARAMS:
+            continue
         ann = {"path": "str"}.get(p.kind, p.kind)
         lines.append(f"{name}: {ann} = {p.default!r}  # {p.doc}")
+    lines.append(f"# Run plumbing, set by the study runner or with papermill -p: {', '.join(RUN_PARAMS)}")
     return "\n".join(lines)
 
 

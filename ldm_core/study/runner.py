@@ -143,6 +143,23 @@ def _report_warnings(chapter: str, path: Path, sink: list | None) -> None:
         sink.extend(lines)
 
 
+@contextlib.contextmanager
+def _quiet_plumbing():
+    """Drop papermill's "Passed unknown parameter" log line for the run plumbing, which no notebook declares."""
+    import logging
+
+    def keep(record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not (msg.startswith("Passed unknown parameter: ") and msg.split(": ", 1)[1] in RUN_PARAMS)
+
+    logger = logging.getLogger("papermill")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+
+
 def run_chapter(chapter: str, *, profile: str, out_dir: Path, overrides: dict | None = None,
                 root: Path | None = None, progress: bool = True, publish: bool = False,
                 allow_unprofiled: bool = False, warnings_out: list | None = None) -> float:
@@ -175,7 +192,7 @@ def run_chapter(chapter: str, *, profile: str, out_dir: Path, overrides: dict | 
         raise FileNotFoundError(f"notebooks/{chapter}.ipynb does not exist; chapters are {chapters(root)}")
     overrides = dict(overrides or {})
     params = {**load_params(chapter, profile, root), **overrides}
-    known = pm.inspect_notebook(str(src))
+    known = {**pm.inspect_notebook(str(src)), **RUN_PARAMS}  # the plumbing is not declared in the notebook
     unknown = sorted(set(params) - set(known))
     if unknown:
         raise ValueError(f"{chapter}: unknown parameter(s) {unknown}; the notebook accepts {sorted(known)}")
@@ -193,7 +210,7 @@ def run_chapter(chapter: str, *, profile: str, out_dir: Path, overrides: dict | 
     failed = out_dir / f"{chapter}.failed.ipynb"
     tmp = out_dir / f".{chapter}.{os.getpid()}.running.ipynb"
     t0 = time.time()
-    with _chapter_lock(out_dir, chapter):
+    with _chapter_lock(out_dir, chapter), _quiet_plumbing():
         try:
             pm.execute_notebook(str(src), str(tmp), parameters=params, cwd=str(root), progress_bar=progress,
                                 kernel_name="python3")
