@@ -171,3 +171,19 @@ def test_summary_table_and_chapter_metrics_known_answers():
     np.testing.assert_array_equal(recons["a@seed1"], np.ones((2, 2, 2)))
     assert summary["a"]["test"]["ssim"]["per_image"] == pytest.approx([0.3, 0.5])  # per image, mean over seeds
     assert summary["a"]["seeds"] == [0, 1] and summary["a"]["train_cfg"] == {"lr": 1e-3}
+
+
+def test_pooled_averages_seeds_per_image_then_bootstraps_over_images():
+    from ldm_core.metrics import bootstrap_ci
+    from ldm_core.study.runs import Run, VariantResult
+
+    def run(seed, values):
+        return Run(variant="v", seed=seed, recon_val=np.zeros((3, 2, 2), np.float32), recon_test=np.zeros((3, 2, 2), np.float32),
+                   val_metrics={}, test_metrics={"psnr": {"per_image": values}}, history={}, wall_time_s=0.0,
+                   steps_per_s=0.0, n_parameters={}, device="cpu")
+
+    res = VariantResult("v", {}, {}, {}, [run(0, [10.0, 12.0, 14.0]), run(1, [12.0, 12.0, 16.0])])
+    p = res.pooled("psnr", n_boot=200, seed=3)
+    assert p["per_image"] == [11.0, 12.0, 15.0] and p["mean"] == pytest.approx(38 / 3) and p["n_seeds"] == 2
+    assert (p["ci_low"], p["ci_high"]) == bootstrap_ci(np.array([11.0, 12.0, 15.0]), n_boot=200, seed=3)
+    assert "n_sets" not in p

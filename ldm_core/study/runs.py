@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..config import REMOVED_LDM_FIELDS, REMOVED_TRAIN_FIELDS, LDMConfig, TrainConfig
 from ..io import atomic_write_bytes
-from ..metrics import bootstrap_ci
+from ..metrics import pool_per_image
 
 if TYPE_CHECKING:
     from ..splits import StudyData
@@ -87,11 +87,12 @@ class VariantResult:
         return float(np.mean(vals)), float(np.std(vals))
 
     def pooled(self, metric: str, split: str = "test", *, n_boot: int = 2000, seed: int = 0) -> dict:
-        """Per-image values averaged over seeds, their mean and bootstrap CI over images."""
-        per = np.mean([getattr(r, f"{split}_metrics")[metric]["per_image"] for r in self.runs], axis=0)
-        lo, hi = bootstrap_ci(per, n_boot=n_boot, seed=seed)
-        return {"mean": float(np.nanmean(per)), "ci_low": lo, "ci_high": hi, "per_image": per.tolist(),
-                "n_seeds": len(self.runs)}
+        """Per-image values averaged over seeds, their mean and bootstrap CI over images
+        (:func:`~ldm_core.metrics.pool_per_image`, its ``n_sets`` named ``n_seeds``)."""
+        out = pool_per_image([getattr(r, f"{split}_metrics")[metric]["per_image"] for r in self.runs],
+                             n_boot=n_boot, seed=seed)
+        out["n_seeds"] = out.pop("n_sets")
+        return out
 
 
 # ----------------------------------------------------------------------------- cache keys
