@@ -5,7 +5,7 @@ denoiser, conditioning, noise schedule); its defaults are the report's original
 model. ``PRESETS["original"]`` reproduces that model with its defects;
 ``PRESETS["fixed"]`` switches on the fixes. :class:`TrainConfig` holds every
 training choice of :func:`ldm_core.train.fit` (stage plan, epochs, learning rates,
-loss weights, fMRI augmentation, checkpoints); its defaults are the report's
+loss weights, fMRI augmentation, caches); its defaults are the report's
 recipe where it gave one. A params YAML lists only the fields that differ;
 ``from_dict`` refuses unknown keys and wrong types, as nanoGPT's
 ``configurator.py`` does. The builders turning an LDMConfig into modules live in
@@ -46,7 +46,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "prediction": ("eps", "x0"),
 }
 # LDMConfig fields that were removed -> where their job went. from_dict still reads them at 0.0 (no
-# augmentation, what every config now does) so older model files and checkpoints load; run cache keys
+# augmentation, what every config now does) so older model files and configs load; run cache keys
 # include them at 0.0 so cached runs keep their keys (ldm_core.study.runs.train_key).
 REMOVED_LDM_FIELDS: dict[str, str] = {
     "encoder_input_noise": "TrainConfig.fmri_noise",
@@ -249,6 +249,7 @@ ADV_KINDS = ("hinge", "nonsaturating")  # allowed values of TrainConfig.adv_kind
 REMOVED_TRAIN_FIELDS: dict[str, Any] = {
     "grad_clip": 1.0, "ema_decay": None, "early_stopping_patience": None, "vae_recon": "bce",
     "fit_latent_scale": True, "finetune_encoder": False, "checkpoint_every": 10, "val_repeats": 4,
+    "checkpoint_dir": None,  # a machine path: never part of a run's key (ldm_core.study.runs.KEY_IGNORES)
 }
 GRAD_CLIP = REMOVED_TRAIN_FIELDS["grad_clip"]  # max global gradient norm of every optimiser step
 VAL_REPEATS = REMOVED_TRAIN_FIELDS["val_repeats"]  # fixed (t, noise) draws per validation trial, diffusion stage

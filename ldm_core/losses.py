@@ -612,21 +612,18 @@ def vae_stage_loss(
     vae: nn.Module,
     *,
     images: torch.Tensor,
-    recon: str = "bce",
     kl_weight: float,
     sample: bool = True,
     generator: torch.Generator | None = None,
     amp: bool = False,
 ) -> StageLoss:
-    """Stage-1 loss: per-pixel reconstruction plus weighted KL, ``recon + kl_weight * kl``.
+    """Stage-1 loss: per-pixel binary cross-entropy plus weighted KL, ``recon + kl_weight * kl``.
 
     Parameters
     ----------
     vae : OriginalVAE or LargeVAE
         ``encode(x) -> (mean, logvar)``, ``decode(z)`` in [0, 1], ``sample_latent``.
     images : Tensor of shape (B, 1, S, S), float32 in [0, 1]
-    recon : {"bce", "mse"}
-        Reconstruction loss, mean over pixels (``TrainConfig.vae_recon``).
     kl_weight : float, >= 0
         Weight of the KL term (per latent element) against the per-pixel reconstruction loss.
     sample : bool, default True
@@ -640,14 +637,14 @@ def vae_stage_loss(
     Returns
     -------
     StageLoss
-        ``terms``: ``"recon"`` (BCE or MSE per pixel) and ``"kl"`` (nats per latent element).
+        ``terms``: ``"recon"`` (BCE per pixel) and ``"kl"`` (nats per latent element).
     """
     with autocast(images.device, enabled=amp):
         mean, logvar = vae.encode(images)  # (B, C, h, w) each
         z = vae.sample_latent(mean, logvar, generator=generator) if sample else mean
         out = vae.decode(z)  # (B, 1, S, S)
     out, mean, logvar = out.float(), mean.float(), logvar.float()  # losses in float32 (BCE refuses autocast)
-    rec = F.binary_cross_entropy(out, images) if recon == "bce" else F.mse_loss(out, images)
+    rec = F.binary_cross_entropy(out, images)
     terms = {"recon": rec, "kl": kl_divergence(mean, logvar)}
     return StageLoss(terms["recon"] + kl_weight * terms["kl"], terms)
 

@@ -358,21 +358,21 @@ def test_vae_stage_loss_by_hand_posterior_mean():
     vae, images = StubVAE(), torch.full((2, 1, 4, 4), 0.5)
     p = 1 / (1 + math.exp(-0.5))  # decode(mean = 0.5) = sigmoid(0.5)
     kl = 0.5 * (0.5 ** 2 + 4.0 - 1.0 - math.log(4.0))  # per latent element
-    out = vae_stage_loss(vae, images=images, recon="mse", kl_weight=0.1, sample=False)
+    bce = -(0.5 * math.log(p) + 0.5 * math.log(1 - p))  # per pixel, target 0.5
+    out = vae_stage_loss(vae, images=images, kl_weight=0.1, sample=False)
     assert isinstance(out, StageLoss) and set(out.terms) == {"recon", "kl"}
-    assert out.terms["recon"].item() == pytest.approx((p - 0.5) ** 2)
+    assert out.terms["recon"].item() == pytest.approx(bce)
     assert out.terms["kl"].item() == pytest.approx(kl)
-    assert out.total.item() == pytest.approx((p - 0.5) ** 2 + 0.1 * kl)
-    bce = vae_stage_loss(vae, images=images, recon="bce", kl_weight=0.0, sample=False)
-    assert bce.total.item() == pytest.approx(-(0.5 * math.log(p) + 0.5 * math.log(1 - p)))
+    assert out.total.item() == pytest.approx(bce + 0.1 * kl)
 
 
 def test_vae_stage_loss_samples_from_the_generator_and_trains_both_halves():
     vae, images = StubVAE(), torch.full((2, 1, 4, 4), 0.5)
     eps = torch.randn((2, 1, 2, 2), generator=torch.Generator().manual_seed(7))
     p = torch.sigmoid((0.5 + 2.0 * eps).mean(dim=(1, 2, 3)))  # (B,): decoded value of z = mean + std * eps
-    out = vae_stage_loss(vae, images=images, recon="mse", kl_weight=0.0, generator=torch.Generator().manual_seed(7))
-    assert out.total.item() == pytest.approx(((p - 0.5) ** 2).mean().item(), rel=1e-6)
+    out = vae_stage_loss(vae, images=images, kl_weight=0.0, generator=torch.Generator().manual_seed(7))
+    bce = -(0.5 * torch.log(p) + 0.5 * torch.log(1 - p))  # (B,): every pixel of image b decodes to p[b]
+    assert out.total.item() == pytest.approx(bce.mean().item(), rel=1e-6)
     out.total.backward()
     assert vae.encoder.weight.grad.abs().item() > 0 and vae.decoder.weight.grad.abs().item() > 0
 

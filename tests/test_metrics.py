@@ -87,6 +87,36 @@ def test_class_mean_scores_high_overall_but_chance_within_class(rng):
     assert p_overall < 0.05 and 1 / 201 <= p_within <= 1
 
 
+@pytest.mark.parametrize("within", [False, True])
+def test_identification_p_value_equals_a_permutation_test_written_out(rng, within):
+    """The p-value of identification_test (and evaluate's p_id2 / p_id2_within) against the test done by hand: the
+    same seeded shuffles of the targets (within class for the within-class statistic), the identification mean of
+    each shuffled pairing, p = (1 + #{null >= observed}) / (1 + n_perm)."""
+    labels = np.array([1, 2] * 4)
+    t = _imgs(rng, n=8)
+    x = 0.6 * t + 0.4 * _imgs(rng, n=8)
+    n_perm, seed = 60, 4
+    lab = labels if within else None
+    observed = M.identification(x, t, labels=lab, within_class=within).mean()
+    draws = np.random.default_rng(seed)
+    null = []
+    for _ in range(n_perm):
+        perm = np.arange(8)
+        if within:
+            for c in (1, 2):
+                idx = np.flatnonzero(labels == c)
+                perm[idx] = draws.permutation(idx)
+        else:
+            perm = draws.permutation(8)
+        # recon i paired with target perm[i]; the labels follow the targets
+        null.append(M.identification(x, t[perm], labels=None if lab is None else lab[perm], within_class=within).mean())
+    p_hand = (1 + np.sum(np.array(null) >= observed - 1e-12)) / (1 + n_perm)
+    stat = "id2_within" if within else "id2"
+    assert M.identification_test(x, t, labels=labels, statistic=stat, n_perm=n_perm, seed=seed)["p_value"] == \
+        pytest.approx(p_hand)
+    assert M.evaluate(x, t, labels, n_boot=10, n_perm=n_perm, seed=seed)[f"p_{stat}"] == pytest.approx(p_hand)
+
+
 def test_identification_test_perfect_is_small(rng):
     t = _imgs(rng, n=10)
     res = M.identification_test(t, t, n_perm=500, seed=1)

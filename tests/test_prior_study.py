@@ -300,7 +300,7 @@ def test_large_number_writes_powers_of_ten_and_plain_numbers():
 def _budget_case(eps_cos_var=2.0e5, eps_lin_var=0.9, passes=True, amp_cos=723.0):
     """A budget check by hand: x0 and two ε priors at 800 and 50 steps on 6 validation trials, and a known-answer
     table with the DDIM amplification on each schedule."""
-    names, rows, res = [], {}, {}
+    rows, res = {}, {}
     base = np.array([14.0, 14.5, 15.0, 15.5, 16.0, 16.5])
     for pred, kind in (("x0", "cosine"), ("eps", "cosine"), ("eps", "linear")):
         for b in (800, 50):

@@ -68,7 +68,7 @@ def test_injected_cell_is_hidden(tmp_path):
 
 # --- warnings of a chapter reach the runner's console ------------------------------------------------
 
-CACHE_WARNING = ("/x/ldm_core/runs.py:167: RuntimeWarning: ignoring the cached run ab12.pt in /x/cache "
+CACHE_WARNING = ("/x/ldm_core/study/runs.py:167: RuntimeWarning: ignoring the cached run ab12.pt in /x/cache "
                  "(EOFError: Ran out of input); it is computed again\n  warnings.warn(f\"ignoring the cached run\"\n")
 
 
@@ -147,3 +147,35 @@ def test_run_log_records_the_warnings(tmp_path, monkeypatch):
     study._log(log, "99_fake", 1.0, args, 1, False, {}, root, ["RuntimeWarning: ignoring x; it is computed again"])
     assert json.loads(log.read_text())["chapters"]["99_fake"]["warnings"] == [
         "RuntimeWarning: ignoring x; it is computed again"]
+
+
+def test_run_plumbing_is_accepted_undeclared_and_papermills_unknown_parameter_line_dropped(tmp_path, monkeypatch,
+                                                                                            caplog):
+    """The notebook declares only x; the runner passes results_root (plumbing) and refuses an unknown science name.
+    papermill's "Passed unknown parameter" log line is dropped for the plumbing and kept for anything else."""
+    import logging
+
+    import papermill as pm
+
+    root = _fake_project(tmp_path)
+    passed = {}
+
+    def execute(src, out, parameters, **kw):  # what papermill does before running the kernel: log unknown names
+        passed.update(parameters)
+        for name in parameters:
+            if name != "x":
+                logging.getLogger("papermill").warning(f"Passed unknown parameter: {name}")
+        logging.getLogger("papermill").warning("Passed unknown parameter: not_plumbing")
+        _notebook(out)
+
+    monkeypatch.setattr(pm, "execute_notebook", execute)
+    with caplog.at_level(logging.WARNING, logger="papermill"):
+        study.run_chapter("99_fake", profile="quick", out_dir=tmp_path / "out", root=root, progress=False,
+                          overrides={"results_root": str(tmp_path / "res")})
+    assert passed["results_root"] == str(tmp_path / "res") and passed["x"] == 2 and passed["profile"] == "quick"
+    logged = [r.getMessage() for r in caplog.records]
+    assert logged == ["Passed unknown parameter: not_plumbing"]
+    assert logging.getLogger("papermill").filters == []  # the filter is removed after the run
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['lr'\]"):
+        study.run_chapter("99_fake", profile="quick", out_dir=tmp_path / "out", root=root, progress=False,
+                          overrides={"lr": 1e-4})

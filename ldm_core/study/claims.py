@@ -351,8 +351,7 @@ def verdict_of(rows: list[dict], model: str, metric: str, *, references: dict | 
             if references is None or r["verdict"] != "confirmed":
                 return r["verdict"]
             from .ledger import TRIVIAL_REFERENCES, trivial_passes
-            from .names import join_words
-            from .names import model_label
+            from .names import join_words, model_label
 
             passes = trivial_passes(r, {n: references[n] for n in TRIVIAL_REFERENCES if n in references},
                                     str(r.get("claim", "")))

@@ -751,7 +751,7 @@ def claim_verdicts(table: pd.DataFrame, floors: dict) -> dict[str, dict]:
         rows = table[table["claim"] == claim]
         if claim in REPRODUCTION_CLAIMS:  # counts of this study's reimplementation (rule b), whatever the row says
             rows = rows.assign(own_code=True)
-        roles, n_proxy = {}, int(rows["proxy"].sum())
+        roles = {}
         for _, r in rows.iterrows():
             if r["proxy"]:
                 note = str(r.get("note", "") or "")
