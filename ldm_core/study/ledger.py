@@ -1513,7 +1513,7 @@ def root_cause_text(evidence: dict) -> str:
     for fix in causes:
         w, g = fixes[fix]["without"], fixes[fix]["gain"]
         parts.append(f"removing '{fix_label(fix)}' from the fully repaired model brings test PSNR down to "
-                     f"{w['mean']:.2f} dB [{w['ci_low']:.2f}, {w['ci_high']:.2f}], and adding it on the cumulative "
+                     f"{ci_text(w, 2, unit=' dB')}, and adding it on the cumulative "
                      f"ladder changes PSNR by {g['psnr']:+.2f} dB and pixel r by {g['pixel_r']:+.3f}")
     if not causes:
         lowest = min(fixes, key=lambda f: fixes[f]["without"]["mean"])

@@ -39,7 +39,7 @@ from matplotlib import ticker as mticker
 from matplotlib.lines import Line2D
 
 from ..data import LABEL_NAMES
-from .names import METRIC_LABELS, metric_label, model_label
+from .names import METRIC_LABELS, ci_text, metric_label, model_label
 
 __all__ = ["PAGE_WIDTH", "use_book_style", "image_grid", "ci_table", "metric_ci_plot",
            "training_curves", "sensitivity_plot", "trajectory_plot", "sweep_heatmaps", "scaling_plot",
@@ -446,10 +446,9 @@ def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None,
 
 
 def _fmt(m: dict, digits: int) -> str:
-    mean, lo, hi = m["mean"], m["ci_low"], m["ci_high"]
-    if not np.isfinite(mean):
-        return "∞" if mean > 0 else "—"
-    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    if not np.isfinite(m["mean"]):
+        return "∞" if m["mean"] > 0 else "—"
+    return ci_text(m, digits)
 
 
 def _digits(metric: str, digits: int) -> int:

@@ -338,9 +338,8 @@ def prior_fit_text(check: Mapping) -> str:
     numbers = (f"its VAE's round trip scores {p['stimuli']['mean']:.1f} dB (SSIM {s['stimuli']['mean']:.2f}) on "
                f"{scored} and {p['prior_images']['mean']:.1f} dB (SSIM {s['prior_images']['mean']:.2f}) on "
                f"{check['n_heldout_prior']} unpaired images it never saw, a difference of "
-               f"{p['difference']['mean']:+.2f} dB [{p['difference']['ci_low']:+.2f}, {p['difference']['ci_high']:+.2f}] "
-               f"and SSIM {s['difference']['mean']:+.3f} [{s['difference']['ci_low']:+.3f}, "
-               f"{s['difference']['ci_high']:+.3f}]")
+               f"{ci_text(p['difference'], 2, sign=True, unit=' dB')} "
+               f"and SSIM {ci_text(s['difference'], 3, sign=True)}")
     if check["fits"]:
         return f"The prior fits these stimuli by the declared rule: {numbers}"
     return (f"The prior does not fit these stimuli: {numbers}. Its decodes can only be images like its unpaired "
@@ -819,7 +818,8 @@ def prior_size_text(curve: Mapping[str, Mapping], name: str, *, n_fit: int, n_bo
     pts = {int(k): v for k, v in curve[name].items()}
     sizes = sorted(pts)
     lo, hi = sizes[0], sizes[-1]
-    unit, fmt = (" dB", ".2f") if metric == "psnr" else ("", ".3f")
+    unit, digits = (" dB", 2) if metric == "psnr" else ("", 3)
+    fmt = f".{digits}f"
     label = metric_label(metric, short=True).replace(" (dB)", "")
     if lo == hi:
         return (f"With the decoder '{name}', the validation {label} is {pts[lo][metric]['mean']:{fmt}}{unit} with {hi:,} unpaired "
@@ -827,8 +827,8 @@ def prior_size_text(curve: Mapping[str, Mapping], name: str, *, n_fit: int, n_bo
     c = paired_comparison(pts[hi][metric]["per_image"], pts[lo][metric]["per_image"], n_boot=n_boot)
     fewest = "no unpaired images (the fitting images alone)" if lo == 0 else f"{lo:,} unpaired images"
     text = (f"With the decoder '{name}', the validation {label} goes from {pts[lo][metric]['mean']:{fmt}}{unit} with {fewest} to "
-            f"{pts[hi][metric]['mean']:{fmt}}{unit} with all {hi:,}, a difference of {c['mean']:+{fmt}}{unit} "
-            f"[{c['ci_low']:+{fmt}}, {c['ci_high']:+{fmt}}] per validation image")
+            f"{pts[hi][metric]['mean']:{fmt}}{unit} with all {hi:,}, a difference of "
+            f"{ci_text(c, digits, sign=True, unit=unit)} per validation image")
     mids = sizes[1:-1]
     if c["ci_low"] > 0 and mids:
         gain = pts[hi][metric]["mean"] - pts[lo][metric]["mean"]
@@ -977,9 +977,9 @@ def perception_distortion_text(points: Mapping[str, dict], *, direct: str, diffu
         p = points[name]
         axes: dict[str, list] = {"better": [], "worse": [], "not_separable": []}
         nums = []
-        for m, axis, unit, fmt in (("psnr", "PSNR", " dB", "+.2f"), ("ssim", "SSIM", "", "+.3f")):
+        for m, axis, unit, digits in (("psnr", "PSNR", " dB", 2), ("ssim", "SSIM", "", 3)):
             c = paired_comparison(p[m]["per_image"], d[m]["per_image"], n_boot=n_boot)
-            nums.append(f"{axis} {c['mean']:{fmt}}{unit} [{c['ci_low']:{fmt}}, {c['ci_high']:{fmt}}]")
+            nums.append(f"{axis} {ci_text(c, digits, sign=True, unit=unit)}")
             axes["better" if c["ci_low"] > 0 else "worse" if c["ci_high"] < 0 else "not_separable"].append(axis)
         kid_part = ""
         if perception.available:
@@ -987,8 +987,7 @@ def perception_distortion_text(points: Mapping[str, dict], *, direct: str, diffu
             side = _ci_apart(k, kd)
             axes["better" if side < 0 else "worse" if side > 0 else "not_separable"].append("KID")
             where = "lower, CIs apart" if side < 0 else "higher, CIs apart" if side > 0 else "CIs overlap"
-            kid_part = (f"; its KID is {k['mean']:.3f} [{k['ci_low']:.3f}, {k['ci_high']:.3f}] against direct "
-                        f"decoding's {kd['mean']:.3f} [{kd['ci_low']:.3f}, {kd['ci_high']:.3f}] ({where})")
+            kid_part = f"; its KID is {ci_text(k, 3)} against direct decoding's {ci_text(kd, 3)} ({where})"
         verdict = _against_direct(axes["better"], axes["worse"], axes["not_separable"])
         sentences.append(f"{phrase[0].upper()}{phrase[1:]} {verdict}: per image, {join_words(nums)} against direct "
                          f"decoding{kid_part}.")

@@ -31,6 +31,7 @@ import pandas as pd
 from ..config import REMOVED_LDM_FIELDS, REMOVED_TRAIN_FIELDS, LDMConfig, TrainConfig
 from ..io import atomic_write_bytes
 from ..metrics import pool_per_image
+from .names import ci_text
 
 if TYPE_CHECKING:
     from ..splits import StudyData
@@ -182,8 +183,7 @@ def summary_table(results: dict[str, VariantResult], *, split: str = "test",
         row = {}
         for m in metrics:
             p = res.pooled(m, split, n_boot=n_boot)
-            d = 2 if m == "psnr" else 3
-            row[m] = f"{p['mean']:.{d}f} [{p['ci_low']:.{d}f}, {p['ci_high']:.{d}f}]"
+            row[m] = ci_text(p, 2 if m == "psnr" else 3)
         row["seeds"] = len(res.runs)
         row["train s/seed"] = round(float(np.mean([r.wall_time_s for r in res.runs])), 1)
         rows[name] = row

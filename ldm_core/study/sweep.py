@@ -307,9 +307,9 @@ class Sweep:
 
 def effects_table(effects: Mapping[str, Mapping[str, dict]], *, digits: int = 3) -> pd.DataFrame:
     """:meth:`Sweep.effects` as a table: one row per variant, 'difference [95% CI]' per metric."""
-    from .names import metric_label
+    from .names import ci_text, metric_label
 
-    rows = {n: {f"Δ {metric_label(m)}": f"{c['mean']:+.{digits}f} [{c['ci_low']:+.{digits}f}, {c['ci_high']:+.{digits}f}]"
-                for m, c in per.items()} for n, per in effects.items()}
+    rows = {n: {f"Δ {metric_label(m)}": ci_text(c, digits, sign=True) for m, c in per.items()}
+            for n, per in effects.items()}
     return pd.DataFrame.from_dict(rows, orient="index")
 
