@@ -2,15 +2,34 @@
 import os
 from pathlib import Path
 
-import numpy as np
-import pytest
 
-from ldm_core.data import write_digit69_mat
-from tests.synthetic_data import make_synthetic_digit69
+def _share_the_cores_between_xdist_workers() -> None:
+    """Under pytest-xdist (pyproject's addopts), each worker and every notebook kernel it starts get their share of the
+    cores, set before numpy and torch load: more threads than cores spin against each other in torch's OpenMP, and
+    two workers at two threads each ran the suite slower than one process. An OMP_NUM_THREADS already set is kept."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = str(max(1, (os.cpu_count() or 1) // workers))
+
+
+_share_the_cores_between_xdist_workers()
+
+import numpy as np  # noqa: E402  (after the thread counts are set)
+import pytest  # noqa: E402
+
+from ldm_core.data import write_digit69_mat  # noqa: E402
+from tests.synthetic_data import make_synthetic_digit69  # noqa: E402
 
 # The real data folder, captured before any test edits the environment (notebook tests use it). CI
 # (.ci/run) sets LDM_DATA_DIR to ../shared/data; tests that need the real files use `real_data_dir`.
 REAL_DATA_DIR = os.environ.get("LDM_DATA_DIR", "")
+
+
+def pytest_collection_modifyitems(items):
+    """The notebook tests first (stable: each module keeps its order): pytest-xdist then starts the long modules on
+    separate workers at once, and the unit tests fill in after, instead of a long module starting last."""
+    items.sort(key=lambda item: item.get_closest_marker("notebook") is None)
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +43,14 @@ def _isolated_cache(request, tmp_path_factory, monkeypatch):
     monkeypatch.delenv("LDM_DATA_DIR", raising=False)
     if request.node.get_closest_marker("notebook") is None:
         monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture
+def real_data(monkeypatch):
+    """LDM_DATA_DIR set to the real data folder for a notebook test (its kernels read it); skips without it."""
+    if not REAL_DATA_DIR:
+        pytest.skip("notebook tests need the real data: set LDM_DATA_DIR (.ci/run does)")
+    monkeypatch.setenv("LDM_DATA_DIR", REAL_DATA_DIR)
 
 
 @pytest.fixture
