@@ -83,7 +83,7 @@ def rng():
 def bar_net():
     """A real PerceptionNet trained once per session on two classes of 16x16 bar images (tests.train_helpers.bars;
     vertical: code 3, horizontal: code 7), shared by the feature-net and metrics tests."""
-    from ldm_core.feature_net import train_perception_net
+    from ldm_core.perception_net import train_perception_net
     from tests.train_helpers import BAR_NAMES, bars
 
     x, y = bars()

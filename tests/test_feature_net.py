@@ -1,4 +1,4 @@
-"""Tests for ldm_core.feature_net: digits CNN training, caching, VGG16 loading, specs, the perception classifier."""
+"""Tests for ldm_core.feature_net (digits CNN training, caching, VGG16 loading, specs) and ldm_core.perception_net."""
 
 import warnings
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ldm_core import feature_net as FN
+from ldm_core import perception_net as PN
 from tests.train_helpers import BAR_NAMES, bars
 from ldm_core.feature_net import (
     DIGITS_EPOCHS,
@@ -170,17 +170,17 @@ def test_unknown_spec(spec):
 # perception classifier
 
 def test_digit_word():
-    assert FN.digit_word(6) == "six" and FN.digit_word(np.int64(9)) == "nine" and FN.digit_word(0) == "zero"
+    assert PN.digit_word(6) == "six" and PN.digit_word(np.int64(9)) == "nine" and PN.digit_word(0) == "zero"
     for bad in (10, -1, 6.0, True, "6"):
         with pytest.raises(ValueError, match=r"is not a digit; digit_word takes an integer in 0..9"):
-            FN.digit_word(bad)
+            PN.digit_word(bad)
 
 
 def test_perception_cnn_shapes_any_size_and_classes():
     for S, K in ((4, 2), (16, 3), (28, 2)):
-        net = FN.PerceptionCNN(K)
+        net = PN.PerceptionCNN(K)
         x = torch.rand(5, 1, S, S)
-        assert net.features(x).shape == (5, FN.PERCEPTION_FEATURES) and net(x).shape == (5, K)
+        assert net.features(x).shape == (5, PN.PERCEPTION_FEATURES) and net(x).shape == (5, K)
 
 
 def test_perception_net_heldout_split_accuracy_and_outputs(bar_net):
@@ -200,7 +200,7 @@ def test_perception_net_heldout_split_accuracy_and_outputs(bar_net):
     expected = np.array([BAR_NAMES[c] for c in net.heldout_labels])
     assert (pred == expected).all()
     f = net.features(x[:5])
-    assert f.shape == (5, FN.PERCEPTION_FEATURES) and f.dtype == np.float64 and (f >= 0).all()
+    assert f.shape == (5, PN.PERCEPTION_FEATURES) and f.dtype == np.float64 and (f >= 0).all()
     assert np.array_equal(net.heldout_features, net.features(net.heldout_images))
     assert not net.net.training and all(not p.requires_grad for p in net.net.parameters())
     assert net.name == "vertical-vs-horizontal CNN (64 training images, seed 0)"
@@ -209,18 +209,18 @@ def test_perception_net_heldout_split_accuracy_and_outputs(bar_net):
 def test_perception_net_deterministic_and_leaves_global_rng(bar_net):
     x, y = bars()
     state = torch.get_rng_state()
-    again = FN.train_perception_net(x, y, class_names=BAR_NAMES, steps=40, batch_size=32, seed=0)
+    again = PN.train_perception_net(x, y, class_names=BAR_NAMES, steps=40, batch_size=32, seed=0)
     assert torch.equal(torch.get_rng_state(), state)
     assert np.array_equal(again.features(x), bar_net.features(x))
     assert np.array_equal(again.heldout_images, bar_net.heldout_images)
-    other = FN.train_perception_net(x, y, class_names=BAR_NAMES, steps=40, batch_size=32, seed=1)
+    other = PN.train_perception_net(x, y, class_names=BAR_NAMES, steps=40, batch_size=32, seed=1)
     assert not np.array_equal(other.features(x), bar_net.features(x))
 
 
 def test_perception_net_cache_loads_and_damaged_file_retrains(tmp_path, monkeypatch, bar_net):
     x, y = bars()
     kw = dict(class_names=BAR_NAMES, steps=40, batch_size=32, seed=0, cache_dir=tmp_path)
-    first = FN.train_perception_net(x, y, **kw)
+    first = PN.train_perception_net(x, y, **kw)
     files = list(tmp_path.glob("perception_net_*.pt"))
     assert len(files) == 1 and first.cache_path == files[0] and first.train_seconds > 0
     assert np.array_equal(first.features(x), bar_net.features(x))
@@ -230,25 +230,25 @@ def test_perception_net_cache_loads_and_damaged_file_retrains(tmp_path, monkeypa
         raise AssertionError("trained although the cache file exists")
 
     with monkeypatch.context() as m:
-        m.setattr(FN.torch.optim, "Adam", no_training)
-        loaded = FN.train_perception_net(x, y, **kw)
+        m.setattr(PN.torch.optim, "Adam", no_training)
+        loaded = PN.train_perception_net(x, y, **kw)
     assert loaded.train_seconds == 0.0 and loaded.heldout_accuracy == first.heldout_accuracy
     assert np.array_equal(loaded.features(x), first.features(x))
     assert np.array_equal(loaded.heldout_images, first.heldout_images)
 
     # other data, seed or settings -> another file
-    FN.train_perception_net(x[::-1].copy(), y[::-1].copy(), **kw)
-    FN.train_perception_net(x, y, **{**kw, "steps": 41})
+    PN.train_perception_net(x[::-1].copy(), y[::-1].copy(), **kw)
+    PN.train_perception_net(x, y, **{**kw, "steps": 41})
     assert len(list(tmp_path.glob("perception_net_*.pt"))) == 3
 
     # a damaged file: warned about (naming it), retrained, replaced
     files[0].write_bytes(b"not a torch file")
     with pytest.warns(RuntimeWarning, match=rf"perception net cache file .*{files[0].name} is damaged"):
-        fixed = FN.train_perception_net(x, y, **kw)
+        fixed = PN.train_perception_net(x, y, **kw)
     assert fixed.train_seconds > 0 and np.array_equal(fixed.features(x), first.features(x))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the replaced file loads cleanly
-        assert FN.train_perception_net(x, y, **kw).train_seconds == 0.0
+        assert PN.train_perception_net(x, y, **kw).train_seconds == 0.0
 
 
 def test_perception_net_runs_on_one_thread_and_restores_the_count(bar_net):
@@ -275,7 +275,7 @@ def test_perception_net_features_errors(bar_net):
 
 def test_train_perception_net_errors():
     x, y = bars(n_per_class=4)
-    train = FN.train_perception_net
+    train = PN.train_perception_net
     with pytest.raises(ValueError, match="labels is None"):
         train(x, None, class_names=BAR_NAMES)
     with pytest.raises(ValueError, match="labels has 7 entries for 8 images"):
@@ -312,5 +312,5 @@ def test_train_perception_net_errors():
 
 def test_string_keys_of_class_names_are_codes():
     x, y = bars(n_per_class=5)
-    net = FN.train_perception_net(x, y, class_names={"3": "vertical", "7": "horizontal"}, steps=2)
+    net = PN.train_perception_net(x, y, class_names={"3": "vertical", "7": "horizontal"}, steps=2)
     assert net.class_names == ("vertical", "horizontal") and len(net.heldout_images) == 2

@@ -3,6 +3,7 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from ldm_core import metrics as M
+from ldm_core.metrics import distortion, perception
 
 
 def _imgs(rng, n=6, s=12):
@@ -65,9 +66,9 @@ def test_identification_perfect_and_shuffled(rng):
 def test_identification_by_hand():
     # 3 images; recon 0 correlates best with target 0, recon 1 best with target 2, recon 2 best with target 2
     C = np.array([[0.9, 0.1, 0.2], [0.3, 0.5, 0.8], [0.0, 0.1, 0.7]])
-    got = M._identification_from_corr(C, labels=None, within_class=False)
+    got = distortion._identification_from_corr(C, labels=None, within_class=False)
     np.testing.assert_allclose(got, [1.0, 0.5, 1.0])
-    within = M._identification_from_corr(C, labels=np.array([1, 1, 2]), within_class=True)
+    within = distortion._identification_from_corr(C, labels=np.array([1, 1, 2]), within_class=True)
     np.testing.assert_allclose(within[:2], [1.0, 1.0])
     assert np.isnan(within[2])  # no same-class distractor
 
@@ -355,12 +356,12 @@ def test_kid_of_sets_near_identical_copies_give_the_single_set_value(rng):
 def test_kid_resampled_equals_kid_of_sets_without_duplicates_and_pairs_different_images_only(rng):
     K, N = 2, 4
     a, b = rng.random((K * N, 3)), rng.random((5, 3))  # row k * N + i: seed k, image i
-    kaa = M._poly_kernel(a, a)
-    kab_mean = M._poly_kernel(a, b).mean(axis=1)
-    kbb = M._poly_kernel(b, b)
+    kaa = perception._poly_kernel(a, a)
+    kab_mean = perception._poly_kernel(a, b).mean(axis=1)
+    kbb = perception._poly_kernel(b, b)
     term_b = (kbb.sum() - np.trace(kbb)) / (5 * 4)
     w = np.array([[1, 1, 1, 1], [2, 0, 2, 0], [0, 1, 3, 0], [0, 0, 4, 0]])
-    got = M._kid_resampled(kaa, kab_mean, term_b, w, n_sets=K)
+    got = perception._kid_resampled(kaa, kab_mean, term_b, w, n_sets=K)
     assert got[0] == pytest.approx(M.kid_of_sets(a.reshape(K, N, 3), b))
     # by hand: list the drawn reconstructions (draw, seed, image); pair two only when they show different images
     for r in (1, 2):
@@ -376,7 +377,7 @@ def test_kid_resampled_equals_kid_of_sets_without_duplicates_and_pairs_different
         cross = np.mean([kab_mean[k * N + i] for _, k, i in recon])
         assert got[r] == pytest.approx(num / den + term_b - 2 * cross)
     assert np.isnan(got[3])  # copies of one image only (with both its seeds): no pair of different images
-    one_seed = M._kid_resampled(M._poly_kernel(a[:N], a[:N]), kab_mean[:N], term_b, np.array([[1, 1, 1, 1]]))
+    one_seed = perception._kid_resampled(perception._poly_kernel(a[:N], a[:N]), kab_mean[:N], term_b, np.array([[1, 1, 1, 1]]))
     assert one_seed[0] == pytest.approx(M.kid(a[:N], b))
 
 

@@ -1403,7 +1403,7 @@ def class_names(root=None) -> dict[int, str]:
 
 def classes_are_digits(names) -> bool:
     """True when every class name is a digit word ("zero" .. "nine"): only then may a page speak of digits."""
-    from ..feature_net import digit_word
+    from ..perception_net import digit_word
 
     words = {digit_word(d) for d in range(10)}
     names = [str(n).strip().lower() for n in names]

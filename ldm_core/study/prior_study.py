@@ -847,7 +847,7 @@ _NAN = float("nan")
 
 @dataclass
 class Perception:
-    """The chapter's perception classifier (:func:`ldm_core.feature_net.train_perception_net`), or why there is none.
+    """The chapter's perception classifier (:func:`ldm_core.perception_net.train_perception_net`), or why there is none.
 
     net : PerceptionNet or None; class_names : the dataset's code -> class name; note : why the perception metrics
     are unavailable ("" when they are available).
@@ -881,7 +881,7 @@ def perception_model(prior_images: PriorImages, data: StudyData, *, seed: int = 
     carry no labels, when a class of the stimuli is not among the prior's classes, or when the classifier cannot be
     trained on them (e.g. a single class).
     """
-    from ..feature_net import train_perception_net
+    from ..perception_net import train_perception_net
 
     stim_names = {int(k): str(v) for k, v in data.class_names.items()}
     names = getattr(prior_images, "class_names", None)
