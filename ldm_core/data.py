@@ -1,23 +1,11 @@
-"""The digit69 dataset: finding, fetching, validating and loading it, and splitting it for selection.
+"""The digit69 dataset: fetching, validating and loading it (the selection split: :mod:`ldm_core.splits`).
 
 The file ``digit69_28x28.mat`` (van Gerven et al. 2010; distributed with the DGMM code of Du et al.,
 IJCNN 2017 / IEEE TNNLS 2019) holds one fMRI pattern per trial (V1-V3 voxels) and the 28x28 image of
 the handwritten 6 or 9 shown in that trial. Images are stored column-major (MATLAB), so each row is
 reshaped to (28, 28) and *transposed* to display upright.
 
-Where a data file is looked for (:func:`find_data_file`, used for digit69 and for the prior images of
-:mod:`ldm_core.prior_images`), following nilearn's ``get_dataset_dir``:
-
-1. the ``path`` / ``data_dir`` argument (a file, or a folder holding the file); missing: FileNotFoundError;
-2. the folder named by the ``LDM_DATA_DIR`` environment variable. If the variable is set (non-empty) but
-   the folder holds no such file, that is a FileNotFoundError naming the variable, the folder and the
-   file -- never a silent fall-back to the cache, which could hold another copy;
-3. the user cache ``~/.cache/ldm_core`` (or ``$XDG_CACHE_HOME/ldm_core``), checked against the file's
-   SHA-256 and, for files with a public URL, filled by a verified download.
-
-Why not ``pooch.retrieve(url, known_hash=...)``: pooch is not a dependency, and the part it would replace (a
-verified download into the cache, about 25 lines) is the small part; the lookup order above, where a set but
-empty ``LDM_DATA_DIR`` is an error rather than a fall-back, is what pooch does not do.
+Where a data file is looked for, and how a download is verified: :mod:`ldm_core.fetch`.
 
 The schema (keys of the .mat file, read with ``scipy.io.loadmat``):
 
@@ -38,22 +26,17 @@ The schema (keys of the .mat file, read with ``scipy.io.loadmat``):
   parameter) names some or all codes over these defaults. The names are returned in ``Digit69.class_names``.
 
 Every problem raises :class:`DataFileError` naming the file, the key and the problem.
-
-:func:`test_in_training` counts the test stimuli that also occur (pixel r > 0.99) among the training stimuli:
-on such data identification measures retrieval, not reconstruction, and chapter 00 publishes the count.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import tempfile
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.io
+
+from .fetch import ENV_VAR, DataNotFoundError, find_data_file, sha256_of
 
 __all__ = [
     "DATA_URL",
@@ -68,10 +51,6 @@ __all__ = [
     "fetch_digit69",
     "load_digit69",
     "sha256_of",
-    "train_val_split",
-    "FmriNormalizer",
-    "REPEAT_THRESHOLD",
-    "test_in_training",
     "write_digit69_mat",
 ]
 
@@ -83,25 +62,10 @@ DATA_SHA256 = "44513e09ad2398566aedd550088b817a3c0bf9cd7873f87078ecd7fdf170b22d"
 LABEL_NAMES = {1: "six", 2: "nine"}  # digit69's label codes (the default names when a file has codes {1, 2})
 KEYS = ("fmriTrn", "fmriTest", "stimTrn", "stimTest", "labelTrn", "labelTest")
 NAMES_KEY = "labelNames"  # optional: one class name per code, ascending codes
-ENV_VAR = "LDM_DATA_DIR"  # folder holding the data files
 
 
 class DataFileError(ValueError):
     """A data file exists but does not follow its schema (the message names file, key and problem)."""
-
-
-class DataNotFoundError(OSError):
-    """A data file is nowhere (argument, ``LDM_DATA_DIR``, cache) and could not be downloaded.
-
-    Attributes
-    ----------
-    tried : list of str
-        One line per place tried and why it failed.
-    """
-
-    def __init__(self, message: str, tried: list[str]):
-        super().__init__(message)
-        self.tried = list(tried)
 
 
 # ----------------------------------------------------------------------------- container
@@ -167,161 +131,6 @@ class Digit69:
 
 
 # ----------------------------------------------------------------------------- locating and fetching
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "ldm_core"
-
-
-def _download(url: str, dest: Path, *, expected_sha256: str, timeout: float, verbose: int) -> Path:
-    """Download ``url`` to ``dest`` atomically and verify its checksum; nothing is left on failure."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
-    try:
-        if verbose:
-            print(f"Downloading {url} -> {dest}")
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            shutil.copyfileobj(resp, out)
-        got = sha256_of(tmp)
-        if got != expected_sha256:
-            raise OSError(
-                f"Checksum verification failed for the download of {url}: sha256 {got}, expected "
-                f"{expected_sha256}. Dataset fetching aborted; nothing was written to {dest}. "
-                f"Place a verified copy of {dest.name} in a folder and set {ENV_VAR} to it."
-            )
-        os.replace(tmp, dest)
-        return dest
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def find_data_file(
-    filename: str,
-    data_dir: str | os.PathLike | None = None,
-    *,
-    url: str | None = None,
-    sha256: str | None = None,
-    download: bool = True,
-    timeout: float = 30.0,
-    verbose: int = 1,
-    label: str | None = None,
-    hint: str = "",
-) -> Path:
-    """Find a data file by the package's rules: argument, then ``LDM_DATA_DIR``, then the user cache.
-
-    Parameters
-    ----------
-    filename : str
-        The file's name, e.g. ``"digit69_28x28.mat"``.
-    data_dir : path, optional
-        A folder holding the file, or the file itself (any name). Tried first, and alone: if it is given
-        and holds no file, nothing else is tried.
-    url : str, optional
-        Public URL of the file; None if it has none (then the cache is only read, never filled).
-    sha256 : str, optional
-        Expected SHA-256, checked for cache hits and downloads (a cache file that differs is ignored).
-        Required with ``url``. Files found through the argument or ``LDM_DATA_DIR`` are trusted; their
-        checksum is the caller's to record.
-    download : bool
-        If False, never touch the network.
-    timeout : float, seconds
-        Network time-out for the download.
-    verbose : int
-        0 silent, 1 says where the file came from.
-    label : str, optional
-        Name used in the messages (default ``filename``).
-    hint : str
-        Extra advice appended to the not-found messages.
-
-    Returns
-    -------
-    path : Path
-        Path of the file.
-
-    Raises
-    ------
-    ValueError
-        ``url`` without ``sha256`` (a download must be verifiable).
-    FileNotFoundError
-        ``data_dir`` was given but holds no such file, or ``LDM_DATA_DIR`` is set but its folder holds no
-        such file (the message names the variable, the folder and the file).
-    DataNotFoundError
-        (an OSError) The file is nowhere and could not be downloaded (no URL, offline, download=False or
-        checksum mismatch). The message lists every place tried and how to place the file by hand;
-        ``.tried`` holds the same lines.
-    """
-    label = label or filename
-    if url is not None and sha256 is None:
-        raise ValueError(f"find_data_file({filename!r}): a download from {url} needs sha256=... to verify it")
-    extra = f" {hint}" if hint else ""
-    if data_dir is not None:
-        p = Path(data_dir)
-        candidate = p if p.suffix == Path(filename).suffix or p.is_file() else p / filename
-        if not candidate.is_file():
-            raise FileNotFoundError(
-                f"No data file at {candidate} (from the data_dir argument). Put {filename} there or "
-                f"pass the folder that holds it.{extra}"
-            )
-        return candidate
-    tried: list[str] = []
-    cache = _default_cache_dir() / filename
-    env = os.environ.get(ENV_VAR)
-    if env:
-        folder = Path(env)
-        candidate = folder / filename
-        if candidate.is_file():
-            if verbose:
-                print(f"{label}: using {candidate} ({ENV_VAR})")
-            return candidate
-        state = "holds no such file" if folder.is_dir() else "does not exist"
-        raise FileNotFoundError(
-            f"{ENV_VAR} is set to {folder}, but that folder {state}: {filename} not found at {candidate}. "
-            f"Put {filename} there, point {ENV_VAR} at the folder that holds it, or unset {ENV_VAR} to use "
-            f"the download cache {cache.parent}.{extra}"
-        )
-    tried.append(f"{ENV_VAR}: not set")
-    if cache.is_file():
-        if sha256 is None or sha256_of(cache) == sha256:
-            if verbose:
-                print(f"{label}: using cached {cache}")
-            return cache
-        tried.append(f"{cache} (cache): checksum mismatch, ignored")
-    else:
-        tried.append(f"{cache} (cache): no such file")
-    if url is None:
-        tried.append(f"download: {filename} has no public URL")
-    elif download:
-        try:
-            return _download(url, cache, expected_sha256=sha256, timeout=timeout, verbose=verbose)
-        except OSError as e:  # URLError is an OSError
-            tried.append(f"download from {url}: {e}")
-    else:
-        tried.append("download: disabled (download=False)")
-    if url is not None:
-        how = (
-            f"To place the file by hand, download {url} on a machine with internet access, check that its "
-            f"sha256 is {sha256}, copy it into a folder and set {ENV_VAR}=/that/folder (or pass data_dir=...)."
-        )
-    else:
-        how = (
-            f"To place the file by hand, copy {filename}"
-            + (f" (sha256 {sha256})" if sha256 else "")
-            + f" into a folder and set {ENV_VAR}=/that/folder (or pass data_dir=...)."
-        )
-    raise DataNotFoundError(
-        f"Could not find or fetch {filename}. Tried:\n  - " + "\n  - ".join(tried) + f"\n{how}{extra}", tried
-    )
 
 
 def fetch_digit69(
@@ -628,147 +437,6 @@ def _describe(p: Path, arrays: dict, image_shape: tuple, class_names: dict, sha:
     what = "digit69" if sha == DATA_SHA256 else "Data"
     return (f"{what} from {p.name}: {N_trn} training and {arrays['fmriTest'].shape[0]} test trials, {V} voxels, "
             f"{image_shape[0]}x{image_shape[1]} images of {len(class_names)} classes: {classes}; {source}.{note}")
-
-
-# ----------------------------------------------------------------------------- selection split and normalisation
-
-
-def train_val_split(labels: np.ndarray, *, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split of the training trials, stratified by label, for model and hyperparameter selection.
-
-    Parameters
-    ----------
-    labels : ndarray of shape (N,)
-        Labels of the *training* trials (the test split is never split).
-    val_fraction : float in (0, 1)
-        Fraction of trials held out for validation (rounded per class, at least one per class).
-    seed : int
-        Seed of the permutation.
-
-    Returns
-    -------
-    train_idx, val_idx : ndarray of int64
-        Sorted, disjoint indices covering all N trials.
-    """
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    labels = np.asarray(labels).reshape(-1)
-    rng = np.random.default_rng(seed)
-    val = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        if len(idx) < 2:
-            raise ValueError(f"label {c} has {len(idx)} trial(s); a stratified split needs at least 2 per label")
-        n_val = min(len(idx) - 1, max(1, int(round(val_fraction * len(idx)))))
-        val.extend(rng.permutation(idx)[:n_val].tolist())
-    val_idx = np.sort(np.asarray(val, dtype=np.int64))
-    train_idx = np.setdiff1d(np.arange(len(labels), dtype=np.int64), val_idx)
-    return train_idx, val_idx
-
-
-class FmriNormalizer:
-    """Per-voxel z-score fitted on training trials only.
-
-    ``fit`` sees only the arrays you pass (pass training trials); ``transform`` applies the stored
-    statistics to anything, so test fMRI never changes a fitted quantity. Voxels with zero training
-    variance get std 1 (they are centred, not scaled) so nothing divides by zero.
-
-    Attributes
-    ----------
-    mean_ : ndarray of shape (V,), float64
-    std_ : ndarray of shape (V,), float64
-    """
-
-    def __init__(self) -> None:
-        self.mean_: np.ndarray | None = None
-        self.std_: np.ndarray | None = None
-
-    def fit(self, fmri: np.ndarray) -> "FmriNormalizer":
-        """fmri : ndarray of shape (N, V), raw training fMRI."""
-        fmri = np.asarray(fmri, dtype=np.float64)
-        if fmri.ndim != 2 or fmri.shape[0] < 2:
-            raise ValueError(f"fit needs fMRI of shape (N >= 2, V), got {fmri.shape}")
-        self.mean_ = fmri.mean(axis=0)
-        std = fmri.std(axis=0)
-        self.std_ = np.where(std > 0, std, 1.0)
-        return self
-
-    def transform(self, fmri: np.ndarray) -> np.ndarray:
-        """fmri : ndarray of shape (N, V) -> z-scored float32 of the same shape."""
-        if self.mean_ is None:
-            raise RuntimeError("FmriNormalizer.transform called before fit; call fit(training fMRI) first")
-        fmri = np.asarray(fmri, dtype=np.float64)
-        if fmri.ndim != 2 or fmri.shape[1] != self.mean_.shape[0]:
-            raise ValueError(f"expected fMRI of shape (N, {self.mean_.shape[0]}), got {fmri.shape}")
-        return ((fmri - self.mean_) / self.std_).astype(np.float32)
-
-    def fit_transform(self, fmri: np.ndarray) -> np.ndarray:
-        return self.fit(fmri).transform(fmri)
-
-
-# ----------------------------------------------------------------------------- test stimuli repeated in training
-
-REPEAT_THRESHOLD = 0.99  # pixel Pearson r above which a test stimulus counts as a copy of a training stimulus
-
-
-def _pixel_rows(images: np.ndarray, name: str) -> np.ndarray:
-    a = np.asarray(images)
-    if a.ndim != 3 or a.shape[0] == 0 or not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be a non-empty array of images (N, S, S) of finite numbers, got shape "
-                         f"{a.shape} and dtype {a.dtype}")
-    x = a.reshape(len(a), -1).astype(np.float64)
-    x = x - x.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 1e-12)  # constant image: r = 0 with everything
-
-
-def test_in_training(images_train: np.ndarray, images_test: np.ndarray, *,
-                     threshold: float = REPEAT_THRESHOLD) -> dict:
-    """Count the test stimuli that have an exact or near copy among the training stimuli.
-
-    A dataset whose test images also occur in training (digit69's have none; a file of a few distinct shapes
-    shown many times has many) changes what the scores mean: a decoder can recognise the training trial and copy
-    its image, so identification then measures retrieval, not reconstruction. The comparison is the pixel Pearson
-    correlation of each test image with every training image (no shifts); an identical pair counts as a copy even
-    when both images are constant (where r is undefined and taken as 0).
-
-    Parameters
-    ----------
-    images_train : ndarray of shape (N_train, S, S), float
-    images_test : ndarray of shape (N_test, S, S), float, same S
-    threshold : float in (0, 1]
-        A test image whose best r with a training image exceeds this is a copy (0.99: exact and near copies).
-
-    Returns
-    -------
-    dict
-        ``count`` (int, the number of test images with a copy), ``n_test``, ``threshold``, ``max_r`` (list of
-        N_test floats, each test image's best r with a training image; 1.0 for an identical pair), ``index`` (list
-        of N_test ints, the training image reaching it) and ``repeated`` (the test indices counted).
-
-    Raises
-    ------
-    ValueError
-        Arrays that are not non-empty (N, S, S) images of the same size, or a threshold outside (0, 1].
-    """
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) \
-            or not 0 < float(threshold) <= 1:
-        raise ValueError(f"threshold must be a Pearson r in (0, 1], got {threshold!r}")
-    A, B = _pixel_rows(images_train, "images_train"), _pixel_rows(images_test, "images_test")
-    if np.shape(images_train)[1:] != np.shape(images_test)[1:]:
-        raise ValueError(f"images_train are {np.shape(images_train)[1:]} but images_test are "
-                         f"{np.shape(images_test)[1:]}; both need the same image size")
-    r = B @ A.T  # (N_test, N_train)
-    train = np.asarray(images_train).reshape(len(A), -1)
-    for i, img in enumerate(np.asarray(images_test).reshape(len(B), -1)):  # identical pairs are copies, constant or not
-        same = np.flatnonzero(np.all(train == img, axis=1))
-        r[i, same] = 1.0
-    index = r.argmax(axis=1)
-    max_r = np.minimum(r[np.arange(len(B)), index], 1.0)
-    repeated = np.flatnonzero(max_r > threshold)
-    return {"count": int(len(repeated)), "n_test": int(len(B)), "threshold": float(threshold),
-            "max_r": [float(v) for v in max_r], "index": [int(j) for j in index],
-            "repeated": [int(i) for i in repeated]}
 
 
 def write_digit69_mat(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:

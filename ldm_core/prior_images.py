@@ -43,8 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import (ENV_VAR, DataNotFoundError, _default_cache_dir, _fail, _pixel_scale, _to_unit, find_data_file,
-                   sha256_of)
+from .data import _fail, _pixel_scale, _to_unit
+from .fetch import ENV_VAR, DataNotFoundError, _default_cache_dir, find_data_file, sha256_of
 
 __all__ = [
     "PRIOR_FILENAME",

@@ -1,5 +1,7 @@
 """The data of a chapter: split digit69 for selection, z-score the fMRI, subsample the fitting trials.
 
+- :func:`train_val_split` is the seeded validation split, stratified by class; :class:`FmriNormalizer` z-scores fMRI
+  with statistics it is fitted on (the fitting trials only).
 - :func:`prepare_data` loads digit69 (or any file in its schema), carves the validation split out of the training
   trials (seeded, stratified by class) and z-scores fMRI with statistics of the *fitting* trials only (the trials the
   model trains on); validation and test fMRI are transformed with those statistics.
@@ -8,6 +10,8 @@
 - :func:`refit_all` is the final refit: every training trial becomes a fitting trial (fMRI z-scored with the
   statistics of all of them); the validation trials are then in-sample and must not be used to select anything.
 - :func:`seed_list` names the seeds of a comparison.
+- :func:`test_in_training` counts the test stimuli that also occur (pixel r > 0.99) among the training stimuli:
+  on such data identification measures retrieval, not reconstruction, and chapter 00 publishes the count.
 
 :class:`StudyData` holds the arrays and the counts a page quotes (``n_train``, ``n_fit``, ``n_val``, ``n_test``,
 ``n_voxels``, ``image_size``, ``class_names``); its :meth:`StudyData.fingerprint` (data file and split, never the
@@ -20,9 +24,145 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import Digit69, FmriNormalizer, load_digit69, train_val_split
+from .data import Digit69, load_digit69
 
-__all__ = ["StudyData", "prepare_data", "subsample_fit", "refit_all", "seed_list"]
+__all__ = ["train_val_split", "FmriNormalizer", "REPEAT_THRESHOLD", "test_in_training", "StudyData", "prepare_data", "subsample_fit", "refit_all", "seed_list"]
+
+
+def train_val_split(labels: np.ndarray, *, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of the training trials, stratified by label, for model and hyperparameter selection.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (N,)
+        Labels of the *training* trials (the test split is never split).
+    val_fraction : float in (0, 1)
+        Fraction of trials held out for validation (rounded per class, at least one per class).
+    seed : int
+        Seed of the permutation.
+
+    Returns
+    -------
+    train_idx, val_idx : ndarray of int64
+        Sorted, disjoint indices covering all N trials.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    labels = np.asarray(labels).reshape(-1)
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) < 2:
+            raise ValueError(f"label {c} has {len(idx)} trial(s); a stratified split needs at least 2 per label")
+        n_val = min(len(idx) - 1, max(1, int(round(val_fraction * len(idx)))))
+        val.extend(rng.permutation(idx)[:n_val].tolist())
+    val_idx = np.sort(np.asarray(val, dtype=np.int64))
+    train_idx = np.setdiff1d(np.arange(len(labels), dtype=np.int64), val_idx)
+    return train_idx, val_idx
+
+
+class FmriNormalizer:
+    """Per-voxel z-score fitted on training trials only.
+
+    ``fit`` sees only the arrays you pass (pass training trials); ``transform`` applies the stored
+    statistics to anything, so test fMRI never changes a fitted quantity. Voxels with zero training
+    variance get std 1 (they are centred, not scaled) so nothing divides by zero.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (V,), float64
+    std_ : ndarray of shape (V,), float64
+    """
+
+    def __init__(self) -> None:
+        self.mean_: np.ndarray | None = None
+        self.std_: np.ndarray | None = None
+
+    def fit(self, fmri: np.ndarray) -> "FmriNormalizer":
+        """fmri : ndarray of shape (N, V), raw training fMRI."""
+        fmri = np.asarray(fmri, dtype=np.float64)
+        if fmri.ndim != 2 or fmri.shape[0] < 2:
+            raise ValueError(f"fit needs fMRI of shape (N >= 2, V), got {fmri.shape}")
+        self.mean_ = fmri.mean(axis=0)
+        std = fmri.std(axis=0)
+        self.std_ = np.where(std > 0, std, 1.0)
+        return self
+
+    def transform(self, fmri: np.ndarray) -> np.ndarray:
+        """fmri : ndarray of shape (N, V) -> z-scored float32 of the same shape."""
+        if self.mean_ is None:
+            raise RuntimeError("FmriNormalizer.transform called before fit; call fit(training fMRI) first")
+        fmri = np.asarray(fmri, dtype=np.float64)
+        if fmri.ndim != 2 or fmri.shape[1] != self.mean_.shape[0]:
+            raise ValueError(f"expected fMRI of shape (N, {self.mean_.shape[0]}), got {fmri.shape}")
+        return ((fmri - self.mean_) / self.std_).astype(np.float32)
+
+    def fit_transform(self, fmri: np.ndarray) -> np.ndarray:
+        return self.fit(fmri).transform(fmri)
+
+
+REPEAT_THRESHOLD = 0.99  # pixel Pearson r above which a test stimulus counts as a copy of a training stimulus
+
+
+def _pixel_rows(images: np.ndarray, name: str) -> np.ndarray:
+    a = np.asarray(images)
+    if a.ndim != 3 or a.shape[0] == 0 or not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be a non-empty array of images (N, S, S) of finite numbers, got shape "
+                         f"{a.shape} and dtype {a.dtype}")
+    x = a.reshape(len(a), -1).astype(np.float64)
+    x = x - x.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 1e-12)  # constant image: r = 0 with everything
+
+
+def test_in_training(images_train: np.ndarray, images_test: np.ndarray, *,
+                     threshold: float = REPEAT_THRESHOLD) -> dict:
+    """Count the test stimuli that have an exact or near copy among the training stimuli.
+
+    A dataset whose test images also occur in training (digit69's have none; a file of a few distinct shapes
+    shown many times has many) changes what the scores mean: a decoder can recognise the training trial and copy
+    its image, so identification then measures retrieval, not reconstruction. The comparison is the pixel Pearson
+    correlation of each test image with every training image (no shifts); an identical pair counts as a copy even
+    when both images are constant (where r is undefined and taken as 0).
+
+    Parameters
+    ----------
+    images_train : ndarray of shape (N_train, S, S), float
+    images_test : ndarray of shape (N_test, S, S), float, same S
+    threshold : float in (0, 1]
+        A test image whose best r with a training image exceeds this is a copy (0.99: exact and near copies).
+
+    Returns
+    -------
+    dict
+        ``count`` (int, the number of test images with a copy), ``n_test``, ``threshold``, ``max_r`` (list of
+        N_test floats, each test image's best r with a training image; 1.0 for an identical pair), ``index`` (list
+        of N_test ints, the training image reaching it) and ``repeated`` (the test indices counted).
+
+    Raises
+    ------
+    ValueError
+        Arrays that are not non-empty (N, S, S) images of the same size, or a threshold outside (0, 1].
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) \
+            or not 0 < float(threshold) <= 1:
+        raise ValueError(f"threshold must be a Pearson r in (0, 1], got {threshold!r}")
+    A, B = _pixel_rows(images_train, "images_train"), _pixel_rows(images_test, "images_test")
+    if np.shape(images_train)[1:] != np.shape(images_test)[1:]:
+        raise ValueError(f"images_train are {np.shape(images_train)[1:]} but images_test are "
+                         f"{np.shape(images_test)[1:]}; both need the same image size")
+    r = B @ A.T  # (N_test, N_train)
+    train = np.asarray(images_train).reshape(len(A), -1)
+    for i, img in enumerate(np.asarray(images_test).reshape(len(B), -1)):  # identical pairs are copies, constant or not
+        same = np.flatnonzero(np.all(train == img, axis=1))
+        r[i, same] = 1.0
+    index = r.argmax(axis=1)
+    max_r = np.minimum(r[np.arange(len(B)), index], 1.0)
+    repeated = np.flatnonzero(max_r > threshold)
+    return {"count": int(len(repeated)), "n_test": int(len(B)), "threshold": float(threshold),
+            "max_r": [float(v) for v in max_r], "index": [int(j) for j in index],
+            "repeated": [int(i) for i in repeated]}
 
 
 @dataclass

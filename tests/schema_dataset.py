@@ -12,7 +12,7 @@ chapter could have typed a digit69 fact:
 - geometric shapes, not handwriting: a ring, a filled square and a triangle, each drawn at a jittered position,
   size and stroke, so that MNIST digits (the default image prior) cannot represent them;
 - ``n_repeated`` test images are exact copies of training images (the rest are new drawings, with pixel r <= 0.99
-  against every training image, so the planted count is the count :func:`ldm_core.data.test_in_training` finds);
+  against every training image, so the planted count is the count :func:`ldm_core.splits.test_in_training` finds);
 - fMRI that carries signal about the image: a fixed random linear map of the pixels plus a class pattern and noise.
 """
 from __future__ import annotations

@@ -3,7 +3,8 @@ import pytest
 
 from ldm_core.baselines import (LatentDecoder, fit_latent_decoder, fit_latent_ridge, fit_pls, fit_ridge,
                                noise_floors, vae_latents)
-from ldm_core.data import FmriNormalizer, load_digit69
+from ldm_core.data import load_digit69
+from ldm_core.splits import FmriNormalizer
 
 
 def test_noise_floors_by_hand():

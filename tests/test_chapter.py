@@ -172,7 +172,8 @@ def test_glue_data_glues_the_datas_counts_and_names(tmp_path, glued):
 
 
 def test_glue_data_of_raw_data_with_and_without_the_split(tmp_path, glued, synthetic_mat):
-    from ldm_core.data import load_digit69, train_val_split
+    from ldm_core.data import load_digit69
+    from ldm_core.splits import train_val_split
 
     raw = load_digit69(synthetic_mat, verbose=0)
     ch = _start(tmp_path, results_root=str(tmp_path / "res"))

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from ldm_core import data as D
-from ldm_core.data import (DataFileError, FmriNormalizer, fetch_digit69, load_digit69,
-                           train_val_split, write_digit69_mat)
+from ldm_core import fetch, splits
+from ldm_core.data import DataFileError, fetch_digit69, load_digit69, write_digit69_mat
+from ldm_core.splits import FmriNormalizer, train_val_split
 from tests.synthetic_data import make_synthetic_digit69
 
 
@@ -332,19 +333,19 @@ def _offline(*a, **k):
 
 
 def test_offline_message_lists_what_was_tried(tmp_path, monkeypatch):
-    monkeypatch.setattr(D.urllib.request, "urlopen", _offline)
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", _offline)
     with pytest.raises(OSError) as e:
         fetch_digit69(verbose=0)
     msg = str(e.value)
     assert isinstance(e.value, D.DataNotFoundError) and len(e.value.tried) == 3
     assert "LDM_DATA_DIR: not set" in msg and "(cache): no such file" in msg
     assert "network is unreachable" in msg and "place the file by hand" in msg and D.DATA_SHA256 in msg
-    cache = D._default_cache_dir()
+    cache = fetch._default_cache_dir()
     assert not (cache.exists() and list(cache.glob("*.part")))
 
 
 def test_download_disabled_is_said(monkeypatch):
-    monkeypatch.setattr(D.urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(AssertionError("network used")))
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(AssertionError("network used")))
     with pytest.raises(OSError, match=r"download: disabled \(download=False\)"):
         fetch_digit69(download=False, verbose=0)
 
@@ -355,7 +356,7 @@ def test_env_var_set_but_file_missing_is_an_error(tmp_path, monkeypatch, synthet
     folder = tmp_path / "data"
     if make_folder:
         folder.mkdir()
-    cache = D._default_cache_dir()
+    cache = fetch._default_cache_dir()
     cache.mkdir(parents=True)
     cached = write_digit69_mat(cache / D.FILENAME, synthetic_arrays)
     sha = hashlib.sha256(cached.read_bytes()).hexdigest()
@@ -368,7 +369,7 @@ def test_env_var_set_but_file_missing_is_an_error(tmp_path, monkeypatch, synthet
 
 
 def test_cache_with_wrong_checksum_is_ignored(monkeypatch, synthetic_arrays):
-    cache = D._default_cache_dir()
+    cache = fetch._default_cache_dir()
     cache.mkdir(parents=True)
     write_digit69_mat(cache / D.FILENAME, synthetic_arrays)
     with pytest.raises(OSError, match=r"\(cache\): checksum mismatch, ignored"):
@@ -377,26 +378,26 @@ def test_cache_with_wrong_checksum_is_ignored(monkeypatch, synthetic_arrays):
 
 def test_find_data_file_generic(tmp_path, monkeypatch, capsys):
     (tmp_path / "other.npz").write_bytes(b"x")
-    assert D.find_data_file("other.npz", tmp_path, verbose=0) == tmp_path / "other.npz"
-    assert D.find_data_file("other.npz", tmp_path / "other.npz", verbose=0) == tmp_path / "other.npz"
+    assert fetch.find_data_file("other.npz", tmp_path, verbose=0) == tmp_path / "other.npz"
+    assert fetch.find_data_file("other.npz", tmp_path / "other.npz", verbose=0) == tmp_path / "other.npz"
     with pytest.raises(FileNotFoundError, match=r"No data file at .*missing\.npz \(from the data_dir argument\)\. "
                                                 r"Put other\.npz there.* Try this\."):
-        D.find_data_file("other.npz", tmp_path / "missing.npz", hint="Try this.")
+        fetch.find_data_file("other.npz", tmp_path / "missing.npz", hint="Try this.")
     monkeypatch.setenv("LDM_DATA_DIR", str(tmp_path))
-    assert D.find_data_file("other.npz", label="prior") == tmp_path / "other.npz"
+    assert fetch.find_data_file("other.npz", label="prior") == tmp_path / "other.npz"
     assert "prior: using" in capsys.readouterr().out
     monkeypatch.delenv("LDM_DATA_DIR")
     with pytest.raises(D.DataNotFoundError, match=r"download: nothing\.npz has no public URL[\s\S]*copy nothing\.npz"):
-        D.find_data_file("nothing.npz")
-    cache = D._default_cache_dir()
+        fetch.find_data_file("nothing.npz")
+    cache = fetch._default_cache_dir()
     cache.mkdir(parents=True)
     (cache / "nothing.npz").write_bytes(b"y")  # no checksum given: a cache hit is used as it is
-    assert D.find_data_file("nothing.npz", verbose=0) == cache / "nothing.npz"
+    assert fetch.find_data_file("nothing.npz", verbose=0) == cache / "nothing.npz"
 
 
 def test_find_data_file_needs_a_checksum_to_download():
     with pytest.raises(ValueError, match=r"a download from https://example\.org/f needs sha256"):
-        D.find_data_file("f.mat", url="https://example.org/f")
+        fetch.find_data_file("f.mat", url="https://example.org/f")
 
 
 class _FakeResponse:
@@ -416,10 +417,10 @@ class _FakeResponse:
 
 def test_download_checksum_mismatch_writes_nothing(monkeypatch):
     monkeypatch.delenv("LDM_DATA_DIR", raising=False)
-    monkeypatch.setattr(D.urllib.request, "urlopen", lambda *a, **k: _FakeResponse(b"corrupted"))
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", lambda *a, **k: _FakeResponse(b"corrupted"))
     with pytest.raises(OSError, match="Checksum verification failed"):
         fetch_digit69(verbose=0)
-    cache = D._default_cache_dir()
+    cache = fetch._default_cache_dir()
     assert not (cache / D.FILENAME).exists() and not list(cache.glob("*.part"))
 
 
@@ -427,11 +428,11 @@ def test_download_with_good_checksum_is_cached(monkeypatch, synthetic_arrays, tm
     monkeypatch.delenv("LDM_DATA_DIR", raising=False)
     payload = write_digit69_mat(tmp_path / "src.mat", synthetic_arrays).read_bytes()
     sha = hashlib.sha256(payload).hexdigest()
-    monkeypatch.setattr(D.urllib.request, "urlopen", lambda *a, **k: _FakeResponse(payload))
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", lambda *a, **k: _FakeResponse(payload))
     path = fetch_digit69(sha256=sha, verbose=0)
-    assert path == D._default_cache_dir() / D.FILENAME and path.read_bytes() == payload
+    assert path == fetch._default_cache_dir() / D.FILENAME and path.read_bytes() == payload
     # a second call uses the cache without the network
-    monkeypatch.setattr(D.urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(AssertionError("network used")))
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(AssertionError("network used")))
     assert fetch_digit69(sha256=sha, verbose=0) == path
 
 
@@ -531,26 +532,26 @@ def test_test_in_training_counts_exact_and_near_copies_by_hand(rng):
     far = rng.random((6, 6))  # unrelated: r near 0 with everything
     scaled = 0.5 * train[0] + 0.2  # r = 1 with image 0 (Pearson ignores gain and offset): a near copy too
     test = np.stack([far, train[1], near, scaled])
-    rep = D.test_in_training(train, test)
+    rep = splits.test_in_training(train, test)
     assert rep["count"] == 3 and rep["repeated"] == [1, 2, 3] and rep["n_test"] == 4 and rep["threshold"] == 0.99
     assert rep["index"][1:] == [1, 3, 0]
     assert rep["max_r"][1] == 1.0 and rep["max_r"][3] == pytest.approx(1.0) and 0.99 < rep["max_r"][2] < 1.0
     r_far = [np.corrcoef(far.ravel(), t.ravel())[0, 1] for t in train]  # independent check of the best r
     assert rep["max_r"][0] == pytest.approx(max(r_far)) and rep["index"][0] == int(np.argmax(r_far))
-    assert D.test_in_training(train, test, threshold=1.0)["count"] == 0  # "exceeds": r = 1 is not > 1
-    assert D.test_in_training(train, test[:1])["count"] == 0
+    assert splits.test_in_training(train, test, threshold=1.0)["count"] == 0  # "exceeds": r = 1 is not > 1
+    assert splits.test_in_training(train, test[:1])["count"] == 0
 
 
 def test_test_in_training_counts_identical_constant_images():
     train = np.stack([np.zeros((4, 4)), np.eye(4)])
     test = np.stack([np.zeros((4, 4)), np.full((4, 4), 0.5)])  # a blank image shown in training; a grey one was not
-    rep = D.test_in_training(train, test)
+    rep = splits.test_in_training(train, test)
     assert rep["count"] == 1 and rep["repeated"] == [0] and rep["index"][0] == 0 and rep["max_r"] == [1.0, 0.0]
 
 
 def test_test_in_training_of_digit69_is_zero(real_data_dir):
     d = load_digit69(real_data_dir, verbose=0)
-    rep = D.test_in_training(d.images_train, d.images_test)
+    rep = splits.test_in_training(d.images_train, d.images_test)
     assert rep["count"] == 0 and max(rep["max_r"]) < 0.99  # the issue: 0 for digit69
 
 
@@ -559,7 +560,7 @@ def test_test_in_training_finds_what_the_schema_dataset_plants(tmp_path):
 
     info = write_schema_dataset(tmp_path / "shapes.mat", n_repeated=5, seed=3)
     d = load_digit69(info["path"], verbose=0)
-    rep = D.test_in_training(d.images_train, d.images_test)
+    rep = splits.test_in_training(d.images_train, d.images_test)
     assert rep["count"] == 5 and rep["repeated"] == info["repeated_test"]
     for i in rep["repeated"]:  # the match is the planted source, or a drawing of the same shape at another brightness
         assert rep["max_r"][i] == pytest.approx(1.0) and np.array_equal(d.images_test[i],
@@ -578,7 +579,7 @@ def test_test_in_training_finds_what_the_schema_dataset_plants(tmp_path):
 def test_test_in_training_refuses_bad_input(kwargs, match):
     args = {"images_train": np.zeros((3, 6, 6)), "images_test": np.zeros((2, 6, 6)), **kwargs}
     with pytest.raises(ValueError, match=match):
-        D.test_in_training(args.pop("images_train"), args.pop("images_test"), **args)
+        splits.test_in_training(args.pop("images_train"), args.pop("images_test"), **args)
 
 
 def test_counts_of_the_file(tmp_path):

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from ldm_core import data as D
+from ldm_core import fetch
 from ldm_core import prior_images as P
-from ldm_core.data import DataFileError, DataNotFoundError, load_digit69, train_val_split
+from ldm_core.data import DataFileError, DataNotFoundError, load_digit69
+from ldm_core.splits import train_val_split
 from ldm_core.prior_images import PriorImages, drop_near_duplicates, load_prior_images, max_shifted_correlation
 
 
@@ -127,7 +128,7 @@ def test_env_var_without_npz_is_an_error_not_a_fallback(tmp_path, monkeypatch):
 
 
 def test_cache_hit_is_checksum_verified(tmp_path, monkeypatch):
-    cache = D._default_cache_dir()
+    cache = fetch._default_cache_dir()
     cache.mkdir(parents=True)
     p = _write_npz(cache / "mnist_6_9.npz", _digits_arrays())
     with pytest.raises(DataNotFoundError, match=r"mnist_6_9\.npz \(cache\): checksum mismatch, ignored"):
@@ -395,7 +396,7 @@ def fake_mnist(monkeypatch):
 
 def test_auto_falls_back_to_torchvision(fake_mnist):
     prior = load_prior_images(verbose=0)
-    root = D._default_cache_dir() / "mnist"
+    root = fetch._default_cache_dir() / "mnist"
     assert fake_mnist.calls == [(str(root), True, True)]
     assert prior.source == "torchvision MNIST train" and prior.counts() == {6: 3, 9: 3}
     assert set(prior.labels.tolist()) == {6, 9} and prior.images.shape == (6, 28, 28)

@@ -203,7 +203,7 @@ def test_prior_fit_check_flags_shapes_against_a_prior_of_blobs(one_thread, tmp_p
     assert same["fits"] and not other["fits"] and same["tested"] and other["tested"]
     assert other["psnr"]["difference"]["ci_high"] < -3.0
     # validation stimuli with a near copy (r > 0.99) among the probe's training images are left out
-    from ldm_core.data import test_in_training
+    from ldm_core.splits import test_in_training
     from ldm_core.study.prior_study import _holdout_index
 
     keep = np.ones(200, bool)

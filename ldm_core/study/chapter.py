@@ -247,10 +247,10 @@ def repeat_warning(count: int, n_test: int | None = None, threshold: float | Non
                    source: str = "chapter 0") -> str:
     """The warning appended to a chapter's answer when test stimuli repeat among the training stimuli.
 
-    ``threshold`` is the pixel r of the count (default :data:`ldm_core.data.REPEAT_THRESHOLD`); ``source`` names
+    ``threshold`` is the pixel r of the count (default :data:`ldm_core.splits.REPEAT_THRESHOLD`); ``source`` names
     where the count comes from (empty in chapter 0 itself)."""
     if threshold is None:
-        from ..data import REPEAT_THRESHOLD as threshold
+        from ..splits import REPEAT_THRESHOLD as threshold
     of = f"{count} of the {n_test} test images" if n_test else f"{count} test image{'s' if count != 1 else ''}"
     verb = "also occurs" if count == 1 and not n_test else "also occur"
     where = f"pixel r > {threshold:g}" + (f"; {source}" if source else "")
@@ -536,7 +536,7 @@ class Chapter:
         text : str
             The answer, Markdown.
         test_in_training : int or dict, optional
-            The count (or :func:`ldm_core.data.test_in_training`'s result); default: chapter 00's.
+            The count (or :func:`ldm_core.splits.test_in_training`'s result); default: chapter 00's.
         """
         detail = dict(getattr(self, "_repeat_detail", {}) or {})
         if isinstance(test_in_training, dict):

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..baselines import fit_latent_decoder, fit_pls, fit_ridge
-from ..data import REPEAT_THRESHOLD
+from ..splits import REPEAT_THRESHOLD
 from ..metrics import bootstrap_ci, evaluate, paired_comparison
 from .names import ci_text, join_words, metric_label, model_label
 from ..prior import PriorConfig, pretrain_prior, sample_quality
@@ -271,7 +271,7 @@ def prior_fit_check(prior_images: PriorImages, data: StudyData, cfg: PriorConfig
     stratified ``holdout_fraction`` of the unpaired images (the fitting trials' images stay in, as in the prior): the
     published prior's own images are left unchanged, so its cache stays valid. Its round trip is scored on the
     held-out unpaired images and on the validation stimuli that have no near copy (pixel r above ``near_copy``,
-    :func:`ldm_core.data.test_in_training`) among the probe's training images -- so both sets are unseen by it -- and
+    :func:`ldm_core.splits.test_in_training`) among the probe's training images -- so both sets are unseen by it -- and
     :func:`prior_fit_rule` decides. On a dataset that shows a few images many times every validation stimulus may
     repeat a fitting stimulus; then nothing unseen is left and the check is not made (``fits`` is None).
     ``probe_steps`` trains the probe for that many optimiser steps instead of ``cfg.vae_steps`` (a quick profile's
@@ -291,7 +291,7 @@ def prior_fit_check(prior_images: PriorImages, data: StudyData, cfg: PriorConfig
     ValueError
         If fewer than 2 unpaired images can be held out.
     """
-    from ..data import test_in_training
+    from ..splits import test_in_training
     from ..metrics import psnr, ssim
     from ..prior import pretrain_autoencoder
 
