@@ -241,7 +241,7 @@ STAGE_PLANS = {  # TrainConfig.stages -> stages run, in order
     "end_to_end": ("vae", "diffusion"),
 }
 LR_SCHEDULES = ("constant", "cosine_warm_restarts")
-ADV_KINDS = ("hinge", "nonsaturating")  # allowed values of TrainConfig.adv_kind and of `kind` in losses.d_loss / g_loss
+ADV_KINDS = ("hinge", "nonsaturating")  # allowed values of TrainConfig.adv_kind and of `kind` in adversarial.d_loss / g_loss
 # TrainConfig fields removed because no chapter or params file set them -> the value every run used. The
 # trainer now always does what these values say (clip the gradient norm at 1.0, no EMA or early stopping, BCE
 # VAE reconstruction, latent scale fitted after the VAE stage, encoder frozen after alignment, 4 validation

@@ -1,14 +1,7 @@
-"""Training losses for the Brain LDM: the three stage losses, noise MSE, KL, SSIM, perceptual, adversarial.
+"""Training losses on images and noise: noise MSE, KL, SSIM, perceptual, and their weighted sum ``ImageLoss``.
 
 What is here
 ------------
-- ``vae_stage_loss``, ``align_stage_loss``, ``diffusion_stage_loss``: the loss of each
-  training stage of :func:`ldm_core.train.fit` as a plain function of a model and a
-  batch (the trainer draws the randomness and passes it in), returning
-  ``StageLoss(total, terms)``: VAE reconstruction + KL (Kingma & Welling 2014);
-  MSE of a linear head on the fMRI tokens to the scaled VAE posterior means
-  (alignment); the noise (or x0) MSE on latents, with the optional multiscale
-  (coarse) term and image-space losses on decoded x0 estimates (diffusion).
 - ``kl_divergence``: KL(q(z | x) || N(0, I)) of a diagonal Gaussian (defined in :mod:`ldm_core.models.vae`).
 - ``noise_mse``: the diffusion objective, MSE between predicted and true noise
   ``eps`` (Ho et al. 2020, "Denoising Diffusion Probabilistic Models", eq. 14).
@@ -20,13 +13,11 @@ What is here
 - ``PerceptualLoss``: L2 distance between feature maps of a frozen network
   (Johnson et al. 2016, "Perceptual losses for real-time style transfer and
   super-resolution"); the networks live in ``ldm_core.feature_net``.
-- ``PatchDiscriminator``, ``d_loss``, ``g_loss``: a pix2pix-style patch
-  discriminator (Isola et al. 2017, "Image-to-image translation with
-  conditional adversarial networks", ``NLayerDiscriminator``) with hinge
-  (Lim & Ye 2017; Miyato et al. 2018) or non-saturating (Goodfellow et al.
-  2014) losses.
 - ``ImageLoss``: the weighted sum applied to decoded ``x0`` estimates; the
-  report's mix is ``MSE + 0.1 * perceptual + 0.01 * SSIM`` (``REPORT_WEIGHTS``).
+  report's mix is ``MSE + 0.1 * perceptual + 0.01 * SSIM`` (``REPORT_WEIGHTS``), with an optional
+  adversarial term (:mod:`ldm_core.adversarial`).
+
+The loss of each training stage (built from these): :mod:`ldm_core.stage_losses`.
 
 Why we wrote SSIM ourselves
 ---------------------------
@@ -51,29 +42,20 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ldm_core.adversarial import _check_kind, g_loss
 from ldm_core.config import ADV_KINDS
-from ldm_core.device import autocast
 from ldm_core.feature_net import freeze
-from ldm_core.models.unet import coarse_target
-from ldm_core.models.vae import kl_divergence, reparameterise  # kl_divergence: re-exported
+from ldm_core.models.vae import kl_divergence  # re-exported
 
 __all__ = [
     "ADV_KINDS",
     "REPORT_WEIGHTS",
-    "StageLoss",
     "kl_divergence",
-    "vae_stage_loss",
-    "align_targets",
-    "align_stage_loss",
-    "diffusion_stage_loss",
     "noise_mse",
     "gaussian_window",
     "ssim",
     "SSIMLoss",
     "PerceptualLoss",
-    "PatchDiscriminator",
-    "d_loss",
-    "g_loss",
     "ImageLossOutput",
     "ImageLoss",
 ]
@@ -348,132 +330,6 @@ class PerceptualLoss(nn.Module):
 
 # adversarial loss
 
-def _check_kind(kind: str) -> None:
-    if kind not in ADV_KINDS:
-        raise ValueError(f"unknown adversarial loss kind {kind!r}; allowed kinds: {ADV_KINDS}.")
-
-
-def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, *, kind: str = "hinge") -> torch.Tensor:
-    """Discriminator loss.
-
-    Parameters
-    ----------
-    real_logits : Tensor of any shape, e.g. (B, 1, h, w) patch logits on real images
-    fake_logits : Tensor of any shape, patch logits on generated images (detach them
-        from the generator before calling)
-    kind : {"hinge", "nonsaturating"}
-        ``"hinge"``: ``mean(relu(1 - real)) + mean(relu(1 + fake))``, 0 once
-        real logits >= 1 and fake logits <= -1. ``"nonsaturating"``: binary
-        cross-entropy, ``mean(softplus(-real)) + mean(softplus(fake))``,
-        ``2 log 2`` at logits 0.
-
-    Returns
-    -------
-    loss : Tensor, scalar
-
-    Raises
-    ------
-    ValueError
-        On an unknown ``kind``.
-    """
-    _check_kind(kind)
-    if kind == "hinge":
-        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-
-
-def g_loss(fake_logits: torch.Tensor, *, kind: str = "hinge") -> torch.Tensor:
-    """Generator (adversarial) loss on the discriminator's logits for generated images.
-
-    Parameters
-    ----------
-    fake_logits : Tensor of any shape, e.g. (B, 1, h, w)
-    kind : {"hinge", "nonsaturating"}
-        ``"hinge"``: ``-mean(fake)``. ``"nonsaturating"``: ``mean(softplus(-fake))``
-        (= -log sigmoid(fake)), ``log 2`` at logits 0.
-
-    Returns
-    -------
-    loss : Tensor, scalar
-
-    Raises
-    ------
-    ValueError
-        On an unknown ``kind``.
-    """
-    _check_kind(kind)
-    if kind == "hinge":
-        return -fake_logits.mean()
-    return F.softplus(-fake_logits).mean()
-
-
-class PatchDiscriminator(nn.Module):
-    """pix2pix-style patch discriminator, sized for 28x28 digits.
-
-    Layout (Isola et al. 2017, ``NLayerDiscriminator``): a 4x4 stride-2 conv,
-    ``n_layers - 1`` further 4x4 stride-2 convs doubling the width, one 4x4
-    stride-1 conv, then a 4x4 stride-1 conv to one logit per patch; LeakyReLU
-    0.2 between them. With ``spectral_norm=False`` the inner convs are followed
-    by BatchNorm as in pix2pix; with ``spectral_norm=True`` every conv is
-    spectrally normalised (Miyato et al. 2018) and no BatchNorm is used.
-
-    Parameters
-    ----------
-    in_channels : int
-        Image channels (1 for grayscale digits).
-    base : int
-        Width of the first conv; layer i has ``base * 2**min(i, 3)`` channels.
-    n_layers : int, >= 1
-        Number of stride-2 convs. Input side S must satisfy
-        ``S // 2**n_layers >= 3``: n_layers=2 gives 5x5 patch logits on 28x28.
-    spectral_norm : bool
-        Spectral normalisation instead of BatchNorm.
-
-    Raises
-    ------
-    ValueError
-        On non-positive sizes.
-
-    Notes
-    -----
-    ``forward(x)`` takes images (B, in_channels, S, S) float32 in [0, 1]
-    (mapped to [-1, 1] inside) and returns patch logits (B, 1, h, w).
-    """
-
-    def __init__(self, *, in_channels: int = 1, base: int = 32, n_layers: int = 2, spectral_norm: bool = False):
-        super().__init__()
-        for name, value in (("in_channels", in_channels), ("base", base), ("n_layers", n_layers)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name}={value!r} is not allowed; use a positive integer.")
-        self.n_layers = int(n_layers)
-
-        def conv(c_in: int, c_out: int, stride: int) -> nn.Module:
-            layer = nn.Conv2d(c_in, c_out, kernel_size=4, stride=stride, padding=1)
-            return nn.utils.parametrizations.spectral_norm(layer) if spectral_norm else layer
-
-        def norm(c: int) -> nn.Module:
-            return nn.Identity() if spectral_norm else nn.BatchNorm2d(c)
-
-        blocks: list[nn.Module] = [conv(in_channels, base, 2), nn.LeakyReLU(0.2)]
-        c = base
-        for i in range(1, self.n_layers):
-            c_next = base * 2 ** min(i, 3)
-            blocks += [conv(c, c_next, 2), norm(c_next), nn.LeakyReLU(0.2)]
-            c = c_next
-        c_next = base * 2 ** min(self.n_layers, 3)
-        blocks += [conv(c, c_next, 1), norm(c_next), nn.LeakyReLU(0.2)]
-        blocks += [conv(c_next, 1, 1)]
-        self.net = nn.Sequential(*blocks)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, C, H, W = x.shape
-        if min(H, W) // 2**self.n_layers < 3:
-            raise ValueError(
-                f"PatchDiscriminator: images of size {H}x{W} are too small for n_layers={self.n_layers}; "
-                f"need min side // 2**n_layers >= 3, so lower n_layers."
-            )
-        return self.net(x * 2.0 - 1.0)  # [0, 1] -> [-1, 1]; (B, 1, h, w)
-
 
 # combined image loss
 
@@ -589,191 +445,3 @@ class ImageLoss(nn.Module):
 
 
 # stage losses of ldm_core.train.fit
-
-class StageLoss(NamedTuple):
-    """Result of a stage loss.
-
-    total : Tensor, scalar float32
-        Weighted sum of the terms, the value back-propagated.
-    terms : dict of str -> Tensor
-        Unweighted scalar terms, for the training log (``train_<term>`` in the history).
-    real, fake : Tensor of shape (b, 1, S, S), float32 in [0, 1], or None
-        Diffusion stage with image-space losses only: the target images of the b rows that
-        were scored, and their decoded x0 estimates (detached), for the discriminator's step.
-    """
-
-    total: torch.Tensor
-    terms: dict[str, torch.Tensor]
-    real: torch.Tensor | None = None
-    fake: torch.Tensor | None = None
-
-
-def vae_stage_loss(
-    vae: nn.Module,
-    *,
-    images: torch.Tensor,
-    kl_weight: float,
-    sample: bool = True,
-    generator: torch.Generator | None = None,
-    amp: bool = False,
-) -> StageLoss:
-    """Stage-1 loss: per-pixel binary cross-entropy plus weighted KL, ``recon + kl_weight * kl``.
-
-    Parameters
-    ----------
-    vae : OriginalVAE or LargeVAE
-        ``encode(x) -> (mean, logvar)``, ``decode(z)`` in [0, 1], ``sample_latent``.
-    images : Tensor of shape (B, 1, S, S), float32 in [0, 1]
-    kl_weight : float, >= 0
-        Weight of the KL term (per latent element) against the per-pixel reconstruction loss.
-    sample : bool, default True
-        True: decode a reparameterised draw z = mean + exp(logvar / 2) * eps (training);
-        False: decode the posterior mean (validation).
-    generator : torch.Generator, optional
-        Source of eps, on the images' device (None: the global RNG).
-    amp : bool
-        bfloat16 autocast of the forward pass (CUDA only; the losses are taken in float32).
-
-    Returns
-    -------
-    StageLoss
-        ``terms``: ``"recon"`` (BCE per pixel) and ``"kl"`` (nats per latent element).
-    """
-    with autocast(images.device, enabled=amp):
-        mean, logvar = vae.encode(images)  # (B, C, h, w) each
-        z = vae.sample_latent(mean, logvar, generator=generator) if sample else mean
-        out = vae.decode(z)  # (B, 1, S, S)
-    out, mean, logvar = out.float(), mean.float(), logvar.float()  # losses in float32 (BCE refuses autocast)
-    rec = F.binary_cross_entropy(out, images)
-    terms = {"recon": rec, "kl": kl_divergence(mean, logvar)}
-    return StageLoss(terms["recon"] + kl_weight * terms["kl"], terms)
-
-
-@torch.no_grad()
-def align_targets(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Targets of the alignment stage: scaled VAE posterior means, flattened.
-
-    Parameters
-    ----------
-    model : BrainLDM
-        Its ``vae`` (put it in eval mode first) and ``latent_scale``.
-    images : Tensor of shape (B, 1, S, S), float32 in [0, 1]
-
-    Returns
-    -------
-    Tensor of shape (B, C*h*w): ``latent_scale * mean`` per trial, no gradient.
-    """
-    return (model.latent_scale * model.vae.encode(images).mean).flatten(1)  # (B, C, h, w) -> (B, C*h*w)
-
-
-def align_stage_loss(
-    model: nn.Module, *, fmri: torch.Tensor, target: torch.Tensor, head: nn.Module, amp: bool = False
-) -> StageLoss:
-    """Stage-2 loss: MSE between a linear read-out of the fMRI tokens and the VAE latents.
-
-    Parameters
-    ----------
-    model : BrainLDM
-        Its ``encode_fmri`` gives the tokens (B, T, D).
-    fmri : Tensor of shape (B, V), z-scored with training statistics (augmented by the caller)
-    target : Tensor of shape (B, C*h*w)
-        From :func:`align_targets`.
-    head : nn.Module
-        Maps the mean token (B, D) to (B, C*h*w), e.g. ``nn.Linear(D, C*h*w)``.
-    amp : bool
-        bfloat16 autocast of the forward pass (CUDA only).
-
-    Returns
-    -------
-    StageLoss
-        ``total`` = ``terms["align_mse"]``, mean over trials and latent elements.
-    """
-    with autocast(fmri.device, enabled=amp):
-        pred = head(model.encode_fmri(fmri).mean(dim=1))  # (B, T, D) -> (B, D) -> (B, C*h*w)
-    mse = F.mse_loss(pred.float(), target)
-    return StageLoss(mse, {"align_mse": mse})
-
-
-def diffusion_stage_loss(
-    model: nn.Module,
-    *,
-    fmri: torch.Tensor,
-    images: torch.Tensor,
-    t: torch.Tensor,
-    noise: torch.Tensor,
-    z_eps: torch.Tensor,
-    cond_drop: torch.Tensor | None = None,
-    w_noise: float = 1.0,
-    w_coarse: float = 0.0,
-    image_loss: nn.Module | None = None,
-    img_loss_t_frac: float = 0.5,
-    train_encoder: bool = True,
-    train_vae_encoder: bool = False,
-    amp: bool = False,
-) -> StageLoss:
-    """Stage-3 loss: the denoiser's noise (or x0) MSE on VAE latents, plus the optional terms.
-
-    ``x0 = latent_scale * (mean + exp(logvar / 2) * z_eps)`` from the VAE posterior of ``images``,
-    ``x_t = q_sample(x0, t, noise)``; ``total = w_noise * MSE(pred, target) + w_coarse * coarse MSE +
-    image_loss(decode(x0_hat), images)``, the image term over the rows with ``t < img_loss_t_frac * T``.
-
-    Parameters
-    ----------
-    model : BrainLDM
-        Its ``vae``, ``encode_fmri``, ``unet``, ``schedule``, ``latent_scale`` and ``decode_latents``.
-    fmri : Tensor of shape (B, V), z-scored with training statistics (augmented by the caller)
-    images : Tensor of shape (B, 1, S, S), float32 in [0, 1]
-    t : LongTensor of shape (B,), in [0, n_train_steps)
-    noise : Tensor of shape (B, C, h, w)
-        eps of the forward process, N(0, I).
-    z_eps : Tensor of shape (B, C, h, w)
-        eps of the VAE posterior draw, N(0, I).
-    cond_drop : BoolTensor of shape (B,), optional
-        True: that trial's condition is replaced by the null token (classifier-free guidance training).
-    w_noise, w_coarse : float, >= 0
-        Weights of the noise MSE and of the multiscale head's half-resolution MSE (``w_coarse > 0``
-        needs a U-Net with a coarse head).
-    image_loss : ImageLoss, optional
-        Image-space losses on decoded x0 estimates (None: none, as in validation).
-    img_loss_t_frac : float in (0, 1]
-        Image losses use rows with ``t < img_loss_t_frac * n_train_steps``.
-    train_encoder, train_vae_encoder : bool
-        Whether gradients are recorded through the fMRI encoder and through the VAE encoder (the
-        ``"original"`` plan trains the VAE encoder on this loss; its decoder gets no gradient from
-        the noise and coarse terms, which never decode).
-    amp : bool
-        bfloat16 autocast of the forward passes (CUDA only; the losses are taken in float32).
-
-    Returns
-    -------
-    StageLoss
-        ``terms``: ``"noise"``, ``"coarse"`` (with ``w_coarse > 0``), ``"img_<term>"`` per image term
-        (when some row has small t); ``real`` / ``fake`` set when image losses were computed.
-    """
-    schedule, unet = model.schedule, model.unet
-    with autocast(fmri.device, enabled=amp):
-        with torch.set_grad_enabled(train_vae_encoder and torch.is_grad_enabled()):
-            mean, logvar = model.vae.encode(images)  # (B, C, h, w) each
-            x0 = model.latent_scale * reparameterise(mean, logvar, z_eps)  # (B, C, h, w)
-        with torch.set_grad_enabled(train_encoder and torch.is_grad_enabled()):
-            cond = model.encode_fmri(fmri)  # (B, T, D)
-        x_t = schedule.q_sample(x0, t, noise)
-        out = unet(x_t, t, cond, cond_drop_mask=cond_drop, return_coarse=w_coarse > 0)
-    pred, coarse = (out.sample, out.coarse) if w_coarse > 0 else (out, None)
-    target = schedule.training_target(x0, noise)
-    terms = {"noise": noise_mse(pred.float(), target.float())}
-    total = w_noise * terms["noise"]
-    if coarse is not None:
-        terms["coarse"] = F.mse_loss(coarse.float(), coarse_target(target).float())
-        total = total + w_coarse * terms["coarse"]
-    if image_loss is None:
-        return StageLoss(total, terms)
-    rows = t < img_loss_t_frac * schedule.n_train_steps
-    if not bool(rows.any()):
-        return StageLoss(total, terms)
-    with autocast(fmri.device, enabled=amp):
-        x0_hat = schedule.predict_x0(x_t[rows], t[rows], pred[rows])
-        fake = model.decode_latents(x0_hat)  # (b, 1, S, S), through the decoder
-    out_img = image_loss(fake.float(), images[rows])
-    terms.update({f"img_{k}": torch.tensor(v) for k, v in out_img.terms.items() if k != "total"})
-    return StageLoss(total + out_img.total, terms, real=images[rows], fake=fake.detach().float())

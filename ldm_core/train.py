@@ -27,8 +27,8 @@ loss term on a non-finite loss. An interrupted study loses at most the run in
 progress: finished runs and stage-1 VAEs are cached (there are no mid-run checkpoints).
 
 What lives elsewhere: the settings (:class:`~ldm_core.config.TrainConfig`) in
-:mod:`ldm_core.config`; the stage losses (:func:`~ldm_core.losses.vae_stage_loss`,
-:func:`~ldm_core.losses.align_stage_loss`, :func:`~ldm_core.losses.diffusion_stage_loss`)
+:mod:`ldm_core.config`; the stage losses (:func:`~ldm_core.stage_losses.vae_stage_loss`,
+:func:`~ldm_core.stage_losses.align_stage_loss`, :func:`~ldm_core.stage_losses.diffusion_stage_loss`)
 in :mod:`ldm_core.losses`; the stage-1 VAE cache and its reseeding in :mod:`ldm_core.checkpoint`.
 This module builds each stage (what to optimise, its loss closure over the training
 data, its validation) and runs the loop.
@@ -68,8 +68,9 @@ from torch import nn
 import ldm_core.checkpoint as checkpoints
 from ldm_core.config import GRAD_CLIP, STAGE_PLANS, VAL_REPEATS, LDMConfig, TrainConfig, exists, get_preset
 from ldm_core.device import amp_enabled, autocast, describe_device, resolve_device
-from ldm_core.losses import (ImageLoss, PatchDiscriminator, PerceptualLoss, StageLoss, align_stage_loss,
-                             align_targets, d_loss, diffusion_stage_loss, vae_stage_loss)
+from ldm_core.adversarial import PatchDiscriminator, d_loss
+from ldm_core.losses import ImageLoss, PerceptualLoss
+from ldm_core.stage_losses import StageLoss, align_stage_loss, align_targets, diffusion_stage_loss, vae_stage_loss
 from ldm_core.optim import optimiser_step
 from ldm_core.pipeline import BrainLDM
 

@@ -1,4 +1,4 @@
-"""Tests for ldm_core.losses: known answers, agreement with scikit-image, gradients, errors, stage losses."""
+"""Tests for ldm_core.losses, .adversarial and .stage_losses: known answers, agreement with scikit-image, gradients, errors, stage losses."""
 
 import math
 
@@ -9,25 +9,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from skimage.metrics import structural_similarity
 
-from ldm_core.losses import (
-    ADV_KINDS,
-    REPORT_WEIGHTS,
-    StageLoss,
-    align_stage_loss,
-    align_targets,
-    diffusion_stage_loss,
-    kl_divergence,
-    vae_stage_loss,
-    ImageLoss,
-    PatchDiscriminator,
-    PerceptualLoss,
-    SSIMLoss,
-    d_loss,
-    g_loss,
-    gaussian_window,
-    noise_mse,
-    ssim,
-)
+from ldm_core.adversarial import PatchDiscriminator, d_loss, g_loss
+from ldm_core.losses import (ADV_KINDS, REPORT_WEIGHTS, ImageLoss, PerceptualLoss, SSIMLoss, gaussian_window, kl_divergence,
+                             noise_mse, ssim)
+from ldm_core.stage_losses import StageLoss, align_stage_loss, align_targets, diffusion_stage_loss, vae_stage_loss
 
 torch.set_num_threads(1)
 

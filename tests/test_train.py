@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import ldm_core.feature_net
-import ldm_core.losses
+import ldm_core.stage_losses
 from ldm_core import train as train_mod
 from ldm_core.config import FIXED_AUGMENTATION
 from ldm_core.device import resolve_device
@@ -185,7 +185,7 @@ def test_latent_scale_fitted_after_vae_stage():
 def test_nan_loss_raises_with_stage_epoch_step_and_terms(monkeypatch):
     with pytest.raises(FloatingPointError, match=r"stage 'diffusion'.*epoch 1, step 2 .*noise=nan"):
         run("original", lr=1e30, weight_decay=0.0)
-    monkeypatch.setattr(ldm_core.losses, "noise_mse", lambda pred, target: torch.full((), float("nan")) + 0 * pred.sum())
+    monkeypatch.setattr(ldm_core.stage_losses, "noise_mse", lambda pred, target: torch.full((), float("nan")) + 0 * pred.sum())
     with pytest.raises(FloatingPointError, match=r"stage 'diffusion' \(end_to_end plan\), epoch 1, step 1.*noise=nan"):
         run("end_to_end")
 
