@@ -18,8 +18,9 @@ from torch import nn
 
 from ldm_core.config import CHOICES, LDMConfig
 from ldm_core.models.encoders import BrainAwareEncoder, OriginalMLPEncoder, RegularisedMLPEncoder
+from ldm_core.models.blocks import timestep_embedding
 from ldm_core.models.schedule import NoiseSchedule, SchedulerOutput
-from ldm_core.models.unet import OriginalUNet, UNet, UNetOutput, coarse_target, timestep_embedding
+from ldm_core.models.unet import OriginalUNet, UNet, UNetOutput, coarse_target
 from ldm_core.models.vae import LargeVAE, LatentDistribution, OriginalVAE, VAEOutput
 
 __all__ = [

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .unet import timestep_embedding
+from .blocks import timestep_embedding
 
 __all__ = ["MLPDenoiser"]
 

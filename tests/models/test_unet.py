@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ldm_core.models import count_parameters
+from ldm_core.models.blocks import timestep_embedding
 from ldm_core.models.unet import (
     COND_POINTS,
     CONDITIONINGS,
@@ -13,7 +14,6 @@ from ldm_core.models.unet import (
     UNet,
     UNetOutput,
     coarse_target,
-    timestep_embedding,
 )
 
 B, T, D = 2, 3, 12  # batch, condition tokens, token dimension
