@@ -9,7 +9,8 @@
   statistics), for learning curves against training-set size; the validation and test trials stay the same.
 - :func:`refit_all` is the final refit: every training trial becomes a fitting trial (fMRI z-scored with the
   statistics of all of them); the validation trials are then in-sample and must not be used to select anything.
-- :func:`seed_list` names the seeds of a comparison.
+- :func:`seed_list` names the seeds of a comparison; :func:`stratified_subset` draws a class-stratified subset of
+  unpaired prior images (the prior-size curve of chapter 07).
 - :func:`test_in_training` counts the test stimuli that also occur (pixel r > 0.99) among the training stimuli:
   on such data identification measures retrieval, not reconstruction, and chapter 00 publishes the count.
 
@@ -20,13 +21,15 @@ class names) is part of every run cache key (:mod:`ldm_core.study.runs`).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .data import Digit69, load_digit69
+from .prior_images import PriorImages
 
-__all__ = ["train_val_split", "FmriNormalizer", "REPEAT_THRESHOLD", "test_in_training", "StudyData", "prepare_data", "subsample_fit", "refit_all", "seed_list"]
+__all__ = ["train_val_split", "FmriNormalizer", "REPEAT_THRESHOLD", "test_in_training", "StudyData", "prepare_data",
+           "subsample_fit", "refit_all", "seed_list", "stratified_subset"]
 
 
 def train_val_split(labels: np.ndarray, *, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -354,3 +357,37 @@ def seed_list(n_seeds: int, *, first: int = 0) -> list[int]:
     if n_seeds < 1:
         raise ValueError(f"n_seeds must be at least 1, got {n_seeds}")
     return list(range(first, first + n_seeds))
+
+
+def stratified_subset(prior: PriorImages, n_images: int, *, seed: int = 0) -> PriorImages:
+    """A seeded draw of ``n_images`` images, stratified by digit (for curves against the prior's size).
+
+    Parameters
+    ----------
+    prior : PriorImages
+    n_images : int
+        In [0, prior.n_images]; 0 gives an empty set (images of shape (0, S, S)), ``prior.n_images`` the set itself.
+    seed : int
+        Seed of the draw (scikit-learn's stratified ``train_test_split``).
+
+    Raises
+    ------
+    ValueError
+        If ``n_images`` is outside [0, prior.n_images] (the range is named).
+    """
+    from sklearn.model_selection import train_test_split
+
+    N = prior.n_images
+    if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)) or not 0 <= n_images <= N:
+        raise ValueError(f"n_images must be an int in [0, {N}] (the images available), got {n_images!r}")
+    if n_images == N:
+        return prior
+    if n_images == 0:
+        keep = np.zeros(0, dtype=np.int64)
+    elif n_images < len(np.unique(prior.labels)):
+        keep = np.sort(np.random.default_rng(seed).choice(N, size=int(n_images), replace=False))
+    else:
+        keep, _ = train_test_split(np.arange(N), train_size=int(n_images), stratify=prior.labels, random_state=seed)
+        keep = np.sort(keep)
+    sub = replace(prior, images=prior.images[keep], labels=prior.labels[keep])
+    return replace(sub, description=prior.description + f" Subset: {len(keep)} of {N} images (seed {seed}).")

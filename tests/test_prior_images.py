@@ -13,7 +13,8 @@ from ldm_core import fetch
 from ldm_core import prior_images as P
 from ldm_core.data import DataFileError, DataNotFoundError, load_digit69
 from ldm_core.splits import train_val_split
-from ldm_core.prior_images import PriorImages, drop_near_duplicates, load_prior_images, max_shifted_correlation
+from ldm_core.leakage import drop_near_duplicates, max_shifted_correlation
+from ldm_core.prior_images import PriorImages, load_prior_images
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -578,7 +579,7 @@ def test_real_prior_guarded_against_digit69_test_and_validation(real_data_dir, r
 def test_stratified_subset_sizes_and_strata():
     import numpy as np
 
-    from ldm_core.prior_images import PriorImages, stratified_subset
+    from ldm_core.splits import stratified_subset
 
     labels = np.array([6] * 30 + [9] * 20)
     prior = PriorImages(images=np.zeros((50, 4, 4), np.float32), labels=labels, source="mnist_6_9.npz",

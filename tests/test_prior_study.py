@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ldm_core.prior import PriorConfig
-from ldm_core.prior_images import PriorImages, drop_near_duplicates
+from ldm_core.leakage import drop_near_duplicates
+from ldm_core.prior_images import PriorImages
 from ldm_core.prior_ldm import DecodeConfig
 from ldm_core.study.prior_runs import MapConfig, PriorVariant
 from ldm_core.study.prior_study import (DIRECT, BaselineScores, Perception, budget_display, count_test_uses, decoder_name,

@@ -22,16 +22,15 @@ import numpy as np
 import pandas as pd
 
 from ..baselines import fit_latent_decoder, fit_pls, fit_ridge
-from ..splits import REPEAT_THRESHOLD
 from ..metrics import bootstrap_ci, evaluate, paired_comparison
 from .names import ci_text, join_words, metric_label, model_label
 from ..prior import PriorConfig, pretrain_prior, sample_quality
-from ..prior_images import (FILE_SOURCE, NPZ_SOURCE, PRIOR_SHA256, PriorImages, drop_near_duplicates,
-                           load_prior_images, max_shifted_correlation, stratified_subset)
+from ..leakage import drop_near_duplicates, max_shifted_correlation
+from ..prior_images import FILE_SOURCE, NPZ_SOURCE, PRIOR_SHA256, PriorImages, load_prior_images
 from ..prior_ldm import DecodeConfig
 from .prior_runs import MapConfig, PriorVariant, autoencoder_decoder, build_decoder, run_prior_variants
 from .runs import VariantResult
-from ..splits import StudyData
+from ..splits import REPEAT_THRESHOLD, StudyData, stratified_subset
 from .sweep import pooled_metrics
 
 __all__ = ["guarded_prior_images", "guard_summary", "prior_phrase", "kid_axis_label", "budget_check", "screen_maps",
@@ -68,7 +67,7 @@ def guarded_prior_images(data: StudyData, *, source: str, threshold: float,
     -------
     kept : PriorImages
     report : dict
-        :func:`ldm_core.prior_images.drop_near_duplicates`'s report, plus ``max_r_kept_test`` (the largest shifted r
+        :func:`ldm_core.leakage.drop_near_duplicates`'s report, plus ``max_r_kept_test`` (the largest shifted r
         of a kept image with any test stimulus; NaN if none is kept) and ``raw`` (the images before the guard).
     pretrain_images : ndarray (M, S, S)
         The kept images followed by the fitting trials' images: what the prior trains on.
@@ -1156,7 +1155,7 @@ def paired_rows(selected_fit: dict, selected_all: dict, bases: BaselineScores, *
 
 def guard_at(raw: PriorImages, references: np.ndarray, threshold: float, *, max_shift: int) -> np.ndarray:
     """Boolean mask of the images the leakage guard keeps at ``threshold`` (shifted r <= threshold with every
-    reference): :func:`ldm_core.prior_images.drop_near_duplicates`'s rule, also for thresholds looser than the 0.9 it
+    reference): :func:`ldm_core.leakage.drop_near_duplicates`'s rule, also for thresholds looser than the 0.9 it
     accepts (a sensitivity analysis only; the published guard is drop_near_duplicates')."""
     r = max_shifted_correlation(raw.images, references, max_shift=max_shift)[0]
     return r <= threshold
