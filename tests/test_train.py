@@ -13,7 +13,8 @@ from ldm_core import train as train_mod
 from ldm_core.config import FIXED_AUGMENTATION
 from ldm_core.device import resolve_device
 from ldm_core.pipeline import BrainLDM
-from ldm_core.train import check_training_data, fit, random_affine
+from ldm_core.train import check_training_data, fit
+from ldm_core.train_stages import random_affine
 from tests.train_helpers import N, V, TinyFeatureNet, blobs, histories_equal, run, same, state, tiny_cfg, train_cfg
 
 torch.set_num_threads(1)
