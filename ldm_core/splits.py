@@ -265,7 +265,7 @@ def prepare_data(data_dir: str | None = None, *, val_fraction: float = 0.2, spli
     ------
     ValueError, OSError
         From :func:`ldm_core.data.load_digit69` (file not found or not in the schema, bad ``class_names``) and
-        :func:`ldm_core.data.train_val_split` (bad ``val_fraction``).
+        :func:`train_val_split` (bad ``val_fraction``).
     """
     raw = load_digit69(data_dir or None, class_names=class_names, verbose=verbose)
     fit_idx, val_idx = train_val_split(raw.labels_train, val_fraction=val_fraction, seed=split_seed)
