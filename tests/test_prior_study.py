@@ -205,7 +205,7 @@ def test_prior_fit_check_flags_shapes_against_a_prior_of_blobs(one_thread, tmp_p
     assert other["psnr"]["difference"]["ci_high"] < -3.0
     # validation stimuli with a near copy (r > 0.99) among the probe's training images are left out
     from ldm_core.splits import test_in_training
-    from ldm_core.study.prior_study import _holdout_index
+    from ldm_core.study.prior_study.fit_check import _holdout_index
 
     keep = np.ones(200, bool)
     keep[_holdout_index(prior.labels, 0.1, 0)] = False
