@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from ldm_core.study import plots  # noqa: E402
+from ldm_core.study.plots import style  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -249,7 +250,7 @@ def _assert_no_overlap(labels):
 
 
 def _allowed(x):
-    return {plots._plain(x)} | {plots._short(x, d) for d in (2, 3, 4)}
+    return {style._plain(x)} | {style._short(x, d) for d in (2, 3, 4)}
 
 
 TYPICAL = [[10, 20, 45, 72], [200, 400, 800, 1600, 3092], [0, 300, 1000, 1969], [1e-4, 3e-4, 1e-3, 3e-3],
@@ -350,19 +351,19 @@ def test_labels_closer_than_a_line_of_text_are_thinned_not_overlapped():
 
 
 def test_plain_tick_numbers():
-    assert [plots._plain(x) for x in (10, 3092.0, 0.0, -0.0, 0.0003, 2.5e-05, 0.1 + 0.2, 1.5)] == [
+    assert [style._plain(x) for x in (10, 3092.0, 0.0, -0.0, 0.0003, 2.5e-05, 0.1 + 0.2, 1.5)] == [
         "10", "3092", "0", "0", "0.0003", "0.000025", "0.3", "1.5"]
 
 
 def test_short_tick_numbers():
     xs = (1600, 3092, 1000, 1969, 12000, 150000, 2.5e6, 0.0003, 1e-5, 2.5e-5, 5e-4, 9.99e-5, 0.05, 450, 0, -1600)
-    assert [plots._short(x) for x in xs] == [
+    assert [style._short(x) for x in xs] == [
         "1.6k", "3.1k", "1k", "2k", "12k", "150k", "2.5M", "3×10⁻⁴", "10⁻⁵", "2.5×10⁻⁵", "5×10⁻⁴", "10⁻⁴", "0.05",
         "450", "0", "-1.6k"]
-    assert plots._short(3092, 3) == "3.09k"
+    assert style._short(3092, 3) == "3.09k"
     # distinct values keep distinct labels: more digits when two would read alike
-    assert plots._short_labels([1960, 2000]) == ["1.96k", "2k"]
-    assert plots._short_labels([200, 1600]) == ["200", "1.6k"]
+    assert style._short_labels([1960, 2000]) == ["1.96k", "2k"]
+    assert style._short_labels([200, 1600]) == ["200", "1.6k"]
 
 
 # ----------------------------------------------------------------------------- empty input: a note, never an exception
