@@ -279,7 +279,7 @@ def test_sampler_study_samples_each_model_and_sampler_once_and_its_table_is_samp
     alone = diagnostics.sampler_comparison({"a": model}, data.fmri_val, images, steps=10, reference_images=ref)
     calls = []
     real = diagnostics.sampling_trajectory
-    monkeypatch.setattr(diagnostics, "sampling_trajectory",
+    monkeypatch.setattr(diagnostics.sampling, "sampling_trajectory",  # where sampler_study looks it up
                         lambda *a, **kw: calls.append(kw["sampler"]) or real(*a, **kw))
     study = diagnostics.sampler_study({"a": model}, data, steps=10, timesteps=[10])
     assert sorted(calls) == ["ddim", "original"]  # two samplings, not four
