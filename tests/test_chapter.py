@@ -129,7 +129,7 @@ def test_param_table_shows_a_data_file_by_name_and_class_names_readably(tmp_path
 
 
 def test_param_values_for_people():
-    from ldm_core.study.chapter import param_label, param_value
+    from ldm_core.study.param_labels import param_label, param_value
 
     assert param_value([1e-5, 1e-4, 5e-4, 1e-3]) == "10⁻⁵, 10⁻⁴, 5×10⁻⁴, 0.001"
     assert param_value(True) == "yes" and param_value(0.2) == "0.2" and param_value(12000) == "12,000"
@@ -280,7 +280,7 @@ def test_load_results_reads_the_npz_it_checked(tmp_path, monkeypatch):
 
 
 def test_paths_inside_values_show_only_their_names():
-    from ldm_core.study.chapter import param_value
+    from ldm_core.study.param_labels import param_value
 
     assert param_value("/home/me/data/shapes_prior.npz") == "shapes_prior.npz"
     assert param_value("vgg16:/models/vgg/state_dict.pth") == "vgg16:state_dict.pth"
@@ -288,7 +288,7 @@ def test_paths_inside_values_show_only_their_names():
 
 
 def test_every_parameter_has_a_short_reader_name():
-    from ldm_core.study.chapter import LABEL_LENGTH, param_label
+    from ldm_core.study.param_labels import LABEL_LENGTH, param_label
     from ldm_core.study.parameters import CHAPTER_PARAMS, RUN_PARAMS
 
     for chapter, spec in CHAPTER_PARAMS.items():

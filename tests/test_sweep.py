@@ -115,7 +115,7 @@ def test_trainings_groups_candidates_that_share_a_training():
 
 
 def test_candidates_are_described_in_words_for_the_parameter_table():
-    from ldm_core.study.chapter import PARAM_FORMATTERS
+    from ldm_core.study.param_labels import PARAM_FORMATTERS
     from ldm_core.study.sweep import describe_candidates, describe_changes
 
     assert describe_changes({"prediction": "x0", "n_samples": 8}) == (

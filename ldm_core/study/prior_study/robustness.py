@@ -193,7 +193,7 @@ def resolved_params(params: Mapping, prior_images: PriorImages) -> dict[str, str
     """What the page's parameter table shows for chapter 07's placeholder values (:meth:`ldm_core.study.chapter.Chapter.show`
     ``resolved``): the unpaired images ``auto`` found, the probe's steps when 0 means the prior's, and what the
     screen's voxel count and the guidance grid are for."""
-    from ..chapter import param_value
+    from ..param_labels import param_value
 
     src = params["prior_source"]
     file = prior_images.provenance()["file"]
