@@ -85,7 +85,8 @@ class PriorImages:
         One paragraph: source, licence, counts per class, checksum, any resizing, and every near-duplicate guard
         applied. It names files, never absolute folders.
     guards : tuple of dict
-        One summary per :func:`drop_near_duplicates` applied (threshold, max_shift, references, counts).
+        One summary per :func:`ldm_core.leakage.drop_near_duplicates` applied (threshold, max_shift, references,
+        counts).
     class_names : dict of int -> str, or None
         Label -> name: digit words for MNIST (``{6: "six", 9: "nine"}``), the file's ``label_names`` or
         ``"class <code>"`` for a labelled image file, None for a file without labels.

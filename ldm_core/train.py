@@ -67,7 +67,7 @@ from ldm_core.config import GRAD_CLIP, STAGE_PLANS, LDMConfig, TrainConfig, exis
 from ldm_core.device import amp_enabled, describe_device, resolve_device
 from ldm_core.optim import optimiser_step
 from ldm_core.pipeline import BrainLDM
-from ldm_core.train_stages import Stage, TrainingStages
+from ldm_core.train_stages import TrainingStage, TrainingStages
 
 __all__ = ["FitResult", "check_training_data", "fit"]
 
@@ -247,7 +247,7 @@ class _Trainer(TrainingStages):
 
     # the epoch loop
 
-    def _setup_stage(self, name: str) -> tuple[Stage, torch.optim.Optimizer, Any]:
+    def _setup_stage(self, name: str) -> tuple[TrainingStage, torch.optim.Optimizer, Any]:
         """Build stage ``name`` with its AdamW optimiser and LR scheduler (None for a constant LR)."""
         stage = self._build_stage(name)
         opt = torch.optim.AdamW(stage.params, lr=stage.lr, weight_decay=self.cfg.weight_decay)
@@ -255,7 +255,8 @@ class _Trainer(TrainingStages):
                  if self.cfg.lr_schedule == "cosine_warm_restarts" else None)
         return stage, opt, sched
 
-    def _step(self, stage: Stage, opt: torch.optim.Optimizer, idx: torch.Tensor, *, epoch: int, batch: int) -> dict[str, float]:
+    def _step(self, stage: TrainingStage, opt: torch.optim.Optimizer, idx: torch.Tensor, *, epoch: int,
+              batch: int) -> dict[str, float]:
         """One optimiser step on the trials ``idx`` (B,); returns the logged values of its loss terms."""
         out = stage.loss(idx)
         values = {k: float(v.detach()) for k, v in out.terms.items()}  # one sync per term, for the log
@@ -273,7 +274,8 @@ class _Trainer(TrainingStages):
             values.update(stage.after_step())
         return values
 
-    def _train_epoch(self, stage: Stage, opt: torch.optim.Optimizer, sched: Any, *, epoch: int) -> dict[str, Any]:
+    def _train_epoch(self, stage: TrainingStage, opt: torch.optim.Optimizer, sched: Any, *,
+                     epoch: int) -> dict[str, Any]:
         """One pass over the training trials in seeded order; returns the epoch's history row (val_loss NaN)."""
         stage.set_modes()
         perm = torch.randperm(self.N, generator=self.gen, device=self.device)

@@ -5,7 +5,7 @@ training data, its validation at fixed draws and its stage-end work.
 stage 1, the VAE (reconstruction + KL, its cache, the latent scale fitted after it); stage 2, the alignment of the
 fMRI encoder to the VAE latents; stage 3, conditional diffusion on the latents with the optional image-space losses and
 the discriminator's step -- from the trainer's data, model and random generator (``self.gen``: every draw comes from
-it, in the order the loop asks). :class:`Stage` is what the epoch loop of :mod:`ldm_core.train` runs.
+it, in the order the loop asks). :class:`TrainingStage` is what the epoch loop of :mod:`ldm_core.train` runs.
 :func:`random_affine` is the VAE stage's image augmentation.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ldm_core.losses import ImageLoss, PerceptualLoss
 from ldm_core.optim import optimiser_step
 from ldm_core.stage_losses import StageLoss, align_stage_loss, align_targets, diffusion_stage_loss, vae_stage_loss
 
-__all__ = ["random_affine", "Stage", "TrainingStages"]
+__all__ = ["random_affine", "TrainingStage", "TrainingStages"]
 
 
 def random_affine(
@@ -68,7 +68,7 @@ def random_affine(
 
 
 @dataclass
-class Stage:
+class TrainingStage:
     """One training stage: what to optimise, its loss and validation, stage-end work."""
 
     name: str  # "vae", "align" or "diffusion"
@@ -83,12 +83,12 @@ class Stage:
 
 
 class TrainingStages:
-    """Stage builders of the trainer (a base class of ``ldm_core.train._Trainer``, whose ``__init__`` sets the data,
+    """The stage builders of the trainer (a base class of ``ldm_core.train._Trainer``, whose ``__init__`` sets the data,
     ``model``, ``cfg``, ``gen`` and ``history`` they read)."""
 
     # stage 1: VAE
 
-    def _vae_stage(self) -> Stage:
+    def _vae_stage(self) -> TrainingStage:
         cfg, vae = self.cfg, self.model.vae
         kw = dict(kl_weight=cfg.vae_kl_weight, amp=self.amp)
 
@@ -114,7 +114,7 @@ class TrainingStages:
             self._fit_latent_scale()
             checkpoints.reseed_after_vae(self.gen, seed=cfg.seed)
 
-        return Stage("vae", cfg.vae_epochs, cfg.vae_lr, list(vae.parameters()), loss, set_modes,
+        return TrainingStage("vae", cfg.vae_epochs, cfg.vae_lr, list(vae.parameters()), loss, set_modes,
                       validate=validate, finish=finish)
 
     @torch.no_grad()
@@ -140,7 +140,7 @@ class TrainingStages:
 
     # stage 2: encoder alignment
 
-    def _align_stage(self) -> Stage:
+    def _align_stage(self) -> TrainingStage:
         cfg, model = self.cfg, self.model
         C, h, w = model.latent_shape
         head = nn.Linear(model.encoder.out_dim, C * h * w).to(self.device)  # mean token (D) -> flat latent
@@ -166,7 +166,7 @@ class TrainingStages:
             head.train()
 
         params = list(model.encoder.parameters()) + list(head.parameters())
-        return Stage("align", cfg.align_epochs, cfg.lr, params, loss, set_modes, validate=validate)
+        return TrainingStage("align", cfg.align_epochs, cfg.lr, params, loss, set_modes, validate=validate)
 
     # stage 3: diffusion
 
@@ -210,7 +210,7 @@ class TrainingStages:
             model.vae.encoder.requires_grad_(True)  # the decoder stays out: no loss reaches it
         return [p for p in model.parameters() if p.requires_grad]
 
-    def _diffusion_stage(self, *, train_encoder: bool, train_vae_encoder: bool) -> Stage:
+    def _diffusion_stage(self, *, train_encoder: bool, train_vae_encoder: bool) -> TrainingStage:
         cfg, model = self.cfg, self.model
         T = model.schedule.n_train_steps
         image_loss, disc = self._make_image_loss()
@@ -252,7 +252,7 @@ class TrainingStages:
             if train_vae_encoder:
                 model.vae.encoder.train()
 
-        return Stage("diffusion", cfg.epochs, cfg.lr, params, loss, set_modes, validate=validate,
+        return TrainingStage("diffusion", cfg.epochs, cfg.lr, params, loss, set_modes, validate=validate,
                       after_step=self._discriminator_step(disc, last))
 
     def _discriminator_step(self, disc: PatchDiscriminator | None, last: Mapping[str, torch.Tensor]):
@@ -272,7 +272,7 @@ class TrainingStages:
 
         return after_step
 
-    def _build_stage(self, name: str) -> Stage:
+    def _build_stage(self, name: str) -> TrainingStage:
         self.model.requires_grad_(True)
         if name == "vae":
             return self._vae_stage()

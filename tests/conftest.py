@@ -3,14 +3,28 @@ import os
 from pathlib import Path
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, so a container's CPU set counts, not the host's cores)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto`` (pyproject's addopts): one worker per usable CPU, the count the thread share below divides."""
+    return usable_cpus()
+
+
 def _share_the_cores_between_xdist_workers() -> None:
     """Under pytest-xdist (pyproject's addopts), each worker and every notebook kernel it starts get their share of the
-    cores, set before numpy and torch load: more threads than cores spin against each other in torch's OpenMP, and
-    two workers at two threads each ran the suite slower than one process. An OMP_NUM_THREADS already set is kept."""
+    usable CPUs, set before numpy and torch load: more threads than cores spin against each other in torch's OpenMP,
+    and two workers at two threads each ran the suite slower than one process. An OMP_NUM_THREADS already set is
+    kept."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
     if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            os.environ[var] = str(max(1, (os.cpu_count() or 1) // workers))
+            os.environ[var] = str(max(1, usable_cpus() // workers))
 
 
 _share_the_cores_between_xdist_workers()
@@ -27,8 +41,8 @@ REAL_DATA_DIR = os.environ.get("LDM_DATA_DIR", "")
 
 
 def pytest_collection_modifyitems(items):
-    """The notebook tests first (stable: each module keeps its order): pytest-xdist then starts the long modules on
-    separate workers at once, and the unit tests fill in after, instead of a long module starting last."""
+    """The notebook tests first (stable: each module keeps its order): pytest-xdist hands the long notebook modules out
+    before the unit tests, which fill in after, instead of a long module starting last."""
     items.sort(key=lambda item: item.get_closest_marker("notebook") is None)
 
 

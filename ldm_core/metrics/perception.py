@@ -10,10 +10,10 @@ together. :func:`perception_metrics` adds the perception axis, in the features o
 - ``digit_acc``: per image, 1 if the classifier names the class of the trial's stimulus (dataset code ->
   name through ``class_names``), else 0; averaged over seeds. It is near its ceiling for most decoders
   (telling two digits apart is easy) and NaN, with a note, when a stimulus class is unknown to the net.
-- ``feature_id2``: 2-way identification exactly as ``id2`` (:mod:`ldm_core.metrics.distortion`) (all other test targets as distractors,
-  ties 1/2), but on Pearson r between the classifier's penultimate feature vectors of reconstruction and
-  target; averaged over seeds. The field reports this in pretrained networks' features (Brain-Diffuser,
-  Ozcelik & VanRullen 2023; MindEye, Scotti et al. 2023).
+- ``feature_id2``: 2-way identification exactly as ``id2`` (:mod:`ldm_core.metrics.distortion`) (all other test
+  targets as distractors, ties 1/2), but on Pearson r between the classifier's penultimate feature vectors of
+  reconstruction and target; averaged over seeds. The field reports this in pretrained networks' features
+  (Brain-Diffuser, Ozcelik & VanRullen 2023; MindEye, Scotti et al. 2023).
 - ``kid_digit``: the kernel inception distance (Bińkowski et al. 2018, "Demystifying MMD GANs", ICLR): the
   unbiased estimate of the squared maximum mean discrepancy with the polynomial kernel
   k(x, y) = (x . y / d + 1)^3, d the feature dimension, between the reconstructions and real images the
@@ -197,7 +197,7 @@ def perception_metrics(
     dict
         ``{"digit_acc": {...}, "feature_id2": {...}, "kid_digit": {...}}``. The first two hold ``mean``,
         ``ci_low``, ``ci_high`` (:func:`bootstrap_ci` over images of the seed-averaged ``per_image`` (N,)),
-        ``per_image`` and ``per_image_by_seed`` (K lists of N, for :func:`two_level_bootstrap_ci`).
+        ``per_image`` and ``per_image_by_seed`` (K lists of N, for :func:`ldm_core.metrics.two_level_bootstrap_ci`).
         ``digit_acc`` gets NaNs and a ``note`` when a target's class name is not among ``net.class_names``.
         ``kid_digit`` holds ``mean`` (:func:`kid_of_sets` of the K x N reconstructions against
         ``net.heldout_images``: reconstructions of the same image are never paired in the within term),

@@ -93,7 +93,8 @@ def paired_comparisons(a: dict, b: dict, *, metrics=("psnr", "ssim", "pixel_r"),
                        seed: int = 0) -> dict:
     """:func:`paired_comparison` of two models for several metrics: ``{metric: comparison}``.
 
-    ``a`` and ``b`` map each metric to a result with ``per_image`` values (e.g. :func:`evaluate` or a seed-pooled
+    ``a`` and ``b`` map each metric to a result with ``per_image`` values (e.g. :func:`ldm_core.metrics.evaluate` or
+    a seed-pooled
     summary), on the same images in the same order.
     """
     return {m: paired_comparison(a[m]["per_image"], b[m]["per_image"], n_boot=n_boot, seed=seed) for m in metrics}

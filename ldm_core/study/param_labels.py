@@ -1,6 +1,7 @@
 """What a reader sees of a chapter's parameters: reader names (:data:`PARAM_LABELS`, else the first clause of the
 parameter's doc line, cut at :data:`LABEL_LENGTH`) and values written for people (:func:`param_value`: powers of ten,
-thousands separators, file names without folders, words for choices), for the table :meth:`Chapter.param_table`
+thousands separators, file names without folders, words for choices), for the table
+:meth:`ldm_core.study.chapter.Chapter.param_table`
 (:mod:`ldm_core.study.chapter`) shows.
 """
 from __future__ import annotations

@@ -203,7 +203,8 @@ def sample_spread(samples: np.ndarray, targets: np.ndarray, *, n_boot: int = 200
     Parameters
     ----------
     samples : ndarray (N, K, S, S), K >= 2
-        K samples per trial, each from its own starting noise (:func:`spatial_samples`, :func:`decoder_samples`).
+        K samples per trial, each from its own starting noise (:func:`spatial_samples`,
+        :func:`ldm_core.study.benchmark.decoder_samples`).
     targets : ndarray (N, S, S)
         The trials' images.
 

@@ -28,7 +28,7 @@ def shuffled_fmri_check(model, fmri: np.ndarray, images: np.ndarray, *, steps: i
     fmri : ndarray of shape (N, V), z-scored; N >= 2
     images : ndarray of shape (N, S, S), in [0, 1], the targets of ``fmri``
     steps, seed, sampler
-        As in :meth:`BrainLDM.reconstruct` (``sampler=None``: the model's default).
+        As in :meth:`ldm_core.pipeline.BrainLDM.reconstruct` (``sampler=None``: the model's default).
 
     Returns
     -------
@@ -164,7 +164,8 @@ def sampling_trajectory(model, fmri: np.ndarray, *, sampler: str, steps: int, se
     """Follow one reverse diffusion: the size of x_t and of the x0 estimate at every step, and what comes out.
 
     The loop is the library's (:func:`ldm_core.pipeline.sample_latents`, with the starting noise drawn as
-    :meth:`BrainLDM.reconstruct` draws it), so ``images_out`` equals ``model.reconstruct(fmri, steps=steps,
+    :meth:`ldm_core.pipeline.BrainLDM.reconstruct` draws it), so ``images_out`` equals ``model.reconstruct(fmri,
+    steps=steps,
     seed=seed, sampler=sampler)``.
 
     Parameters

@@ -20,13 +20,13 @@ table. :func:`trajectory` gives each phase's validation-selected model beside th
 :func:`root_cause_evidence`, :func:`selection_text`, :func:`spatial_sampling_text` and :func:`standing_text` the
 first page's computed sentences. :func:`chapter_ref` links a chapter inside a sentence with short text.
 
-The verdict of a claim
-----------------------
-
 Modules: ``base`` (constants, chapter links, the data's facts), ``rows`` (the rows of each source), ``subjects``
 (the model a claim is about; :func:`ledger`), ``verdicts`` (one verdict per claim), ``tables`` (what the pages show of
 them), ``record`` (trajectory, headline, final model), ``sentences`` (the first page's computed sentences). Every name
 is imported from here.
+
+The verdict of a claim
+----------------------
 """
 from .base import (data_facts, chapter_title, chapter_ref, claim_sort_key, RULE, CLAIM_TEXTS, LEDGER_CHAPTERS,
                    TRIVIAL_REFERENCES, REFERENCE_CLAIMS, VERDICT_KINDS, TARGETS, REPRODUCTION_CLAIMS)

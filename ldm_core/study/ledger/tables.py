@@ -27,8 +27,8 @@ def annotate(table: pd.DataFrame, verdicts: dict) -> pd.DataFrame:
 def verdict_counts(verdicts: dict) -> dict[str, int]:
     """Claims by kind of verdict (:data:`VERDICT_KINDS`); the counts add up to the number of claims.
 
-    ``verdicts`` is :func:`claim_verdicts`'s output; every inconclusive verdict counts as "inconclusive" whatever its
-    reason, every untestable one as "untestable", claim 16's as :data:`TARGETS`.
+    ``verdicts`` is :func:`ldm_core.study.ledger.claim_verdicts`'s output; every inconclusive verdict counts as
+    "inconclusive" whatever its reason, every untestable one as "untestable", claim 16's as :data:`TARGETS`.
     """
     counts = dict.fromkeys(VERDICT_KINDS, 0)
     for v in verdicts.values():

@@ -1,4 +1,5 @@
-"""One verdict per claim (:func:`claim_verdicts`) by the rule of :data:`RULE`, against chapter 00's trivial references.
+"""One verdict per claim (:func:`claim_verdicts`) by the rule of :data:`ldm_core.study.ledger.RULE`, against chapter
+00's trivial references.
 """
 from __future__ import annotations
 
@@ -105,12 +106,12 @@ def _void_note(passes: list[str]) -> str:
 
 
 def claim_verdicts(table: pd.DataFrame, floors: dict) -> dict[str, dict]:
-    """One verdict per claim of the ledger, by the rule of :data:`RULE`.
+    """One verdict per claim of the ledger, by the rule of :data:`ldm_core.study.ledger.RULE`.
 
     Parameters
     ----------
     table : DataFrame
-        :func:`ledger`'s table (columns :data:`COLUMNS`).
+        :func:`ldm_core.study.ledger.ledger`'s table (columns :data:`ldm_core.study.ledger.base.COLUMNS`).
     floors : dict
         The trivial references, ``{name: {metric: mean or {"mean": ...}}}`` (:func:`trivial_references`).
 
@@ -118,7 +119,8 @@ def claim_verdicts(table: pd.DataFrame, floors: dict) -> dict[str, dict]:
     -------
     dict
         ``{claim: {"verdict", "rows", "decided_by", ...}}`` in ledger order: ``verdict`` is one of
-        :data:`VERDICT_KINDS` (an inconclusive one with its reasons in brackets, e.g. "inconclusive (a trivial
+        :data:`ldm_core.study.ledger.VERDICT_KINDS` (an inconclusive one with its reasons in brackets, e.g.
+        "inconclusive (a trivial
         reference passes too)"; claims 5a and 5b are "inconclusive (only own-code rows)"; claim
         16's is :data:`TARGETS`; "untestable with this data"); ``rows`` the ids of the rows it rests on;
         ``decided_by`` one sentence saying how; ``report says`` (short), ``models`` and ``chapters`` of the deciding

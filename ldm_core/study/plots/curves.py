@@ -382,7 +382,8 @@ def _shared_xlabel(fig, axes, xlabel: str) -> None:
 
     The label is the middle panel's own x label (for an even count, the left-middle panel's, moved to the gap between
     the two middle panels), not the subfigure's ``supxlabel``: constrained layout places an axis label below that
-    axis's tick labels however :class:`DataTickFormatter` angles them at draw time, while it left a ``supxlabel`` on top
+    axis's tick labels however :class:`ldm_core.study.plots.DataTickFormatter` angles them at draw time, while it
+    left a ``supxlabel`` on top
     of angled tick labels.
     """
     axes = list(axes)

@@ -19,7 +19,8 @@ from .screens import large_number
 
 
 def leakage_table(leak: dict, n_pretrain: int) -> pd.DataFrame:
-    """What the leakage guard (:func:`guarded_prior_images`'s ``leak``) found, dropped and kept, as one column."""
+    """What the leakage guard (:func:`ldm_core.study.prior_study.guarded_prior_images`'s ``leak``) found, dropped and
+    kept, as one column."""
     return pd.DataFrame({"value": {
         "unpaired images found": f"{leak['n_before']:,}",
         "dropped as near-copies of a stimulus": f"{leak['n_dropped']:,}",
@@ -29,7 +30,8 @@ def leakage_table(leak: dict, n_pretrain: int) -> pd.DataFrame:
 
 
 def prior_table(prior, ceiling: dict, quality: dict) -> pd.DataFrame:
-    """A pretrained prior at a glance: its VAE round trip on validation (``ceiling``, an :func:`evaluate` result), its
+    """A pretrained prior at a glance: its VAE round trip on validation (``ceiling``, an
+    :func:`ldm_core.metrics.evaluate` result), its
     unconditional samples (``quality``, :func:`ldm_core.prior.sample_quality`) and its training times."""
     h = prior.history
     return pd.DataFrame({"value": {
@@ -127,7 +129,8 @@ def strength_curve(results: Mapping[str, VariantResult], variants: Mapping[str, 
 
 def screen_followup_text(variants: Mapping[str, PriorVariant], *, chosen: str, guidance_grid: Sequence[float]) -> str:
     """Whether stage 3's second round (other guidance scales, a single sample of the winning diffusion decoder) ran,
-    and why not when it did not, read from the screen's own variants (:func:`screen_decoders`)."""
+    and why not when it did not, read from the screen's own variants
+    (:func:`ldm_core.study.prior_study.screen_decoders`)."""
     more = [n for n, v in variants.items()
             if is_ldm(v) and (v.decode.guidance != 1.0 or v.decode.n_samples == 1)]
     others = [f"{g:g}" for g in guidance_grid if g != 1.0]
@@ -143,7 +146,8 @@ def screen_followup_text(variants: Mapping[str, PriorVariant], *, chosen: str, g
 
 
 def prior_size_text(curve: Mapping[str, Mapping], name: str, *, n_fit: int, n_boot: int, metric: str = "psnr") -> str:
-    """One sentence on :func:`prior_size_curve` for the decoder ``name``: the validation score with the fewest and with
+    """One sentence on :func:`ldm_core.study.prior_study.prior_size_curve` for the decoder ``name``: the validation
+    score with the fewest and with
     all unpaired images, their paired difference per validation image (95% CI), and the share of that gain each
     intermediate size reaches (only when the gain's CI lies above 0)."""
     pts = {int(k): v for k, v in curve[name].items()}
