@@ -91,24 +91,22 @@ def as_fmri_tensor(fmri: Any, *, n_voxels: int, device: torch.device | str = "cp
     return x
 
 
-def _check_sampler(sampler: str) -> None:
+def _check_reconstruct_args(sampler: str, n_samples: Any, batch_size: Any) -> None:
+    """Raise ValueError on an unknown sampler or a non-positive ``n_samples`` / ``batch_size``."""
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}.")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}.")
 
 
 # sampling loop
 
 @torch.no_grad()
 def sample_latents(
-    model: "BrainLDM",
-    cond: torch.Tensor,
-    *,
-    x_T: torch.Tensor,
-    steps: int,
-    guidance: float = 1.0,
-    sampler: str = "ddim",
-    generator: torch.Generator | None = None,
-    t_start: int | None = None,
+    model: "BrainLDM", cond: torch.Tensor, *, x_T: torch.Tensor, steps: int, guidance: float = 1.0,
+    sampler: str = "ddim", generator: torch.Generator | None = None, t_start: int | None = None,
 ) -> torch.Tensor:
     """Reverse diffusion from ``x_T`` (or from a noised latent at ``t_start``) to a clean latent.
 
@@ -153,8 +151,27 @@ def sample_latents(
     return x
 
 
-# model
+def _sample_images_in_batches(
+    model: BrainLDM, cond: torch.Tensor, x_T: torch.Tensor, *, steps: int, guidance: float, sampler: str,
+    generator: torch.Generator, batch_size: int | None, progress: bool,
+) -> torch.Tensor:
+    """Sample and decode the rows of ``x_T`` (B, C, h, w) in batches: images (B, 1, S, S), float32 in [0, 1]."""
+    rows = x_T.shape[0]
+    bs = rows if batch_size is None else int(batch_size)
+    starts = range(0, rows, bs)
+    if progress:
+        from tqdm.auto import tqdm
 
+        starts = tqdm(starts, desc=f"reconstruct ({sampler}, {steps} steps)", unit="batch")
+    images = []
+    for s in starts:
+        x0 = sample_latents(model, cond[s:s + bs], x_T=x_T[s:s + bs], steps=steps, guidance=guidance,
+                            sampler=sampler, generator=generator)
+        images.append(model.decode_latents(x0).float().clamp(0.0, 1.0))  # (b, 1, S, S)
+    return torch.cat(images)
+
+
+# model
 
 def default_sampler(ldm_cfg) -> str:
     """The sampler a model of ``ldm_cfg`` uses when none is asked: the config's ``sampler`` field if it has one, else
@@ -164,7 +181,77 @@ def default_sampler(ldm_cfg) -> str:
         return sampler
     return "original" if ldm_cfg.unet == "original" else "ddim"
 
-class BrainLDM(nn.Module):
+
+class _BrainLDMCheckpoints:
+    """BrainLDM's bookkeeping: parameter counts and checkpoints (to / from a dict, save / load a file)."""
+
+    def n_parameters(self) -> dict[str, int]:
+        """Parameter counts by part: ``{"encoder", "vae", "unet", "total"}`` (the schedule has none)."""
+        parts = {name: count_parameters(getattr(self, name)) for name in ("encoder", "vae", "unet")}
+        parts["total"] = count_parameters(self)
+        return parts
+
+    def to_checkpoint(self) -> dict[str, Any]:
+        """Tensors and plain types only: format tag, config dict, voxel count, state_dict."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "ldm_cfg": self.ldm_cfg.to_dict(),
+            "n_voxels": self.n_voxels,
+            "image_size": self.image_size,
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+        }
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any], *, map_location: str | torch.device = "cpu") -> "BrainLDM":
+        """Rebuild a model from :meth:`to_checkpoint`'s dict.
+
+        Raises
+        ------
+        ValueError
+            If the dict lacks the format tag or was written by another format version.
+        """
+        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+            found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+            raise ValueError(
+                f"not a BrainLDM checkpoint of format {CHECKPOINT_FORMAT!r} (found {found!r}); "
+                "write it with BrainLDM.save."
+            )
+        model = cls(LDMConfig.from_dict(ckpt["ldm_cfg"]), n_voxels=int(ckpt["n_voxels"]),
+                    image_size=int(ckpt.get("image_size", 28)))  # checkpoints written before the field: 28
+        model.load_state_dict(ckpt["state_dict"])
+        return model.to(map_location)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the model atomically (temporary file, then rename) to ``path``.
+
+        The file loads with ``torch.load(path, weights_only=True)``.
+
+        Returns
+        -------
+        Path
+            The path written.
+        """
+        return atomic_torch_save(self.to_checkpoint(), path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> "BrainLDM":
+        """Read a model written by :meth:`save`, in eval mode.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``path`` does not exist.
+        ValueError
+            If the file is not a BrainLDM checkpoint.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no BrainLDM checkpoint at {str(path)!r}; write one with BrainLDM.save(path).")
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        return cls.from_checkpoint(ckpt, map_location=map_location).eval()
+
+
+class BrainLDM(_BrainLDMCheckpoints, nn.Module):
     """fMRI encoder + VAE + U-Net + noise schedule, built from one config.
 
     Parameters
@@ -336,17 +423,8 @@ class BrainLDM(nn.Module):
 
     @torch.no_grad()
     def reconstruct(
-        self,
-        fmri: Any,
-        *,
-        steps: int = 50,
-        guidance: float = 1.0,
-        n_samples: int = 1,
-        seed: int = 0,
-        sampler: str | None = None,
-        average: bool = True,
-        batch_size: int | None = None,
-        progress: bool = False,
+        self, fmri: Any, *, steps: int = 50, guidance: float = 1.0, n_samples: int = 1, seed: int = 0,
+        sampler: str | None = None, average: bool = True, batch_size: int | None = None, progress: bool = False,
     ) -> np.ndarray:
         """Images reconstructed from fMRI patterns.
 
@@ -367,9 +445,8 @@ class BrainLDM(nn.Module):
         average : bool, default True
             True: mean over the ``n_samples`` images of a trial.
         batch_size : int or None, default None
-            Rows (trial x sample) per U-Net batch; None = all at once. With "ddim" the
-            result does not depend on it; the stochastic samplers draw their per-step
-            noise batch by batch.
+            Rows (trial x sample) per U-Net batch; None = all at once. With "ddim" the result does not depend on it;
+            the stochastic samplers draw their per-step noise batch by batch.
         progress : bool, default False
             Show a tqdm bar over batches.
 
@@ -381,15 +458,11 @@ class BrainLDM(nn.Module):
         Raises
         ------
         ValueError
-            On bad ``fmri`` (see :func:`as_fmri_tensor`), an unknown sampler, ``steps``
-            outside [1, n_train_steps], or non-positive ``n_samples`` / ``batch_size``.
+            On bad ``fmri`` (see :func:`as_fmri_tensor`), an unknown sampler, ``steps`` outside [1, n_train_steps],
+            or non-positive ``n_samples`` / ``batch_size``.
         """
         sampler = self.default_sampler if sampler is None else sampler
-        _check_sampler(sampler)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
-        if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}.")
+        _check_reconstruct_args(sampler, n_samples, batch_size)
         self.schedule.inference_timesteps(steps)  # raises on a bad step count before any work
         x = as_fmri_tensor(fmri, n_voxels=self.n_voxels, device=self.device)
         N, S = x.shape[0], self.image_size
@@ -400,90 +473,11 @@ class BrainLDM(nn.Module):
             generator = torch.Generator(device=self.device).manual_seed(int(seed))
             cond = self.encode_fmri(x).repeat_interleave(n_samples, dim=0)  # (N * n_samples, T, D), trial-major
             x_T = torch.randn((N * n_samples, *self.latent_shape), generator=generator, device=self.device)
-            rows = N * n_samples
-            bs = rows if batch_size is None else int(batch_size)
-            starts = range(0, rows, bs)
-            if progress:
-                from tqdm.auto import tqdm
-
-                starts = tqdm(starts, desc=f"reconstruct ({sampler}, {steps} steps)", unit="batch")
-            images = []
-            for s in starts:
-                x0 = sample_latents(
-                    self, cond[s:s + bs], x_T=x_T[s:s + bs], steps=steps, guidance=guidance,
-                    sampler=sampler, generator=generator,
-                )
-                images.append(self.decode_latents(x0).float().clamp(0.0, 1.0))  # (b, 1, S, S)
+            images = _sample_images_in_batches(self, cond, x_T, steps=steps, guidance=guidance, sampler=sampler,
+                                               generator=generator, batch_size=batch_size, progress=progress)
         finally:
             self.train(was_training)
-        out = torch.cat(images).reshape(N, n_samples, S, S)  # (N, n_samples, S, S)
+        out = images.reshape(N, n_samples, S, S)  # (N, n_samples, S, S)
         if average:
             out = out.mean(dim=1)  # (N, S, S)
         return out.cpu().numpy().astype(np.float32)
-
-    # bookkeeping
-
-    def n_parameters(self) -> dict[str, int]:
-        """Parameter counts by part: ``{"encoder", "vae", "unet", "total"}`` (the schedule has none)."""
-        parts = {name: count_parameters(getattr(self, name)) for name in ("encoder", "vae", "unet")}
-        parts["total"] = count_parameters(self)
-        return parts
-
-    def to_checkpoint(self) -> dict[str, Any]:
-        """Tensors and plain types only: format tag, config dict, voxel count, state_dict."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "ldm_cfg": self.ldm_cfg.to_dict(),
-            "n_voxels": self.n_voxels,
-            "image_size": self.image_size,
-            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
-        }
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any], *, map_location: str | torch.device = "cpu") -> "BrainLDM":
-        """Rebuild a model from :meth:`to_checkpoint`'s dict.
-
-        Raises
-        ------
-        ValueError
-            If the dict lacks the format tag or was written by another format version.
-        """
-        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-            found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-            raise ValueError(
-                f"not a BrainLDM checkpoint of format {CHECKPOINT_FORMAT!r} (found {found!r}); "
-                "write it with BrainLDM.save."
-            )
-        model = cls(LDMConfig.from_dict(ckpt["ldm_cfg"]), n_voxels=int(ckpt["n_voxels"]),
-                    image_size=int(ckpt.get("image_size", 28)))  # checkpoints written before the field: 28
-        model.load_state_dict(ckpt["state_dict"])
-        return model.to(map_location)
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the model atomically (temporary file, then rename) to ``path``.
-
-        The file loads with ``torch.load(path, weights_only=True)``.
-
-        Returns
-        -------
-        Path
-            The path written.
-        """
-        return atomic_torch_save(self.to_checkpoint(), path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> "BrainLDM":
-        """Read a model written by :meth:`save`, in eval mode.
-
-        Raises
-        ------
-        FileNotFoundError
-            If ``path`` does not exist.
-        ValueError
-            If the file is not a BrainLDM checkpoint.
-        """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no BrainLDM checkpoint at {str(path)!r}; write one with BrainLDM.save(path).")
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        return cls.from_checkpoint(ckpt, map_location=map_location).eval()
