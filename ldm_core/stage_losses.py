@@ -126,28 +126,37 @@ def align_stage_loss(
     return StageLoss(mse, {"align_mse": mse})
 
 
+def _add_image_losses(
+    loss: StageLoss, model: nn.Module, image_loss: nn.Module | None, *, x_t: torch.Tensor, t: torch.Tensor,
+    pred: torch.Tensor, images: torch.Tensor, t_frac: float, device: torch.device, amp: bool,
+) -> StageLoss:
+    """``loss`` plus ``image_loss`` on the decoded x0 estimates of the rows with ``t < t_frac * n_train_steps``."""
+    if image_loss is None:
+        return loss
+    rows = t < t_frac * model.schedule.n_train_steps
+    if not bool(rows.any()):
+        return loss
+    with autocast(device, enabled=amp):
+        x0_hat = model.schedule.predict_x0(x_t[rows], t[rows], pred[rows])
+        fake = model.decode_latents(x0_hat)  # (b, 1, S, S), through the decoder
+    out_img = image_loss(fake.float(), images[rows])
+    loss.terms.update({f"img_{k}": torch.tensor(v) for k, v in out_img.terms.items() if k != "total"})
+    return StageLoss(loss.total + out_img.total, loss.terms, real=images[rows], fake=fake.detach().float())
+
+
 def diffusion_stage_loss(
     model: nn.Module,
     *,
-    fmri: torch.Tensor,
-    images: torch.Tensor,
-    t: torch.Tensor,
-    noise: torch.Tensor,
-    z_eps: torch.Tensor,
-    cond_drop: torch.Tensor | None = None,
-    w_noise: float = 1.0,
-    w_coarse: float = 0.0,
-    image_loss: nn.Module | None = None,
-    img_loss_t_frac: float = 0.5,
-    train_encoder: bool = True,
-    train_vae_encoder: bool = False,
-    amp: bool = False,
+    fmri: torch.Tensor, images: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, z_eps: torch.Tensor,
+    cond_drop: torch.Tensor | None = None, w_noise: float = 1.0, w_coarse: float = 0.0,
+    image_loss: nn.Module | None = None, img_loss_t_frac: float = 0.5,
+    train_encoder: bool = True, train_vae_encoder: bool = False, amp: bool = False,
 ) -> StageLoss:
     """Stage-3 loss: the denoiser's noise (or x0) MSE on VAE latents, plus the optional terms.
 
     ``x0 = latent_scale * (mean + exp(logvar / 2) * z_eps)`` from the VAE posterior of ``images``,
     ``x_t = q_sample(x0, t, noise)``; ``total = w_noise * MSE(pred, target) + w_coarse * coarse MSE +
-    image_loss(decode(x0_hat), images)``, the image term over the rows with ``t < img_loss_t_frac * T``.
+    image_loss(decode(x0_hat), images)``.
 
     Parameters
     ----------
@@ -156,23 +165,19 @@ def diffusion_stage_loss(
     fmri : Tensor of shape (B, V), z-scored with training statistics (augmented by the caller)
     images : Tensor of shape (B, 1, S, S), float32 in [0, 1]
     t : LongTensor of shape (B,), in [0, n_train_steps)
-    noise : Tensor of shape (B, C, h, w)
-        eps of the forward process, N(0, I).
-    z_eps : Tensor of shape (B, C, h, w)
-        eps of the VAE posterior draw, N(0, I).
+    noise, z_eps : Tensor of shape (B, C, h, w)
+        N(0, I) draws: eps of the forward process, and eps of the VAE posterior draw.
     cond_drop : BoolTensor of shape (B,), optional
         True: that trial's condition is replaced by the null token (classifier-free guidance training).
     w_noise, w_coarse : float, >= 0
-        Weights of the noise MSE and of the multiscale head's half-resolution MSE (``w_coarse > 0``
-        needs a U-Net with a coarse head).
+        Weights of the noise MSE and of the multiscale head's half-resolution MSE (``w_coarse > 0`` needs that head).
     image_loss : ImageLoss, optional
-        Image-space losses on decoded x0 estimates (None: none, as in validation).
+        Image-space losses on decoded x0 estimates of the rows with ``t < img_loss_t_frac * n_train_steps``
+        (None: none, as in validation).
     img_loss_t_frac : float in (0, 1]
-        Image losses use rows with ``t < img_loss_t_frac * n_train_steps``.
     train_encoder, train_vae_encoder : bool
-        Whether gradients are recorded through the fMRI encoder and through the VAE encoder (the
-        ``"original"`` plan trains the VAE encoder on this loss; its decoder gets no gradient from
-        the noise and coarse terms, which never decode).
+        Whether gradients are recorded through the fMRI encoder and the VAE encoder (the ``"original"`` plan trains
+        the VAE encoder on this loss; its decoder gets none from the noise and coarse terms, which never decode).
     amp : bool
         bfloat16 autocast of the forward passes (CUDA only; the losses are taken in float32).
 
@@ -182,30 +187,20 @@ def diffusion_stage_loss(
         ``terms``: ``"noise"``, ``"coarse"`` (with ``w_coarse > 0``), ``"img_<term>"`` per image term
         (when some row has small t); ``real`` / ``fake`` set when image losses were computed.
     """
-    schedule, unet = model.schedule, model.unet
     with autocast(fmri.device, enabled=amp):
         with torch.set_grad_enabled(train_vae_encoder and torch.is_grad_enabled()):
             mean, logvar = model.vae.encode(images)  # (B, C, h, w) each
             x0 = model.latent_scale * reparameterise(mean, logvar, z_eps)  # (B, C, h, w)
         with torch.set_grad_enabled(train_encoder and torch.is_grad_enabled()):
             cond = model.encode_fmri(fmri)  # (B, T, D)
-        x_t = schedule.q_sample(x0, t, noise)
-        out = unet(x_t, t, cond, cond_drop_mask=cond_drop, return_coarse=w_coarse > 0)
+        x_t = model.schedule.q_sample(x0, t, noise)
+        out = model.unet(x_t, t, cond, cond_drop_mask=cond_drop, return_coarse=w_coarse > 0)
     pred, coarse = (out.sample, out.coarse) if w_coarse > 0 else (out, None)
-    target = schedule.training_target(x0, noise)
+    target = model.schedule.training_target(x0, noise)
     terms = {"noise": noise_mse(pred.float(), target.float())}
     total = w_noise * terms["noise"]
     if coarse is not None:
         terms["coarse"] = F.mse_loss(coarse.float(), coarse_target(target).float())
         total = total + w_coarse * terms["coarse"]
-    if image_loss is None:
-        return StageLoss(total, terms)
-    rows = t < img_loss_t_frac * schedule.n_train_steps
-    if not bool(rows.any()):
-        return StageLoss(total, terms)
-    with autocast(fmri.device, enabled=amp):
-        x0_hat = schedule.predict_x0(x_t[rows], t[rows], pred[rows])
-        fake = model.decode_latents(x0_hat)  # (b, 1, S, S), through the decoder
-    out_img = image_loss(fake.float(), images[rows])
-    terms.update({f"img_{k}": torch.tensor(v) for k, v in out_img.terms.items() if k != "total"})
-    return StageLoss(total + out_img.total, terms, real=images[rows], fake=fake.detach().float())
+    return _add_image_losses(StageLoss(total, terms), model, image_loss, x_t=x_t, t=t, pred=pred, images=images,
+                             t_frac=img_loss_t_frac, device=fmri.device, amp=amp)

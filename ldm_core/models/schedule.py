@@ -90,7 +90,203 @@ def cosine_betas(n_train_steps: int, *, s: float = 0.008, max_beta: float = 0.99
 
 # schedule
 
-class NoiseSchedule(nn.Module):
+class _ReverseSteps:
+    """:class:`NoiseSchedule`'s samplers, a mixin using its buffers, ``_pair``, ``_at`` and ``predict_x0/eps``."""
+
+    def inference_timesteps(self, steps: int) -> torch.Tensor:
+        """Evenly spaced timesteps for sampling, from T-1 down to 0.
+
+        Parameters
+        ----------
+        steps : int
+            Number of reverse steps, 1 <= steps <= n_train_steps.
+
+        Returns
+        -------
+        Tensor of shape (steps,), int64, strictly descending; round(linspace(T-1, 0, steps)).
+
+        Raises
+        ------
+        ValueError
+            If ``steps`` is outside [1, n_train_steps].
+        """
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= self.n_train_steps:
+            raise ValueError(
+                f"steps must be an int in [1, n_train_steps={self.n_train_steps}], got steps={steps!r}; "
+                "a sampler cannot take more steps than the schedule was trained with."
+            )
+        ts = torch.linspace(self.n_train_steps - 1, 0, steps, dtype=torch.float64).round().long()
+        return ts.to(self.alphas_cumprod.device)
+
+    def timestep_pairs(self, steps: int) -> list[tuple[int, int]]:
+        """``(t, t_prev)`` for each reverse step of ``inference_timesteps(steps)``; the last t_prev is -1."""
+        ts = self.inference_timesteps(steps).tolist()
+        return list(zip(ts, ts[1:] + [-1]))
+
+    def _noise(self, x_t: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
+
+    def ddim_step(
+        self,
+        model_output: torch.Tensor,
+        t: torch.Tensor | int,
+        t_prev: torch.Tensor | int,
+        x_t: torch.Tensor,
+        *,
+        eta: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> SchedulerOutput:
+        """One DDIM step x_t -> x_{t_prev} (Song et al. 2021, eq. 12).
+
+        x_{t_prev} = sqrt(abar_prev) * x0 + sqrt(1 - abar_prev - sigma^2) * eps + sigma * z,
+        sigma = eta * sqrt((1 - abar_prev) / (1 - abar_t)) * sqrt(1 - abar_t / abar_prev).
+
+        Parameters
+        ----------
+        model_output : Tensor of shape (B, C, h, w)
+            Denoiser output (eps or x0, per ``prediction``).
+        t : Tensor of shape (B,) or scalar, int64 in [0, n_train_steps)
+        t_prev : Tensor of shape (B,) or scalar, int64 in [-1, t)
+            Next timestep; -1 for the final step (abar_prev = 1, returns x0).
+        x_t : Tensor of shape (B, C, h, w)
+        eta : float, default 0.0
+            0: deterministic DDIM; 1: the DDPM posterior variance.
+        generator : torch.Generator, optional
+            Source of z when eta > 0.
+
+        Returns
+        -------
+        SchedulerOutput
+            ``(prev_sample, pred_x0)``.
+
+        Raises
+        ------
+        ValueError
+            If ``eta < 0``, a timestep is out of range, or ``t_prev >= t``.
+        """
+        if eta < 0:
+            raise ValueError(f"eta must be >= 0, got {eta!r}.")
+        t, t_prev = self._pair(t, t_prev)
+        x0 = self.predict_x0(x_t, t, model_output)
+        eps = self.predict_eps(x_t, t, model_output)
+        # the sqrt buffers, as in q_sample, so that eta = 0 with the true eps lands exactly on q_sample(x0, t_prev, eps)
+        sqrt_abar_prev = self._at(self.sqrt_alphas_cumprod, t_prev, x_t, final_value=1.0)
+        sqrt_one_minus_abar_prev = self._at(self.sqrt_one_minus_alphas_cumprod, t_prev, x_t, final_value=0.0)
+        if eta == 0:
+            return SchedulerOutput(sqrt_abar_prev * x0 + sqrt_one_minus_abar_prev * eps, x0)
+        abar_t = self._at(self.alphas_cumprod, t, x_t)
+        abar_prev = self._at(self.alphas_cumprod, t_prev, x_t)
+        sigma = eta * ((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)).clamp(min=0).sqrt()
+        direction = (1 - abar_prev - sigma**2).clamp(min=0).sqrt()  # coefficient of eps
+        prev = sqrt_abar_prev * x0 + direction * eps + sigma * self._noise(x_t, generator)
+        return SchedulerOutput(prev, x0)
+
+    def ddpm_step(
+        self,
+        model_output: torch.Tensor,
+        t: torch.Tensor | int,
+        t_prev: torch.Tensor | int,
+        x_t: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> SchedulerOutput:
+        """One ancestral step: x_{t_prev} ~ q(x_{t_prev} | x_t, x0 = predicted x0).
+
+        For a stride t -> t_prev, with alpha_{t|prev} = abar_t / abar_prev and
+        beta_{t|prev} = 1 - alpha_{t|prev}, the Gaussian posterior has
+
+        mean = sqrt(abar_prev) * beta_{t|prev} / (1 - abar_t) * x0
+               + sqrt(alpha_{t|prev}) * (1 - abar_prev) / (1 - abar_t) * x_t,
+        variance = beta_{t|prev} * (1 - abar_prev) / (1 - abar_t),
+
+        which for stride 1 is Ho et al. 2020, eqs. 6-7 (the "beta-tilde" variance).
+
+        Parameters
+        ----------
+        model_output : Tensor of shape (B, C, h, w)
+        t : Tensor of shape (B,) or scalar, int64 in [0, n_train_steps)
+        t_prev : Tensor of shape (B,) or scalar, int64 in [-1, t)
+            -1 for the final step (variance 0, returns x0).
+        x_t : Tensor of shape (B, C, h, w)
+        generator : torch.Generator, optional
+            Source of the posterior noise.
+
+        Returns
+        -------
+        SchedulerOutput
+            ``(prev_sample, pred_x0)``.
+
+        Raises
+        ------
+        ValueError
+            If a timestep is out of range or ``t_prev >= t``.
+        """
+        t, t_prev = self._pair(t, t_prev)
+        x0 = self.predict_x0(x_t, t, model_output)
+        mean, var = self.posterior(x0, x_t, t, t_prev)
+        prev = mean + var.sqrt() * self._noise(x_t, generator)
+        return SchedulerOutput(prev, x0)
+
+    def posterior(
+        self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor | int, t_prev: torch.Tensor | int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean (B, C, h, w) and variance (broadcastable) of q(x_{t_prev} | x_t, x0); see ``ddpm_step``."""
+        t, t_prev = self._pair(t, t_prev)
+        abar_t = self._at(self.alphas_cumprod, t, x_t)
+        abar_prev = self._at(self.alphas_cumprod, t_prev, x_t)
+        alpha_step = abar_t / abar_prev
+        beta_step = 1 - alpha_step
+        coef_x0 = abar_prev.sqrt() * beta_step / (1 - abar_t)
+        coef_x_t = alpha_step.sqrt() * (1 - abar_prev) / (1 - abar_t)
+        var = (beta_step * (1 - abar_prev) / (1 - abar_t)).clamp(min=0)
+        return coef_x0 * x0 + coef_x_t * x_t, var  # mean (B, C, h, w), variance
+
+    def original_step(
+        self,
+        model_output: torch.Tensor,
+        t: torch.Tensor | int,
+        t_prev: torch.Tensor | int,
+        x_t: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> SchedulerOutput:
+        """The report's sampler: predict x0, then re-noise it to t_prev with fresh noise.
+
+        x0 = (x_t - sqrt(1 - abar_t) * eps) / sqrt(abar_t);
+        x_{t_prev} = sqrt(abar_prev) * x0 + sqrt(1 - abar_prev) * z, z ~ N(0, I) drawn anew.
+
+        Unlike DDIM (which reuses the predicted eps) or DDPM (which conditions on
+        x_t), nothing of x_t but its x0 estimate survives a step. The final step
+        (t_prev = -1, abar_prev = 1) returns x0.
+
+        Parameters
+        ----------
+        model_output : Tensor of shape (B, C, h, w)
+        t : Tensor of shape (B,) or scalar, int64 in [0, n_train_steps)
+        t_prev : Tensor of shape (B,) or scalar, int64 in [-1, t)
+        x_t : Tensor of shape (B, C, h, w)
+        generator : torch.Generator, optional
+            Source of the fresh noise.
+
+        Returns
+        -------
+        SchedulerOutput
+            ``(prev_sample, pred_x0)``.
+
+        Raises
+        ------
+        ValueError
+            If a timestep is out of range or ``t_prev >= t``.
+        """
+        t, t_prev = self._pair(t, t_prev)
+        x0 = self.predict_x0(x_t, t, model_output)
+        sqrt_abar_prev = self._at(self.sqrt_alphas_cumprod, t_prev, x_t, final_value=1.0)
+        sqrt_one_minus_abar_prev = self._at(self.sqrt_one_minus_alphas_cumprod, t_prev, x_t, final_value=0.0)
+        prev = sqrt_abar_prev * x0 + sqrt_one_minus_abar_prev * self._noise(x_t, generator)
+        return SchedulerOutput(prev, x0)
+
+
+class NoiseSchedule(_ReverseSteps, nn.Module):
     """Diffusion noise schedule with forward process, conversions and reverse steps.
 
     Parameters
@@ -245,9 +441,8 @@ class NoiseSchedule(nn.Module):
         if self.prediction == "x0":
             return model_output
         t = self._t(t, name="t", allow_final=False)
-        return (x_t - self._at(self.sqrt_one_minus_alphas_cumprod, t, x_t) * model_output) / self._at(
-            self.sqrt_alphas_cumprod, t, x_t
-        )
+        sqrt_one_minus_abar = self._at(self.sqrt_one_minus_alphas_cumprod, t, x_t)
+        return (x_t - sqrt_one_minus_abar * model_output) / self._at(self.sqrt_alphas_cumprod, t, x_t)
 
     def predict_eps(self, x_t: torch.Tensor, t: torch.Tensor | int, model_output: torch.Tensor) -> torch.Tensor:
         """eps implied by the model output at (x_t, t).
@@ -259,201 +454,5 @@ class NoiseSchedule(nn.Module):
         if self.prediction == "eps":
             return model_output
         t = self._t(t, name="t", allow_final=False)
-        return (x_t - self._at(self.sqrt_alphas_cumprod, t, x_t) * model_output) / self._at(
-            self.sqrt_one_minus_alphas_cumprod, t, x_t
-        )
-
-    # sampling
-
-    def inference_timesteps(self, steps: int) -> torch.Tensor:
-        """Evenly spaced timesteps for sampling, from T-1 down to 0.
-
-        Parameters
-        ----------
-        steps : int
-            Number of reverse steps, 1 <= steps <= n_train_steps.
-
-        Returns
-        -------
-        Tensor of shape (steps,), int64, strictly descending; round(linspace(T-1, 0, steps)).
-
-        Raises
-        ------
-        ValueError
-            If ``steps`` is outside [1, n_train_steps].
-        """
-        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= self.n_train_steps:
-            raise ValueError(
-                f"steps must be an int in [1, n_train_steps={self.n_train_steps}], got steps={steps!r}; "
-                "a sampler cannot take more steps than the schedule was trained with."
-            )
-        ts = torch.linspace(self.n_train_steps - 1, 0, steps, dtype=torch.float64).round().long()
-        return ts.to(self.alphas_cumprod.device)
-
-    def timestep_pairs(self, steps: int) -> list[tuple[int, int]]:
-        """``(t, t_prev)`` for each reverse step of ``inference_timesteps(steps)``; the last t_prev is -1."""
-        ts = self.inference_timesteps(steps).tolist()
-        return list(zip(ts, ts[1:] + [-1]))
-
-    def _noise(self, x_t: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
-
-    def ddim_step(
-        self,
-        model_output: torch.Tensor,
-        t: torch.Tensor | int,
-        t_prev: torch.Tensor | int,
-        x_t: torch.Tensor,
-        *,
-        eta: float = 0.0,
-        generator: torch.Generator | None = None,
-    ) -> SchedulerOutput:
-        """One DDIM step x_t -> x_{t_prev} (Song et al. 2021, eq. 12).
-
-        x_{t_prev} = sqrt(abar_prev) * x0 + sqrt(1 - abar_prev - sigma^2) * eps + sigma * z,
-        sigma = eta * sqrt((1 - abar_prev) / (1 - abar_t)) * sqrt(1 - abar_t / abar_prev).
-
-        Parameters
-        ----------
-        model_output : Tensor of shape (B, C, h, w)
-            Denoiser output (eps or x0, per ``prediction``).
-        t : Tensor of shape (B,) or scalar, int64 in [0, n_train_steps)
-        t_prev : Tensor of shape (B,) or scalar, int64 in [-1, t)
-            Next timestep; -1 for the final step (abar_prev = 1, returns x0).
-        x_t : Tensor of shape (B, C, h, w)
-        eta : float, default 0.0
-            0: deterministic DDIM; 1: the DDPM posterior variance.
-        generator : torch.Generator, optional
-            Source of z when eta > 0.
-
-        Returns
-        -------
-        SchedulerOutput
-            ``(prev_sample, pred_x0)``.
-
-        Raises
-        ------
-        ValueError
-            If ``eta < 0``, a timestep is out of range, or ``t_prev >= t``.
-        """
-        if eta < 0:
-            raise ValueError(f"eta must be >= 0, got {eta!r}.")
-        t, t_prev = self._pair(t, t_prev)
-        x0 = self.predict_x0(x_t, t, model_output)
-        eps = self.predict_eps(x_t, t, model_output)
-        # the sqrt buffers, as in q_sample, so that eta = 0 with the true eps lands exactly on q_sample(x0, t_prev, eps)
-        sqrt_abar_prev = self._at(self.sqrt_alphas_cumprod, t_prev, x_t, final_value=1.0)
-        sqrt_one_minus_abar_prev = self._at(self.sqrt_one_minus_alphas_cumprod, t_prev, x_t, final_value=0.0)
-        if eta == 0:
-            return SchedulerOutput(sqrt_abar_prev * x0 + sqrt_one_minus_abar_prev * eps, x0)
-        abar_t = self._at(self.alphas_cumprod, t, x_t)
-        abar_prev = self._at(self.alphas_cumprod, t_prev, x_t)
-        sigma = eta * ((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)).clamp(min=0).sqrt()
-        direction = (1 - abar_prev - sigma**2).clamp(min=0).sqrt()  # coefficient of eps
-        prev = sqrt_abar_prev * x0 + direction * eps + sigma * self._noise(x_t, generator)
-        return SchedulerOutput(prev, x0)
-
-    def ddpm_step(
-        self,
-        model_output: torch.Tensor,
-        t: torch.Tensor | int,
-        t_prev: torch.Tensor | int,
-        x_t: torch.Tensor,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> SchedulerOutput:
-        """One ancestral step: x_{t_prev} ~ q(x_{t_prev} | x_t, x0 = predicted x0).
-
-        For a stride t -> t_prev, with alpha_{t|prev} = abar_t / abar_prev and
-        beta_{t|prev} = 1 - alpha_{t|prev}, the Gaussian posterior has
-
-        mean = sqrt(abar_prev) * beta_{t|prev} / (1 - abar_t) * x0
-               + sqrt(alpha_{t|prev}) * (1 - abar_prev) / (1 - abar_t) * x_t,
-        variance = beta_{t|prev} * (1 - abar_prev) / (1 - abar_t),
-
-        which for stride 1 is Ho et al. 2020, eqs. 6-7 (the "beta-tilde" variance).
-
-        Parameters
-        ----------
-        model_output : Tensor of shape (B, C, h, w)
-        t : Tensor of shape (B,) or scalar, int64 in [0, n_train_steps)
-        t_prev : Tensor of shape (B,) or scalar, int64 in [-1, t)
-            -1 for the final step (variance 0, returns x0).
-        x_t : Tensor of shape (B, C, h, w)
-        generator : torch.Generator, optional
-            Source of the posterior noise.
-
-        Returns
-        -------
-        SchedulerOutput
-            ``(prev_sample, pred_x0)``.
-
-        Raises
-        ------
-        ValueError
-            If a timestep is out of range or ``t_prev >= t``.
-        """
-        t, t_prev = self._pair(t, t_prev)
-        x0 = self.predict_x0(x_t, t, model_output)
-        mean, var = self.posterior(x0, x_t, t, t_prev)
-        prev = mean + var.sqrt() * self._noise(x_t, generator)
-        return SchedulerOutput(prev, x0)
-
-    def posterior(
-        self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor | int, t_prev: torch.Tensor | int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean (B, C, h, w) and variance (broadcastable) of q(x_{t_prev} | x_t, x0); see ``ddpm_step``."""
-        t, t_prev = self._pair(t, t_prev)
-        abar_t = self._at(self.alphas_cumprod, t, x_t)
-        abar_prev = self._at(self.alphas_cumprod, t_prev, x_t)
-        alpha_step = abar_t / abar_prev
-        beta_step = 1 - alpha_step
-        coef_x0 = abar_prev.sqrt() * beta_step / (1 - abar_t)
-        coef_x_t = alpha_step.sqrt() * (1 - abar_prev) / (1 - abar_t)
-        mean = coef_x0 * x0 + coef_x_t * x_t
-        var = (beta_step * (1 - abar_prev) / (1 - abar_t)).clamp(min=0)
-        return mean, var
-
-    def original_step(
-        self,
-        model_output: torch.Tensor,
-        t: torch.Tensor | int,
-        t_prev: torch.Tensor | int,
-        x_t: torch.Tensor,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> SchedulerOutput:
-        """The report's sampler: predict x0, then re-noise it to t_prev with fresh noise.
-
-        x0 = (x_t - sqrt(1 - abar_t) * eps) / sqrt(abar_t);
-        x_{t_prev} = sqrt(abar_prev) * x0 + sqrt(1 - abar_prev) * z, z ~ N(0, I) drawn anew.
-
-        Unlike DDIM (which reuses the predicted eps) or DDPM (which conditions on
-        x_t), nothing of x_t but its x0 estimate survives a step. The final step
-        (t_prev = -1, abar_prev = 1) returns x0.
-
-        Parameters
-        ----------
-        model_output : Tensor of shape (B, C, h, w)
-        t : Tensor of shape (B,) or scalar, int64 in [0, n_train_steps)
-        t_prev : Tensor of shape (B,) or scalar, int64 in [-1, t)
-        x_t : Tensor of shape (B, C, h, w)
-        generator : torch.Generator, optional
-            Source of the fresh noise.
-
-        Returns
-        -------
-        SchedulerOutput
-            ``(prev_sample, pred_x0)``.
-
-        Raises
-        ------
-        ValueError
-            If a timestep is out of range or ``t_prev >= t``.
-        """
-        t, t_prev = self._pair(t, t_prev)
-        x0 = self.predict_x0(x_t, t, model_output)
-        sqrt_abar_prev = self._at(self.sqrt_alphas_cumprod, t_prev, x_t, final_value=1.0)
-        sqrt_one_minus_abar_prev = self._at(self.sqrt_one_minus_alphas_cumprod, t_prev, x_t, final_value=0.0)
-        prev = sqrt_abar_prev * x0 + sqrt_one_minus_abar_prev * self._noise(x_t, generator)
-        return SchedulerOutput(prev, x0)
+        sqrt_abar = self._at(self.sqrt_alphas_cumprod, t, x_t)
+        return (x_t - sqrt_abar * model_output) / self._at(self.sqrt_one_minus_alphas_cumprod, t, x_t)

@@ -229,9 +229,6 @@ class OriginalUNet(nn.Module):
         return self.net[3:](h)
 
 
-# U-Net building blocks
-
-
 # U-Net
 
 class UNet(nn.Module):
@@ -337,29 +334,32 @@ class UNet(nn.Module):
         self.cond_points = cond_points
         self.multiscale = multiscale
         emb_dim = 4 * time_dim
-        film = conditioning == "film"
-        uses_emb = conditioning in ("add", "film")
-
-        # embeddings
         self.time_mlp = nn.Sequential(nn.Linear(time_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         if conditioning != "none":
             self.null_cond = nn.Parameter(torch.randn(1, 1, cond_dim) * 0.02)  # learned "no fMRI" token
         else:
             self.register_parameter("null_cond", None)
         self.cond_mlp = (
-            nn.Sequential(nn.Linear(cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)) if uses_emb else None
+            nn.Sequential(nn.Linear(cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+            if conditioning in ("add", "film") else None
         )
+        self._build_layers(emb_dim, num_groups=num_groups, dropout=dropout, attention=attention, heads=attn_heads)
+
+    def _build_layers(self, emb_dim: int, *, num_groups: int, dropout: float, attention: bool, heads: int) -> None:
+        """Create the down path, middle, up path and output heads, in this (parameter and RNG) order."""
+        channels, conditioning, in_channels = self.channels, self.conditioning, self.in_channels
+        uses_emb = conditioning in ("add", "film")
 
         def stage(in_ch: int, out_ch: int, *, at_cond_point: bool) -> Stage:
             return Stage(
-                in_ch, out_ch=out_ch, emb_dim=emb_dim, num_groups=num_groups, film=film, dropout=dropout,
-                uses_cond_emb=uses_emb and at_cond_point,
-                cross_attn_dim=cond_dim if (conditioning == "cross_attn" and at_cond_point) else None,
-                heads=attn_heads,
+                in_ch, out_ch=out_ch, emb_dim=emb_dim, num_groups=num_groups, film=conditioning == "film",
+                dropout=dropout, uses_cond_emb=uses_emb and at_cond_point,
+                cross_attn_dim=self.cond_dim if (conditioning == "cross_attn" and at_cond_point) else None,
+                heads=heads,
             )
 
         # down path
-        everywhere = cond_points == "all"
+        everywhere = self.cond_points == "all"
         self.conv_in = nn.Conv2d(in_channels, channels[0], 3, padding=1)
         self.down = nn.ModuleList()
         self.downsample = nn.ModuleList()
@@ -372,7 +372,7 @@ class UNet(nn.Module):
 
         # middle (lowest resolution): always a conditioning point
         self.mid1 = stage(prev, prev, at_cond_point=True)
-        self.mid_attn = Attention(prev, heads=attn_heads, num_groups=num_groups) if attention else None
+        self.mid_attn = Attention(prev, heads=heads, num_groups=num_groups) if attention else None
         self.mid2 = stage(prev, prev, at_cond_point=True)
 
         # up path; up[i] and upsample[i - 1] serve level i
@@ -383,7 +383,7 @@ class UNet(nn.Module):
             return nn.Sequential(nn.GroupNorm(num_groups, ch), nn.SiLU(), nn.Conv2d(ch, in_channels, 3, padding=1))
 
         self.out = head(channels[0])
-        self.coarse_head = head(channels[1]) if multiscale else None  # reads the decoder at half resolution
+        self.coarse_head = head(channels[1]) if self.multiscale else None  # reads the decoder at half resolution
 
     def _condition(
         self, cond: torch.Tensor | None, B: int, cond_drop_mask: torch.Tensor | None
@@ -446,20 +446,7 @@ class UNet(nn.Module):
         t = _as_batch_t(t, B, x_t.device)
         t_emb = self.time_mlp(timestep_embedding(t, self.time_dim))  # (B, emb_dim)
         c_emb, context = self._condition(cond, B, cond_drop_mask)
-
-        h = self.conv_in(x_t)  # (B, c_0, h, w)
-        skips = []
-        for i, stage in enumerate(self.down):
-            h = stage(h, t_emb, c_emb, context)  # (B, c_i, h_i, w_i)
-            skips.append(h)
-            if i < len(self.downsample):
-                h = self.downsample[i](h)  # (B, c_i, ceil(h_i/2), ceil(w_i/2))
-
-        h = self.mid1(h, t_emb, c_emb, context)
-        if self.mid_attn is not None:
-            h = self.mid_attn(h)
-        h = self.mid2(h, t_emb, c_emb, context)
-
+        h, skips = self._encode(x_t, t_emb, c_emb, context)
         coarse = None
         for i in reversed(range(len(self.channels))):
             h = self.up[i](torch.cat([h, skips[i]], dim=1), t_emb, c_emb, context)  # (B, c_i, h_i, w_i)
@@ -467,8 +454,20 @@ class UNet(nn.Module):
                 coarse = self.coarse_head(h)  # (B, C, h_1, w_1), h_1 = ceil(h/2)
             if i > 0:
                 h = self.upsample[i - 1](h, skips[i - 1].shape[-2:])  # (B, c_{i-1}, h_{i-1}, w_{i-1})
-
         sample = self.out(h)  # (B, C, h, w)
-        if return_coarse:
-            return UNetOutput(sample, coarse)
-        return sample
+        return UNetOutput(sample, coarse) if return_coarse else sample
+
+    def _encode(self, x_t: torch.Tensor, t_emb: torch.Tensor, c_emb: torch.Tensor | None,
+                context: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Down path and middle: the lowest-resolution features and each level's skip (B, c_i, h_i, w_i)."""
+        h = self.conv_in(x_t)  # (B, c_0, h, w)
+        skips = []
+        for i, stage in enumerate(self.down):
+            h = stage(h, t_emb, c_emb, context)  # (B, c_i, h_i, w_i)
+            skips.append(h)
+            if i < len(self.downsample):
+                h = self.downsample[i](h)  # (B, c_i, ceil(h_i/2), ceil(w_i/2))
+        h = self.mid1(h, t_emb, c_emb, context)
+        if self.mid_attn is not None:
+            h = self.mid_attn(h)
+        return self.mid2(h, t_emb, c_emb, context), skips
