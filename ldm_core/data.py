@@ -248,13 +248,22 @@ def _class_names(mat: dict, codes: list[int], *, path: Path) -> dict[int, str]:
     return dict(zip(codes, names))
 
 
-def load_digit69(
-    path: str | os.PathLike | None = None,
-    *,
-    class_names: dict | None = None,
-    download: bool = True,
-    verbose: int = 1,
-) -> Digit69:
+def _stimulus_images(p: Path, arrays: dict) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``stimTrn``, ``stimTest`` -> (N, S, S) float32 images in [0, 1], upright, and whether they are binarised."""
+    if arrays["stimTrn"].shape[1] != arrays["stimTest"].shape[1]:
+        raise _fail(p, "stimTest", f"{arrays['stimTest'].shape[1]} pixels but stimTrn has {arrays['stimTrn'].shape[1]}")
+    scales = {k: _pixel_scale(arrays[k], path=p, key=k) for k in ("stimTrn", "stimTest")}
+    if ("binary" in scales.values()) and len(set(scales.values())) > 1:
+        raise _fail(p, "stimTest", f"pixel scales differ: stimTrn is {scales['stimTrn']}, stimTest is "
+                                   f"{scales['stimTest']} (binarised 0/1 and 8-bit 0..255 cannot be mixed); "
+                                   "store both the same way")
+    images_train = _images_from_rows(arrays["stimTrn"], path=p, key="stimTrn", scale=scales["stimTrn"])
+    images_test = _images_from_rows(arrays["stimTest"], path=p, key="stimTest", scale=scales["stimTest"])
+    return images_train, images_test, "binary" in scales.values()
+
+
+def load_digit69(path: str | os.PathLike | None = None, *, class_names: dict | None = None, download: bool = True,
+                 verbose: int = 1) -> Digit69:
     """Load and validate digit69 (or any file in the same schema; see the module docstring).
 
     Parameters
@@ -293,16 +302,7 @@ def load_digit69(
     _check_trials(p, arrays)
     codes = _check_classes(p, arrays)
     class_names = _override_class_names(_class_names(mat, codes, path=p), class_names, path=p)
-    if arrays["stimTrn"].shape[1] != arrays["stimTest"].shape[1]:
-        raise _fail(p, "stimTest", f"{arrays['stimTest'].shape[1]} pixels but stimTrn has {arrays['stimTrn'].shape[1]}")
-
-    scales = {k: _pixel_scale(arrays[k], path=p, key=k) for k in ("stimTrn", "stimTest")}
-    if ("binary" in scales.values()) and len(set(scales.values())) > 1:
-        raise _fail(p, "stimTest", f"pixel scales differ: stimTrn is {scales['stimTrn']}, stimTest is "
-                                   f"{scales['stimTest']} (binarised 0/1 and 8-bit 0..255 cannot be mixed); "
-                                   "store both the same way")
-    images_train = _images_from_rows(arrays["stimTrn"], path=p, key="stimTrn", scale=scales["stimTrn"])
-    images_test = _images_from_rows(arrays["stimTest"], path=p, key="stimTest", scale=scales["stimTest"])
+    images_train, images_test, binarised = _stimulus_images(p, arrays)
     sha = sha256_of(p)
     return Digit69(
         fmri_train=arrays["fmriTrn"].astype(np.float32),
@@ -313,8 +313,7 @@ def load_digit69(
         labels_test=arrays["labelTest"],
         path=p,
         sha256=sha,
-        description=_describe(p, arrays, images_train.shape[1:], class_names, sha,
-                              binarised="binary" in scales.values()),
+        description=_describe(p, arrays, images_train.shape[1:], class_names, sha, binarised=binarised),
         class_names=class_names,
     )
 

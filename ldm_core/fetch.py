@@ -79,91 +79,32 @@ def _download(url: str, dest: Path, *, expected_sha256: str, timeout: float, ver
             os.remove(tmp)
 
 
-def find_data_file(
-    filename: str,
-    data_dir: str | os.PathLike | None = None,
-    *,
-    url: str | None = None,
-    sha256: str | None = None,
-    download: bool = True,
-    timeout: float = 30.0,
-    verbose: int = 1,
-    label: str | None = None,
-    hint: str = "",
-) -> Path:
-    """Find a data file by the package's rules: argument, then ``LDM_DATA_DIR``, then the user cache.
+def _file_from_argument(data_dir: str | os.PathLike, filename: str, extra: str) -> Path:
+    """The file named by the ``data_dir`` argument (the file itself, or a folder holding it); no fall-back."""
+    p = Path(data_dir)
+    candidate = p if p.suffix == Path(filename).suffix or p.is_file() else p / filename
+    if not candidate.is_file():
+        raise FileNotFoundError(f"No data file at {candidate} (from the data_dir argument). Put {filename} there or "
+                                f"pass the folder that holds it.{extra}")
+    return candidate
 
-    Parameters
-    ----------
-    filename : str
-        The file's name, e.g. ``"digit69_28x28.mat"``.
-    data_dir : path, optional
-        A folder holding the file, or the file itself (any name). Tried first, and alone: if it is given
-        and holds no file, nothing else is tried.
-    url : str, optional
-        Public URL of the file; None if it has none (then the cache is only read, never filled).
-    sha256 : str, optional
-        Expected SHA-256, checked for cache hits and downloads (a cache file that differs is ignored).
-        Required with ``url``. Files found through the argument or ``LDM_DATA_DIR`` are trusted; their
-        checksum is the caller's to record.
-    download : bool
-        If False, never touch the network.
-    timeout : float, seconds
-        Network time-out for the download.
-    verbose : int
-        0 silent, 1 says where the file came from.
-    label : str, optional
-        Name used in the messages (default ``filename``).
-    hint : str
-        Extra advice appended to the not-found messages.
 
-    Returns
-    -------
-    path : Path
-        Path of the file.
-
-    Raises
-    ------
-    ValueError
-        ``url`` without ``sha256`` (a download must be verifiable).
-    FileNotFoundError
-        ``data_dir`` was given but holds no such file, or ``LDM_DATA_DIR`` is set but its folder holds no
-        such file (the message names the variable, the folder and the file).
-    DataNotFoundError
-        (an OSError) The file is nowhere and could not be downloaded (no URL, offline, download=False or
-        checksum mismatch). The message lists every place tried and how to place the file by hand;
-        ``.tried`` holds the same lines.
-    """
-    label = label or filename
-    if url is not None and sha256 is None:
-        raise ValueError(f"find_data_file({filename!r}): a download from {url} needs sha256=... to verify it")
-    extra = f" {hint}" if hint else ""
-    if data_dir is not None:
-        p = Path(data_dir)
-        candidate = p if p.suffix == Path(filename).suffix or p.is_file() else p / filename
-        if not candidate.is_file():
-            raise FileNotFoundError(
-                f"No data file at {candidate} (from the data_dir argument). Put {filename} there or "
-                f"pass the folder that holds it.{extra}"
-            )
+def _file_from_env_folder(folder: Path, filename: str, cache: Path, *, label: str, verbose: int, extra: str) -> Path:
+    """The file in the ``LDM_DATA_DIR`` folder; a FileNotFoundError (never the cache) when it is not there."""
+    candidate = folder / filename
+    if candidate.is_file():
+        if verbose:
+            print(f"{label}: using {candidate} ({ENV_VAR})")
         return candidate
-    tried: list[str] = []
-    cache = _default_cache_dir() / filename
-    env = os.environ.get(ENV_VAR)
-    if env:
-        folder = Path(env)
-        candidate = folder / filename
-        if candidate.is_file():
-            if verbose:
-                print(f"{label}: using {candidate} ({ENV_VAR})")
-            return candidate
-        state = "holds no such file" if folder.is_dir() else "does not exist"
-        raise FileNotFoundError(
-            f"{ENV_VAR} is set to {folder}, but that folder {state}: {filename} not found at {candidate}. "
-            f"Put {filename} there, point {ENV_VAR} at the folder that holds it, or unset {ENV_VAR} to use "
-            f"the download cache {cache.parent}.{extra}"
-        )
-    tried.append(f"{ENV_VAR}: not set")
+    state = "holds no such file" if folder.is_dir() else "does not exist"
+    raise FileNotFoundError(f"{ENV_VAR} is set to {folder}, but that folder {state}: {filename} not found at "
+                            f"{candidate}. Put {filename} there, point {ENV_VAR} at the folder that holds it, or "
+                            f"unset {ENV_VAR} to use the download cache {cache.parent}.{extra}")
+
+
+def _file_from_cache_or_download(filename: str, cache: Path, tried: list[str], *, url: str | None, sha256: str | None,
+                                 download: bool, timeout: float, verbose: int, label: str) -> Path | None:
+    """The cached file if its checksum matches, else a verified download; None, with ``tried`` extended, if neither."""
     if cache.is_file():
         if sha256 is None or sha256_of(cache) == sha256:
             if verbose:
@@ -181,17 +122,75 @@ def find_data_file(
             tried.append(f"download from {url}: {e}")
     else:
         tried.append("download: disabled (download=False)")
+    return None
+
+
+def _not_found_error(filename: str, url: str | None, sha256: str | None, tried: list, extra: str) -> DataNotFoundError:
+    """The DataNotFoundError listing every place ``tried`` and how to place the file by hand."""
     if url is not None:
-        how = (
-            f"To place the file by hand, download {url} on a machine with internet access, check that its "
-            f"sha256 is {sha256}, copy it into a folder and set {ENV_VAR}=/that/folder (or pass data_dir=...)."
-        )
+        how = (f"To place the file by hand, download {url} on a machine with internet access, check that its "
+               f"sha256 is {sha256}, copy it into a folder and set {ENV_VAR}=/that/folder (or pass data_dir=...).")
     else:
-        how = (
-            f"To place the file by hand, copy {filename}"
-            + (f" (sha256 {sha256})" if sha256 else "")
-            + f" into a folder and set {ENV_VAR}=/that/folder (or pass data_dir=...)."
-        )
-    raise DataNotFoundError(
-        f"Could not find or fetch {filename}. Tried:\n  - " + "\n  - ".join(tried) + f"\n{how}{extra}", tried
-    )
+        how = (f"To place the file by hand, copy {filename}" + (f" (sha256 {sha256})" if sha256 else "")
+               + f" into a folder and set {ENV_VAR}=/that/folder (or pass data_dir=...).")
+    return DataNotFoundError(f"Could not find or fetch {filename}. Tried:\n  - " + "\n  - ".join(tried)
+                             + f"\n{how}{extra}", tried)
+
+
+def find_data_file(filename: str, data_dir: str | os.PathLike | None = None, *, url: str | None = None,
+                   sha256: str | None = None, download: bool = True, timeout: float = 30.0, verbose: int = 1,
+                   label: str | None = None, hint: str = "") -> Path:
+    """Find a data file by the package's rules: argument, then ``LDM_DATA_DIR``, then the user cache.
+
+    Parameters
+    ----------
+    filename : str
+        The file's name, e.g. ``"digit69_28x28.mat"``.
+    data_dir : path, optional
+        A folder holding the file, or the file itself (any name). Tried first, and alone (no fall-back).
+    url : str, optional
+        Public URL of the file; None if it has none (then the cache is only read, never filled).
+    sha256 : str, optional
+        Expected SHA-256, checked for cache hits and downloads (a cache file that differs is ignored).
+        Required with ``url``. Files found through the argument or ``LDM_DATA_DIR`` are trusted.
+    download : bool
+        If False, never touch the network.
+    timeout : float, seconds
+        Network time-out for the download.
+    verbose : int
+        0 silent, 1 says where the file came from.
+    label : str, optional
+        Name used in the messages (default ``filename``).
+    hint : str
+        Extra advice appended to the not-found messages.
+
+    Returns
+    -------
+    path : Path
+
+    Raises
+    ------
+    ValueError
+        ``url`` without ``sha256`` (a download must be verifiable).
+    FileNotFoundError
+        ``data_dir`` was given but holds no such file, or ``LDM_DATA_DIR`` is set but its folder holds none.
+    DataNotFoundError
+        (an OSError) The file is nowhere and could not be downloaded (no URL, offline, download=False or
+        checksum mismatch). The message, and ``.tried``, list every place tried; the message says how to place it.
+    """
+    label = label or filename
+    if url is not None and sha256 is None:
+        raise ValueError(f"find_data_file({filename!r}): a download from {url} needs sha256=... to verify it")
+    extra = f" {hint}" if hint else ""
+    if data_dir is not None:
+        return _file_from_argument(data_dir, filename, extra)
+    cache = _default_cache_dir() / filename
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return _file_from_env_folder(Path(env), filename, cache, label=label, verbose=verbose, extra=extra)
+    tried = [f"{ENV_VAR}: not set"]
+    found = _file_from_cache_or_download(filename, cache, tried, url=url, sha256=sha256, download=download,
+                                         timeout=timeout, verbose=verbose, label=label)
+    if found is not None:
+        return found
+    raise _not_found_error(filename, url, sha256, tried, extra)

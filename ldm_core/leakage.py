@@ -114,20 +114,24 @@ def max_shifted_correlation(images: np.ndarray, references: np.ndarray, *, max_s
     return r, best // D, offsets[best % D]  # flat index m * D + d -> reference m, shift d
 
 
-def drop_near_duplicates(
-    prior: PriorImages,
-    references: np.ndarray,
-    *,
-    threshold: float = MAX_THRESHOLD,
-    max_shift: int = 2,
-    references_label: str = "reference images",
-) -> tuple[PriorImages, dict]:
+def _dropped_report(prior: PriorImages, r: np.ndarray, ref: np.ndarray, shift: np.ndarray, drop: np.ndarray) -> dict:
+    """The per-image part of the guard's report: ``dropped_per_digit``, ``max_r_kept`` and ``dropped``."""
+    idx = np.flatnonzero(drop)
+    return {
+        "dropped_per_digit": {int(d): int((prior.labels[idx] == d).sum()) for d in np.unique(prior.labels)},
+        "max_r_kept": float(r[~drop].max()) if (~drop).any() else float("nan"),
+        "dropped": [{"index": int(i), "label": int(prior.labels[i]), "r": float(r[i]), "reference": int(ref[i]),
+                     "shift": [int(s) for s in shift[i]]} for i in idx],
+    }
+
+
+def drop_near_duplicates(prior: PriorImages, references: np.ndarray, *, threshold: float = MAX_THRESHOLD,
+                         max_shift: int = 2, references_label: str = "reference images") -> tuple[PriorImages, dict]:
     """Drop every prior image that is a near-duplicate of a reference image (the leakage guard).
 
-    An image is dropped when its pixel Pearson correlation with any reference, maximised over integer
-    shifts of the reference by up to ``max_shift`` pixels in each direction (zero fill), exceeds
-    ``threshold`` (see :func:`max_shifted_correlation`). Every survivor therefore has max shifted r <= threshold
-    with every reference.
+    An image is dropped when its pixel Pearson correlation with any reference, maximised over integer shifts of
+    the reference by up to ``max_shift`` pixels in each direction (zero fill), exceeds ``threshold`` (see
+    :func:`max_shifted_correlation`), so every survivor has max shifted r <= threshold with every reference.
 
     Parameters
     ----------
@@ -162,7 +166,6 @@ def drop_near_duplicates(
                          f"got {threshold!r}. A looser threshold lets near-copies of the test stimuli through")
     r, ref, shift = max_shifted_correlation(prior.images, references, max_shift=max_shift)
     drop = r > threshold
-    idx = np.flatnonzero(drop)
     N = prior.n_images
     summary = {
         "references": references_label,
@@ -173,14 +176,7 @@ def drop_near_duplicates(
         "n_dropped": int(drop.sum()),
         "n_after": int(N - drop.sum()),
     }
-    dropped_per_digit = {int(d): int((prior.labels[idx] == d).sum()) for d in np.unique(prior.labels)}
-    report = {
-        **summary,
-        "dropped_per_digit": dropped_per_digit,
-        "max_r_kept": float(r[~drop].max()) if (~drop).any() else float("nan"),
-        "dropped": [{"index": int(i), "label": int(prior.labels[i]), "r": float(r[i]), "reference": int(ref[i]),
-                     "shift": [int(s) for s in shift[i]]} for i in idx],
-    }
+    report = {**summary, **_dropped_report(prior, r, ref, shift, drop)}
     note = (f" Near-duplicate guard: dropped {summary['n_dropped']} of {N} images whose pixel r with one of "
             f"{summary['n_references']} {references_label}, maximised over shifts of up to {max_shift} px, exceeds "
             f"{threshold:g}")

@@ -371,25 +371,63 @@ def _resized(prior: PriorImages, size: int | None) -> PriorImages:
 # ----------------------------------------------------------------------------- loading
 
 
-def load_prior_images(
-    source: str | os.PathLike = "auto",
-    *,
-    digits: Sequence[int] | None = None,
-    size: int | None = None,
-    download: bool = True,
-    root: str | os.PathLike | None = None,
-    verbose: int = 1,
-) -> PriorImages:
+def _load_named_source(source: str, digits, size: int | None, *, download: bool, root, verbose: int) -> PriorImages:
+    """The prior images of a named source ("auto", "npz" or "torchvision"; see :func:`load_prior_images`)."""
+    how = ("Place a copy of mnist_6_9.npz (see PROVENANCE.md) in a folder and set LDM_DATA_DIR to it, run once "
+           "with internet access and download=True so that torchvision fetches MNIST, or pass the path of an image "
+           ".npz as the source (prior_source).")
+    mnist_digits = _check_digits(digits)
+    cache_root = Path(root) if root is not None else _default_cache_dir() / "mnist"
+    if source == "torchvision":
+        try:
+            prior = _load_torchvision(cache_root, mnist_digits, download=download, verbose=verbose)
+        except _TorchvisionUnavailable as e:
+            raise OSError(f"Could not load the prior images from torchvision. Tried:\n  - {e}\n{how}") from e
+        return _resized(prior, size)
+    try:
+        p = find_data_file(PRIOR_FILENAME, None, sha256=PRIOR_SHA256, download=False, verbose=0,
+                           hint="Or pass source='torchvision' for torchvision's MNIST training set, or the path "
+                                "of an image .npz.")
+    except DataNotFoundError as e:
+        if source == "npz":
+            raise
+        try:
+            prior = _load_torchvision(cache_root, mnist_digits, download=download, verbose=verbose)
+        except _TorchvisionUnavailable as e2:
+            raise OSError(f"Could not find {PRIOR_FILENAME} nor load torchvision's MNIST. Tried:\n  - "
+                          + "\n  - ".join(e.tried + [str(e2)]) + f"\n{how}") from e2
+        return _resized(prior, size)
+    if verbose:  # the file name and how it was found, never the machine's folders
+        print(f"prior images: using {p.name} ({ENV_VAR if os.environ.get(ENV_VAR) else 'cache'})")
+    return _resized(_load_npz(p, mnist_digits), size)
+
+
+def _source_file(source) -> Path:
+    """``source`` (not a named source) as the path of an existing file; else a ValueError or FileNotFoundError."""
+    if not isinstance(source, (str, os.PathLike)):
+        raise ValueError(f"source must be 'auto', 'npz', 'torchvision' or the path of an image .npz, got {source!r}")
+    p = Path(source)
+    if not p.is_file():
+        if not str(source).strip() or (p.suffix.lower() != ".npz" and not p.exists()):
+            raise ValueError(f"unknown source {str(source)!r}; allowed {list(SOURCES)} or the path of an image .npz "
+                             "file (key 'images' (N, S, S), optional 'labels')")
+        state = "is a folder" if p.is_dir() else "does not exist"
+        raise FileNotFoundError(f"prior images source {p.name!r} {state}: give the path of an image .npz file (key "
+                                f"'images' (N, S, S), optional 'labels'), or one of {list(SOURCES)}")
+    return p
+
+
+def load_prior_images(source: str | os.PathLike = "auto", *, digits: Sequence[int] | None = None,
+                      size: int | None = None, download: bool = True, root: str | os.PathLike | None = None,
+                      verbose: int = 1) -> PriorImages:
     """Load unpaired images for an image prior (see the module docstring for where they are found).
 
     Parameters
     ----------
     source : {"auto", "npz", "torchvision"} or path
-        "auto": ``mnist_6_9.npz`` in ``LDM_DATA_DIR`` (set but without the file: an error, not a fall-back), else
-        in the user cache with the published SHA-256, else torchvision's MNIST training set (downloaded only if
-        ``download``). "npz": the npz only. "torchvision": torchvision only. Anything else is the path of an image
-        .npz (key ``images``, optional ``labels`` and ``label_names``); a copy of the published ``mnist_6_9.npz``
-        (same SHA-256) is read as that file. Never the paired data's ``data_dir``.
+        A named source (see the module docstring) or the path of an image .npz (key ``images``, optional
+        ``labels`` and ``label_names``); a copy of the published ``mnist_6_9.npz`` (same SHA-256) is read as that
+        file. Never the paired data's ``data_dir``.
     digits : sequence of int, optional
         MNIST sources: the digits to keep (None: six and nine, digit69's classes). An image file: the label codes
         to keep (None: every image).
@@ -415,55 +453,16 @@ def load_prior_images(
     FileNotFoundError
         ``LDM_DATA_DIR`` is set and holds no ``mnist_6_9.npz``; or ``source`` is a path that is not a file.
     OSError
-        (:class:`ldm_core.data.DataNotFoundError` for "npz") The named source is not available; the message lists
-        everything tried.
+        (:class:`DataNotFoundError` for "npz") The named source is not available; the message lists all tried.
     DataFileError
         The npz (or torchvision's arrays) is unreadable, lacks ``images`` (or, for MNIST, ``labels``), has wrong
         shapes or dtypes, NaN values, labels that are not whole numbers (MNIST: not digits), no images of a
         requested label, or pixel values of ambiguous scale; the message names file and key.
     """
     size = _check_size(size)
-    how = ("Place a copy of mnist_6_9.npz (see PROVENANCE.md) in a folder and set LDM_DATA_DIR to it, run once "
-           "with internet access and download=True so that torchvision fetches MNIST, or pass the path of an image "
-           ".npz as the source (prior_source).")
     if isinstance(source, str) and source in SOURCES:
-        mnist_digits = _check_digits(digits)
-        cache_root = Path(root) if root is not None else _default_cache_dir() / "mnist"
-        if source == "torchvision":
-            try:
-                prior = _load_torchvision(cache_root, mnist_digits, download=download, verbose=verbose)
-            except _TorchvisionUnavailable as e:
-                raise OSError(f"Could not load the prior images from torchvision. Tried:\n  - {e}\n{how}") from e
-            return _resized(prior, size)
-        try:
-            p = find_data_file(PRIOR_FILENAME, None, sha256=PRIOR_SHA256, download=False, verbose=0,
-                               hint="Or pass source='torchvision' for torchvision's MNIST training set, or the path "
-                                    "of an image .npz.")
-        except DataNotFoundError as e:
-            if source == "npz":
-                raise
-            try:
-                prior = _load_torchvision(cache_root, mnist_digits, download=download, verbose=verbose)
-            except _TorchvisionUnavailable as e2:
-                tried = e.tried + [str(e2)]
-                raise OSError(
-                    f"Could not find {PRIOR_FILENAME} nor load torchvision's MNIST. Tried:\n  - "
-                    + "\n  - ".join(tried) + f"\n{how}"
-                ) from e2
-            return _resized(prior, size)
-        if verbose:  # the file name and how it was found, never the machine's folders
-            print(f"prior images: using {p.name} ({ENV_VAR if os.environ.get(ENV_VAR) else 'cache'})")
-        return _resized(_load_npz(p, mnist_digits), size)
-    if not isinstance(source, (str, os.PathLike)):
-        raise ValueError(f"source must be 'auto', 'npz', 'torchvision' or the path of an image .npz, got {source!r}")
-    p = Path(source)
-    if not p.is_file():
-        if not str(source).strip() or (p.suffix.lower() != ".npz" and not p.exists()):
-            raise ValueError(f"unknown source {str(source)!r}; allowed {list(SOURCES)} or the path of an image .npz "
-                             "file (key 'images' (N, S, S), optional 'labels')")
-        state = "is a folder" if p.is_dir() else "does not exist"
-        raise FileNotFoundError(f"prior images source {p.name!r} {state}: give the path of an image .npz file (key "
-                                f"'images' (N, S, S), optional 'labels'), or one of {list(SOURCES)}")
+        return _load_named_source(source, digits, size, download=download, root=root, verbose=verbose)
+    p = _source_file(source)
     if verbose:
         print(f"prior images: using {p.name} (source argument)")
     if sha256_of(p) == PRIOR_SHA256:  # the published MNIST file under another path: read it as that file
