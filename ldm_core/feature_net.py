@@ -137,83 +137,24 @@ def load_sklearn_digits(*, size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def train_digit_feature_net(
-    *,
-    epochs: int = DIGITS_EPOCHS,
-    seed: int = 0,
-    cache_path: str | os.PathLike | None = None,
-    verbose: bool = False,
-    batch_size: int = 32,
-    lr: float = 2e-3,
-    heldout_fraction: float = 0.2,
-) -> DigitFeatureNet:
-    """Train ``DigitFeatureNet`` as a classifier on scikit-learn's 8x8 digits.
+def _load_cached_digit_net(cache_path, meta: dict, verbose: bool) -> DigitFeatureNet:
+    """The frozen digits net saved at ``cache_path``, after checking it was made with the settings ``meta``."""
+    ckpt = torch.load(cache_path, map_location="cpu", weights_only=True)
+    if ckpt.get("meta") != meta:
+        raise ValueError(
+            f"cache file {cache_path} was made with settings {ckpt.get('meta')}, not {meta}; "
+            f"delete it or pass another cache_path."
+        )
+    net = DigitFeatureNet()
+    net.load_state_dict(ckpt["state_dict"])
+    net.train_seconds = 0.0
+    if verbose:
+        print(f"loaded digits feature net from {cache_path} (held-out acc {net.heldout_accuracy:.4f})")
+    return freeze(net)
 
-    Parameters
-    ----------
-    epochs : int, >= 1
-        Passes over the training part (1437 images at the default split).
-    seed : int
-        Seeds the stratified split, the initialisation and the batch order;
-        the same seed gives the same weights on CPU.
-    cache_path : str or PathLike, optional
-        If the file exists, load the net from it (after checking it was made
-        with the same ``epochs`` and ``seed``); otherwise train and save it
-        there with ``torch.save``.
-    verbose : bool
-        Print the loss per epoch and the held-out accuracy.
-    batch_size : int
-        Minibatch size.
-    lr : float
-        Adam learning rate.
-    heldout_fraction : float in (0, 1)
-        Fraction of the 1797 images held out (stratified) to measure accuracy.
 
-    Returns
-    -------
-    net : DigitFeatureNet
-        Frozen, on CPU, with ``heldout_accuracy`` and ``train_seconds``
-        (wall-clock training time in s; 0.0 when loaded from the cache) set.
-
-    Raises
-    ------
-    ValueError
-        On ``epochs < 1``, a ``heldout_fraction`` outside (0, 1), or a cache
-        file made with other settings.
-    """
-    if int(epochs) != epochs or epochs < 1:
-        raise ValueError(f"epochs={epochs!r} is not allowed; use an integer >= 1, e.g. {DIGITS_EPOCHS}.")
-    if not 0 < heldout_fraction < 1:
-        raise ValueError(f"heldout_fraction={heldout_fraction!r} is not allowed; use a value in (0, 1), e.g. 0.2.")
-
-    # cache
-    meta = {"epochs": int(epochs), "seed": int(seed), "batch_size": int(batch_size),
-            "lr": float(lr), "heldout_fraction": float(heldout_fraction)}
-    if cache_path is not None and Path(cache_path).exists():
-        ckpt = torch.load(cache_path, map_location="cpu", weights_only=True)
-        if ckpt.get("meta") != meta:
-            raise ValueError(
-                f"cache file {cache_path} was made with settings {ckpt.get('meta')}, not {meta}; "
-                f"delete it or pass another cache_path."
-            )
-        net = DigitFeatureNet()
-        net.load_state_dict(ckpt["state_dict"])
-        net.train_seconds = 0.0
-        if verbose:
-            print(f"loaded digits feature net from {cache_path} (held-out acc {net.heldout_accuracy:.4f})")
-        return freeze(net)
-
-    # data
-    from sklearn.model_selection import train_test_split
-
-    x, y = load_sklearn_digits(size=28)
-    idx_train, idx_test = train_test_split(
-        np.arange(len(y)), test_size=heldout_fraction, random_state=seed, stratify=y.numpy()
-    )
-    x_train, y_train = x[idx_train], y[idx_train]
-    x_test, y_test = x[idx_test], y[idx_test]
-
-    # train
+def _fit_digit_classifier(x_train, y_train, *, epochs, seed, batch_size, lr, verbose) -> tuple[DigitFeatureNet, float]:
+    """A DigitFeatureNet trained as a classifier on ``x_train``, ``y_train``, and the training time in s."""
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
         torch.manual_seed(seed)
@@ -232,10 +173,59 @@ def train_digit_feature_net(
                 total += loss.item() * len(b)
             if verbose:
                 print(f"digits feature net: epoch {epoch + 1}/{epochs}, train loss {total / N:.4f}")
-    train_seconds = time.perf_counter() - t0
+    return net, time.perf_counter() - t0
 
-    # held-out accuracy
-    net.eval()
+
+def train_digit_feature_net(*, epochs: int = DIGITS_EPOCHS, seed: int = 0, cache_path: str | os.PathLike | None = None,
+                            verbose: bool = False, batch_size: int = 32, lr: float = 2e-3,
+                            heldout_fraction: float = 0.2) -> DigitFeatureNet:
+    """Train ``DigitFeatureNet`` as a classifier on scikit-learn's 8x8 digits.
+
+    Parameters
+    ----------
+    epochs : int, >= 1
+        Passes over the training part (1437 images at the default split).
+    seed : int
+        Seeds the stratified split, the initialisation and the batch order; the same seed gives the same
+        weights on CPU.
+    cache_path : str or PathLike, optional
+        If the file exists, load the net from it (after checking it was made with the same settings);
+        otherwise train and save it there with ``torch.save``.
+    verbose : bool
+        Print the loss per epoch and the held-out accuracy.
+    batch_size, lr : int, float
+        Minibatch size and Adam learning rate.
+    heldout_fraction : float in (0, 1)
+        Fraction of the 1797 images held out (stratified) to measure accuracy.
+
+    Returns
+    -------
+    net : DigitFeatureNet
+        Frozen, on CPU, with ``heldout_accuracy`` and ``train_seconds`` (wall-clock training time in s; 0.0
+        when loaded from the cache) set.
+
+    Raises
+    ------
+    ValueError
+        On ``epochs < 1``, a ``heldout_fraction`` outside (0, 1), or a cache file made with other settings.
+    """
+    if int(epochs) != epochs or epochs < 1:
+        raise ValueError(f"epochs={epochs!r} is not allowed; use an integer >= 1, e.g. {DIGITS_EPOCHS}.")
+    if not 0 < heldout_fraction < 1:
+        raise ValueError(f"heldout_fraction={heldout_fraction!r} is not allowed; use a value in (0, 1), e.g. 0.2.")
+    meta = {"epochs": int(epochs), "seed": int(seed), "batch_size": int(batch_size),
+            "lr": float(lr), "heldout_fraction": float(heldout_fraction)}
+    if cache_path is not None and Path(cache_path).exists():
+        return _load_cached_digit_net(cache_path, meta, verbose)
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_sklearn_digits(size=28)
+    idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=heldout_fraction, random_state=seed,
+                                           stratify=y.numpy())
+    x_test, y_test = x[idx_test], y[idx_test]
+    net, train_seconds = _fit_digit_classifier(x[idx_train], y[idx_train], epochs=epochs, seed=seed,
+                                               batch_size=batch_size, lr=lr, verbose=verbose)
+    net.eval()  # held-out accuracy
     with torch.no_grad():
         acc = (net.classify(x_test).argmax(dim=1) == y_test).double().mean()
     net._heldout_accuracy.copy_(acc)
@@ -243,7 +233,6 @@ def train_digit_feature_net(
     if verbose:
         print(f"digits feature net: held-out accuracy {float(acc):.4f} on {len(y_test)} images, "
               f"trained in {train_seconds:.1f} s")
-
     if cache_path is not None:
         atomic_torch_save({"meta": meta, "state_dict": net.state_dict()}, Path(cache_path))
     return freeze(net)

@@ -179,19 +179,14 @@ def ssim(
     scikit-image filters with ``mode='reflect'`` and then averages the SSIM map
     over the image cropped by ``(window_size - 1) // 2`` on every side. Every
     cropped pixel's window lies inside the image, so a valid (unpadded)
-    convolution gives exactly the same numbers, and no padding choice matters.
-    Local variances use population normalisation
-    (``use_sample_covariance=False``). Channels are averaged, like
-    scikit-image's ``channel_axis``.
+    convolution gives exactly the same numbers. Local variances use population
+    normalisation (``use_sample_covariance=False``). Channels are averaged.
     """
     _check_images(pred, target, where="ssim")
     B, C, H, W = pred.shape
     if H < window_size or W < window_size:
-        raise ValueError(
-            f"ssim: images of size {H}x{W} are smaller than window_size={window_size}; "
-            f"use images at least {window_size}x{window_size} or a smaller odd window_size."
-        )
-
+        raise ValueError(f"ssim: images of size {H}x{W} are smaller than window_size={window_size}; "
+                         f"use images at least {window_size}x{window_size} or a smaller odd window_size.")
     w1d = gaussian_window(window_size, sigma=sigma).to(device=pred.device, dtype=pred.dtype)
     w2d = torch.outer(w1d, w1d).expand(C, 1, window_size, window_size)  # (C, 1, k, k), depthwise
 
@@ -204,8 +199,7 @@ def ssim(
     var_y = filt(target * target) - mu_y * mu_y
     cov_xy = filt(pred * target) - mu_x * mu_y
 
-    C1 = (k1 * data_range) ** 2
-    C2 = (k2 * data_range) ** 2
+    C1, C2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     num = (2 * mu_x * mu_y + C1) * (2 * cov_xy + C2)
     den = (mu_x * mu_x + mu_y * mu_y + C1) * (var_x + var_y + C2)
     ssim_map = num / den  # (B, C, H - k + 1, W - k + 1)

@@ -16,7 +16,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 import numpy as np
@@ -109,11 +109,10 @@ class PerceptionCNN(nn.Module):
     -----
     ``features(x)`` maps images (B, 1, S, S) float32 in [0, 1] to the pooled last-conv activations (B, 1024),
     the input of the linear classifier, as InceptionV3's pool3 features are for FID and KID; ``forward(x)``
-    returns logits (B, K). We tried a hidden fully connected layer (64 units) as the penultimate layer:
-    trained on six against nine, most of its units died, and its KID ranked uniform noise closer to real
-    digits than blurred digits, class-mean images or a constant grey image. The pooled conv features rank
-    real digits (digit69's stimuli) closest, then blurred digits and class means, then constant images and
-    noise.
+    returns logits (B, K). We tried a hidden fully connected layer (64 units) as the penultimate layer: trained on
+    six against nine, most of its units died, and its KID ranked uniform noise closer to real digits than blurred
+    digits, class-mean images or a constant grey image. The pooled conv features rank real digits (digit69's
+    stimuli) closest, then blurred digits and class means, then constant images and noise.
     """
 
     def __init__(self, n_classes: int):
@@ -222,70 +221,20 @@ def _stratified_heldout(codes: np.ndarray, *, fraction: float, seed: int) -> np.
     return np.sort(np.concatenate(held))
 
 
-def _cache_key(x: np.ndarray, codes: np.ndarray, meta: dict) -> str:
+def _cache_path(cache_dir, x: np.ndarray, codes: np.ndarray, meta: dict, names: dict) -> Path | None:
+    """``cache_dir/perception_net_<key>.pt``, the key hashing images, codes, ``meta`` and ``names``; None if no dir."""
+    if cache_dir is None:
+        return None
     h = hashlib.sha256()
     h.update(json.dumps(list(x.shape)).encode())
     h.update(np.ascontiguousarray(x, dtype=np.float32).tobytes())
     h.update(np.ascontiguousarray(codes, dtype=np.int64).tobytes())
-    h.update(json.dumps(meta, sort_keys=True).encode())
-    return h.hexdigest()
+    h.update(json.dumps({**meta, "code_names": {str(k): v for k, v in sorted(names.items())}}, sort_keys=True).encode())
+    return Path(cache_dir) / f"perception_net_{h.hexdigest()[:20]}.pt"
 
 
-def train_perception_net(
-    images: np.ndarray,
-    labels: np.ndarray | None,
-    *,
-    class_names: dict[int, str],
-    seed: int = 0,
-    heldout_fraction: float = 0.2,
-    steps: int = PERCEPTION_STEPS,
-    cache_dir: str | os.PathLike | None = None,
-    batch_size: int = PERCEPTION_BATCH,
-    lr: float = PERCEPTION_LR,
-    verbose: bool = False,
-) -> PerceptionNet:
-    """Train the perception classifier on labelled images; hold out a stratified part it never sees.
-
-    Parameters
-    ----------
-    images : ndarray of shape (N, S, S), float in [0, 1]
-        In this study: the guarded unpaired prior images only (never digit69's training or test images).
-    labels : ndarray of shape (N,), int
-        Label code of each image (MNIST: the digit itself).
-    class_names : dict of int -> str
-        Name of each label code, e.g. ``{6: "six", 9: "nine"}`` (:func:`digit_word`). Codes sharing a name
-        form one class. Logits are ordered by ascending code.
-    seed : int
-        Seeds the held-out split, the initialisation and the batch order; the same seed and data give the
-        same weights on CPU. The caller's global torch RNG is left untouched.
-    heldout_fraction : float in (0, 1)
-        Share of each class held out (at least one image per class, at least one left to train on).
-    steps : int, >= 1
-        Adam steps of ``batch_size`` images. The default reached 99.5-100% held-out accuracy on the 1992
-        sixes and nines of ``mnist_6_9.npz`` (seeds 0-2) in about 12 s on one busy CPU core.
-    cache_dir : str or PathLike, optional
-        Folder of the cache file ``perception_net_<sha256[:20]>.pt``; the key hashes the images, labels,
-        class names, every setting above and :data:`PERCEPTION_ARCH`. Written atomically
-        (:func:`ldm_core.io.atomic_torch_save`); a file that cannot be read is reported with a
-        ``RuntimeWarning`` naming it and replaced by a fresh training. None trains afresh.
-    batch_size : int, >= 1
-    lr : float, > 0
-        Adam learning rate.
-    verbose : bool
-        Print the held-out accuracy and the training time.
-
-    Returns
-    -------
-    PerceptionNet
-        Frozen, with ``heldout_images``, ``heldout_labels`` and ``heldout_accuracy``.
-
-    Raises
-    ------
-    ValueError
-        If ``labels`` is None or of another length than ``images``; fewer than 2 classes; a class with fewer
-        than 2 images; a label code with no entry in ``class_names``; ``images`` not (N, S, S) with S >= 4,
-        not finite or outside [0, 1]; ``heldout_fraction`` outside (0, 1); ``steps``, ``batch_size`` < 1.
-    """
+def _checked_inputs(images, labels, class_names, heldout_fraction, steps, batch_size) -> tuple:
+    """train_perception_net's checks; images (N, S, S), codes (N,), {code: name}, logit-order names, classes (N,)."""
     x = _check_images(images)
     if x.min() < 0 or x.max() > 1:
         raise ValueError(f"images must be in [0, 1]; got values in [{x.min():.3g}, {x.max():.3g}] "
@@ -303,10 +252,7 @@ def train_perception_net(
     missing = sorted(int(c) for c in set(np.unique(codes).tolist()) - set(names))
     if missing:
         raise ValueError(f"class_names has no name for the label code(s) {missing}; it maps {names}.")
-    ordered = []  # class names in logit order: by ascending code of their first appearance
-    for c in np.unique(codes):
-        if names[int(c)] not in ordered:
-            ordered.append(names[int(c)])
+    ordered = list(dict.fromkeys(names[int(c)] for c in np.unique(codes)))  # class names in logit order (by code)
     if len(ordered) < 2:
         raise ValueError(f"labels hold fewer than 2 classes ({ordered}); a classifier needs at least 2.")
     y_all = np.array([ordered.index(names[int(c)]) for c in codes], dtype=np.int64)
@@ -319,51 +265,50 @@ def train_perception_net(
     for arg, v in (("steps", steps), ("batch_size", batch_size)):
         if int(v) != v or v < 1:
             raise ValueError(f"{arg}={v!r} is not allowed; use an integer >= 1.")
+    return x, codes, names, ordered, y_all
 
-    meta = {"arch": PERCEPTION_ARCH, "class_names": ordered, "seed": int(seed),
-            "heldout_fraction": float(heldout_fraction), "steps": int(steps), "batch_size": int(batch_size),
-            "lr": float(lr)}
-    path = None
-    if cache_dir is not None:
-        key = _cache_key(x, codes, {**meta, "code_names": {str(k): v for k, v in sorted(names.items())}})
-        path = Path(cache_dir) / f"perception_net_{key[:20]}.pt"
 
-    def build(state_dict, held, train_seconds):
-        with torch.random.fork_rng(devices=[]):  # its random initialisation is overwritten; keep the caller's RNG
-            net = PerceptionCNN(len(ordered))
-        net.load_state_dict(state_dict)
-        freeze(net)
-        hx = x[held]
-        with torch.no_grad(), _one_thread():
-            pred = net(torch.from_numpy(np.ascontiguousarray(hx))[:, None]).argmax(dim=1).numpy()
-        acc = float((pred == y_all[held]).mean())
-        return PerceptionNet(net=net, class_names=tuple(ordered), heldout_images=hx.copy(), heldout_accuracy=acc,
-                             heldout_labels=codes[held].copy(), n_train=int(len(x) - len(held)), seed=int(seed),
-                             train_seconds=float(train_seconds), cache_path=path)
+def _frozen_perception_net(state_dict, held, train_seconds, *, x, codes, y_all, ordered, seed, path) -> PerceptionNet:
+    """A PerceptionNet of the weights ``state_dict``, scored on the held-out images ``x[held]``."""
+    with torch.random.fork_rng(devices=[]):  # its random initialisation is overwritten; keep the caller's RNG
+        net = PerceptionCNN(len(ordered))
+    net.load_state_dict(state_dict)
+    freeze(net)
+    hx = x[held]
+    with torch.no_grad(), _one_thread():
+        pred = net(torch.from_numpy(np.ascontiguousarray(hx))[:, None]).argmax(dim=1).numpy()
+    acc = float((pred == y_all[held]).mean())
+    return PerceptionNet(net=net, class_names=tuple(ordered), heldout_images=hx.copy(), heldout_accuracy=acc,
+                         heldout_labels=codes[held].copy(), n_train=int(len(x) - len(held)), seed=int(seed),
+                         train_seconds=float(train_seconds), cache_path=path)
 
-    # cache
-    if path is not None and path.exists():
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-            if not isinstance(ckpt, dict) or ckpt.get("meta") != meta:
-                raise ValueError("its settings do not match the key it is stored under")
-            held = np.asarray(ckpt["heldout_index"], dtype=np.int64)
-            out = build(ckpt["state_dict"], held, 0.0)
-            if verbose:
-                print(f"loaded {out.name} from {path} (held-out accuracy {out.heldout_accuracy:.4f})")
-            return out
-        except Exception as err:  # noqa: BLE001 -- any unreadable file is retrained, loudly
-            warnings.warn(f"perception net cache file {path} is damaged ({type(err).__name__}: {err}); "
-                          f"retraining and replacing it.", RuntimeWarning, stacklevel=2)
 
-    # data
+def _load_cached_net(path: Path | None, meta: dict, build, verbose: bool) -> PerceptionNet | None:
+    """The net cached at ``path`` if its ``meta`` matches; None (with a RuntimeWarning if the file is damaged)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(ckpt, dict) or ckpt.get("meta") != meta:
+            raise ValueError("its settings do not match the key it is stored under")
+        held = np.asarray(ckpt["heldout_index"], dtype=np.int64)
+        out = build(ckpt["state_dict"], held, 0.0)
+        if verbose:
+            print(f"loaded {out.name} from {path} (held-out accuracy {out.heldout_accuracy:.4f})")
+        return out
+    except Exception as err:  # noqa: BLE001 -- any unreadable file is retrained, loudly
+        warnings.warn(f"perception net cache file {path} is damaged ({type(err).__name__}: {err}); "
+                      f"retraining and replacing it.", RuntimeWarning, stacklevel=3)
+    return None
+
+
+def _split_and_train(x, codes, y_all, ordered, seed, heldout_fraction, steps, batch_size, lr) -> tuple:
+    """Hold out a stratified part of ``x``, train a PerceptionCNN on the rest; held-out indices, state_dict, seconds."""
     held = _stratified_heldout(codes, fraction=heldout_fraction, seed=seed)
     train_mask = np.ones(len(x), dtype=bool)
     train_mask[held] = False
     x_train = torch.from_numpy(np.ascontiguousarray(x[train_mask]))[:, None]  # (N_train, 1, S, S)
     y_train = torch.from_numpy(y_all[train_mask])
-
-    # train
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]), _one_thread():  # leave the caller's global RNG untouched
         torch.manual_seed(seed)
@@ -381,11 +326,66 @@ def train_perception_net(
             loss = F.cross_entropy(net(x_train[b]), y_train[b])
             optimiser_step(opt, loss)
     train_seconds = time.perf_counter() - t0
-    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    out = build(state, held, train_seconds)
+    return held, {k: v.detach().clone() for k, v in net.state_dict().items()}, train_seconds
+
+
+def train_perception_net(images: np.ndarray, labels: np.ndarray | None, *, class_names: dict[int, str], seed: int = 0,
+                         heldout_fraction: float = 0.2, steps: int = PERCEPTION_STEPS,
+                         cache_dir: str | os.PathLike | None = None, batch_size: int = PERCEPTION_BATCH,
+                         lr: float = PERCEPTION_LR, verbose: bool = False) -> PerceptionNet:
+    """Train the perception classifier on labelled images; hold out a stratified part it never sees.
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, S, S), float in [0, 1]
+        In this study: the guarded unpaired prior images only (never digit69's training or test images).
+    labels : ndarray of shape (N,), int
+        Label code of each image (MNIST: the digit itself).
+    class_names : dict of int -> str
+        Name of each label code, e.g. ``{6: "six", 9: "nine"}`` (:func:`digit_word`). Codes sharing a name
+        form one class. Logits are ordered by ascending code.
+    seed : int
+        Seeds the held-out split, the initialisation and the batch order; the same seed and data give the
+        same weights on CPU. The caller's global torch RNG is left untouched.
+    heldout_fraction : float in (0, 1)
+        Share of each class held out (at least one image per class, at least one left to train on).
+    steps : int, >= 1
+        Adam steps of ``batch_size`` images (see :data:`PERCEPTION_STEPS` for the default's accuracy).
+    cache_dir : str or PathLike, optional
+        Folder of the cache file ``perception_net_<sha256[:20]>.pt``, keyed by the images, labels, class names,
+        every setting here and :data:`PERCEPTION_ARCH`; written atomically. A damaged file is reported with a
+        ``RuntimeWarning`` naming it and replaced by a fresh training. None trains afresh.
+    batch_size, lr : int >= 1, float > 0
+        Minibatch size and Adam learning rate.
+    verbose : bool
+        Print the held-out accuracy and the training time.
+
+    Returns
+    -------
+    PerceptionNet
+        Frozen, with ``heldout_images``, ``heldout_labels`` and ``heldout_accuracy``.
+
+    Raises
+    ------
+    ValueError
+        If ``labels`` is None or of another length than ``images``; fewer than 2 classes; a class with fewer
+        than 2 images; a label code with no entry in ``class_names``; ``images`` not (N, S, S) with S >= 4,
+        not finite or outside [0, 1]; ``heldout_fraction`` outside (0, 1); ``steps``, ``batch_size`` < 1.
+    """
+    x, codes, names, ordered, y_all = _checked_inputs(images, labels, class_names, heldout_fraction, steps, batch_size)
+    meta = {"arch": PERCEPTION_ARCH, "class_names": ordered, "seed": int(seed),
+            "heldout_fraction": float(heldout_fraction), "steps": int(steps), "batch_size": int(batch_size),
+            "lr": float(lr)}
+    path = _cache_path(cache_dir, x, codes, meta, names)
+    build = partial(_frozen_perception_net, x=x, codes=codes, y_all=y_all, ordered=ordered, seed=seed, path=path)
+    cached = _load_cached_net(path, meta, build, verbose)
+    if cached is not None:
+        return cached
+    held, state, seconds = _split_and_train(x, codes, y_all, ordered, seed, heldout_fraction, steps, batch_size, lr)
+    out = build(state, held, seconds)
     if verbose:
         print(f"{out.name}: held-out accuracy {out.heldout_accuracy:.4f} on {len(held)} images, "
-              f"trained in {train_seconds:.1f} s")
+              f"trained in {seconds:.1f} s")
     if path is not None:
         atomic_torch_save({"meta": meta, "state_dict": state, "heldout_index": torch.from_numpy(held)}, path)
     return out

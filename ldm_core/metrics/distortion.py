@@ -160,16 +160,18 @@ def _n_way_from_corr(C: np.ndarray, *, n: int, n_draws: int, rng: np.random.Gene
 
 IDENTIFICATION_STATISTICS = ("id2", "id2_within", "id10")
 
-def identification_test(
-    recons: np.ndarray,
-    targets: np.ndarray,
-    *,
-    labels: np.ndarray | None = None,
-    statistic: str = "id2",
-    n_perm: int = 1000,
-    n_draws: int = 100,
-    seed: int = 0,
-) -> dict:
+def _shuffled_pairing(n: int, lab, *, within: bool, rng: np.random.Generator) -> np.ndarray:
+    """A random permutation of the n targets; within each class of ``lab`` when ``within``."""
+    if not within:
+        return rng.permutation(n)
+    perm = np.arange(n)
+    for c in np.unique(lab):
+        idx = np.flatnonzero(lab == c)
+        perm[idx] = rng.permutation(idx)
+    return perm
+
+def identification_test(recons: np.ndarray, targets: np.ndarray, *, labels: np.ndarray | None = None,
+                        statistic: str = "id2", n_perm: int = 1000, n_draws: int = 100, seed: int = 0) -> dict:
     """Identification accuracy and its permutation p-value, for one or several sets of reconstructions.
 
     Parameters
@@ -207,11 +209,10 @@ def identification_test(
         raise ValueError(f"recons must have shape (N, S, S) or (K, N, S, S), got {r.shape}")
     Cs = [corr_matrix(x, targets) for x in sets]  # K of (N, N); also checks shapes
     N = len(Cs[0])
-    within = statistic == "id2_within"
+    n, within = min(10, N), statistic == "id2_within"
     lab = None if labels is None else np.asarray(labels).reshape(-1)
     if within and lab is None:
         raise ValueError("statistic='id2_within' needs the target labels (labels=...)")
-    n = min(10, N)
 
     def per_image(C: np.ndarray, lab_perm) -> np.ndarray:
         if statistic == "id10":
@@ -223,13 +224,7 @@ def identification_test(
     rng = np.random.default_rng(seed)
     null = np.empty(n_perm)
     for k in range(n_perm):
-        perm = np.arange(N)
-        if within:
-            for c in np.unique(lab):
-                idx = np.flatnonzero(lab == c)
-                perm[idx] = rng.permutation(idx)
-        else:
-            perm = rng.permutation(N)
+        perm = _shuffled_pairing(N, lab, within=within, rng=rng)
         lab_perm = None if lab is None else lab[perm]
         null[k] = np.mean([np.nanmean(per_image(C[:, perm], lab_perm)) for C in Cs])
     p = (1.0 + np.sum(null >= observed - 1e-12)) / (1.0 + n_perm) if n_perm > 0 else float("nan")

@@ -163,16 +163,77 @@ def _kid_resampled(kaa: np.ndarray, kab_mean: np.ndarray, term_b: float, weights
     cross = w @ kab_mean.reshape(K, N).sum(axis=0) / (K * total)
     return term_a + term_b - 2.0 * cross
 
-def perception_metrics(
-    recons: np.ndarray,
-    targets: np.ndarray,
-    labels: np.ndarray,
-    *,
-    net,
-    class_names: dict,
-    n_boot: int = 2000,
-    seed: int = 0,
-) -> dict[str, dict]:
+def _check_perception_inputs(recons, targets, labels, class_names) -> tuple:
+    """perception_metrics' checks; reconstructions (K, N, S, S), targets (N, S, S), labels (N,), {code: name}."""
+    r = np.asarray(recons, dtype=np.float64)
+    sets = r[None] if r.ndim == 3 else r
+    t = np.asarray(targets, dtype=np.float64)
+    if sets.ndim != 4 or t.ndim != 3 or sets.shape[1:] != t.shape:
+        raise ValueError(f"recons must have shape (N, S, S) or (K, N, S, S) and targets (N, S, S) with the same "
+                         f"N and S; got {r.shape} and {t.shape}")
+    N = sets.shape[1]
+    if N < 2:
+        raise ValueError(f"perception_metrics needs at least 2 test images (distractors for feature_id2); got {N}")
+    lab = np.asarray(labels).reshape(-1)
+    if len(lab) != N:
+        raise ValueError(f"labels has {len(lab)} entries for {N} test images")
+    names = {}
+    for code, name in dict(class_names).items():
+        try:
+            names[int(code)] = str(name)
+        except (TypeError, ValueError):
+            raise ValueError(f"class_names has the key {code!r}, which is not an integer label code") from None
+    missing = sorted({int(c) for c in lab} - set(names))
+    if missing:
+        raise ValueError(f"class_names has no name for the label code(s) {missing}; it maps {names}")
+    return sets, t, lab, names
+
+def _seed_summary(per_seed: np.ndarray, *, n_boot: int, seed: int) -> dict:
+    """Mean and bootstrap CI over images of the seed-averaged per-image values of ``per_seed`` (K, N)."""
+    per = per_seed.mean(axis=0)
+    lo, hi = bootstrap_ci(per, n_boot=n_boot, seed=seed)
+    return {"mean": float(np.nanmean(per)), "ci_low": lo, "ci_high": hi, "per_image": per.tolist(),
+            "per_image_by_seed": per_seed.tolist()}
+
+def _kid_digit(net, feats: np.ndarray, *, n_boot: int, seed: int) -> dict:
+    """``kid_digit`` of the reconstructions' features ``feats`` (K, N, F) against ``net``'s held-out images."""
+    K, N = feats.shape[:2]
+    ref = np.asarray(net.heldout_features if hasattr(net, "heldout_features") else net.features(net.heldout_images))
+    scale = float(np.sqrt(np.mean(ref**2)))  # root-mean-square reference feature: the net's arbitrary unit
+    scale = scale if scale > 0 else 1.0
+    ref = ref / scale
+    a = feats.reshape(K * N, -1) / scale  # rows: seed-major, row k * N + i is seed k, image i
+    value = kid_of_sets(a.reshape(K, N, -1), ref)  # seeds of one image never paired with each other
+    kaa = _poly_kernel(a, a)
+    kab_mean = _poly_kernel(a, ref).mean(axis=1)
+    kbb = _poly_kernel(ref, ref)
+    term_b = (kbb.sum() - np.trace(kbb)) / (len(ref) * (len(ref) - 1))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, N, size=(n_boot, N))  # resampled test images
+    counts = np.stack([np.bincount(i, minlength=N) for i in idx])  # (n_boot, N)
+    boots = _kid_resampled(kaa, kab_mean, term_b, counts, n_sets=K)  # every seed of an image together
+    boots = boots[np.isfinite(boots)]
+    lo, hi = (np.percentile(boots, [2.5, 97.5], method="nearest") if len(boots) else (np.nan, np.nan))
+    return {"mean": value, "ci_low": float(lo), "ci_high": float(hi), "n_recons": int(K * N),
+            "n_reference": int(len(ref)), "feature_scale": scale}
+
+def _digit_acc(net, sets: np.ndarray, lab: np.ndarray, names: dict, *, n_boot: int, seed: int) -> dict:
+    """``digit_acc``: 1 where ``net`` names a reconstruction (K, N, S, S) by its stimulus's class, else 0."""
+    K, N, S, _ = sets.shape
+    true = np.array([names[int(c)] for c in lab], dtype=object)
+    unknown = sorted(set(true) - set(net.class_names))
+    if unknown:
+        return {
+            "mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "per_image": [float("nan")] * N,
+            "per_image_by_seed": [[float("nan")] * N for _ in range(K)],
+            "note": (f"the classifier knows the classes {list(net.class_names)} but the stimuli include "
+                     f"{unknown}: the prior's classes differ from the stimuli's, so digit accuracy is undefined"),
+        }
+    pred = net.predict(sets.reshape(K * N, S, S)).reshape(K, N)
+    return _seed_summary((pred == true.astype(str)[None]).astype(np.float64), n_boot=n_boot, seed=seed)
+
+def perception_metrics(recons: np.ndarray, targets: np.ndarray, labels: np.ndarray, *, net, class_names: dict,
+                       n_boot: int = 2000, seed: int = 0) -> dict[str, dict]:
     """Digit accuracy, 2-way identification in classifier features and KID for one decoder.
 
     Parameters
@@ -200,97 +261,32 @@ def perception_metrics(
         ``per_image`` and ``per_image_by_seed`` (K lists of N, for :func:`ldm_core.metrics.two_level_bootstrap_ci`).
         ``digit_acc`` gets NaNs and a ``note`` when a target's class name is not among ``net.class_names``.
         ``kid_digit`` holds ``mean`` (:func:`kid_of_sets` of the K x N reconstructions against
-        ``net.heldout_images``: reconstructions of the same image are never paired in the within term),
-        ``ci_low``, ``ci_high`` (percentile bootstrap over test images, each resampled image with all its
-        seeds; the reference set fixed), ``n_recons``, ``n_reference`` and ``feature_scale``; no per-image
-        values (a set statistic). Lower KID is better. It is an unbiased estimator, so it can be negative, and
-        with 10-18 test images its CI is wide (often wider than the differences between decoders): compare
-        KIDs only between rows with the same number of seeds and call CIs that overlap "not separable".
+        ``net.heldout_images``), ``ci_low``, ``ci_high`` (percentile bootstrap over test images, each with all
+        its seeds; the reference set fixed), ``n_recons``, ``n_reference`` and ``feature_scale``; no per-image
+        values. Lower is better; it can be negative, and with 10-18 test images its CI is wide: compare KIDs
+        only between rows with the same number of seeds and call CIs that overlap "not separable".
 
     Notes
     -----
     KID is computed on features divided by ``feature_scale``, the root-mean-square feature value of the
-    reference set: a ReLU network's activation scale is arbitrary, and without it the cubic kernel's
-    x . y / d, and so KID, would scale with it. Pearson r (``feature_id2``) does not depend on it. KID's
-    within-reconstruction term pairs reconstructions of different test images only, both in the estimate and
-    in every bootstrap resample (where two copies of one test image are not paired either): K seeds of one
-    image are not independent samples, and pairing them would bias a multi-seed KID upward (K near-identical
-    seeds would look further from real images than one). With K = 1 the estimate is :func:`kid`.
+    reference set: a ReLU network's activation scale is arbitrary, and the cubic kernel's x . y / d, and so
+    KID, would scale with it. Reconstructions of one test image (its K seeds, or two bootstrap copies) are
+    never paired in KID's within term: they are not independent samples, and pairing them would bias a
+    multi-seed KID upward. With K = 1 the estimate is :func:`kid`.
 
     Raises
     ------
     ValueError
         On shapes that do not match, fewer than 2 test images, or a label code with no entry in ``class_names``.
     """
-    r = np.asarray(recons, dtype=np.float64)
-    sets = r[None] if r.ndim == 3 else r
-    t = np.asarray(targets, dtype=np.float64)
-    if sets.ndim != 4 or t.ndim != 3 or sets.shape[1:] != t.shape:
-        raise ValueError(f"recons must have shape (N, S, S) or (K, N, S, S) and targets (N, S, S) with the same "
-                         f"N and S; got {r.shape} and {t.shape}")
+    sets, t, lab, names = _check_perception_inputs(recons, targets, labels, class_names)
     K, N, S, _ = sets.shape
-    if N < 2:
-        raise ValueError(f"perception_metrics needs at least 2 test images (distractors for feature_id2); got {N}")
-    lab = np.asarray(labels).reshape(-1)
-    if len(lab) != N:
-        raise ValueError(f"labels has {len(lab)} entries for {N} test images")
-    names = {}
-    for code, name in dict(class_names).items():
-        try:
-            names[int(code)] = str(name)
-        except (TypeError, ValueError):
-            raise ValueError(f"class_names has the key {code!r}, which is not an integer label code") from None
-    missing = sorted({int(c) for c in lab} - set(names))
-    if missing:
-        raise ValueError(f"class_names has no name for the label code(s) {missing}; it maps {names}")
-
     feats = net.features(sets.reshape(K * N, S, S)).reshape(K, N, -1)  # (K, N, F)
     feats_t = net.features(t)  # (N, F)
-    out: dict[str, dict] = {}
-
-    def summary(per_seed: np.ndarray) -> dict:
-        per = per_seed.mean(axis=0)
-        lo, hi = bootstrap_ci(per, n_boot=n_boot, seed=seed)
-        return {"mean": float(np.nanmean(per)), "ci_low": lo, "ci_high": hi, "per_image": per.tolist(),
-                "per_image_by_seed": per_seed.tolist()}
-
-    # digit_acc
-    true = np.array([names[int(c)] for c in lab], dtype=object)
-    unknown = sorted(set(true) - set(net.class_names))
-    if unknown:
-        out["digit_acc"] = {
-            "mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "per_image": [float("nan")] * N,
-            "per_image_by_seed": [[float("nan")] * N for _ in range(K)],
-            "note": (f"the classifier knows the classes {list(net.class_names)} but the stimuli include "
-                     f"{unknown}: the prior's classes differ from the stimuli's, so digit accuracy is undefined"),
-        }
-    else:
-        pred = net.predict(sets.reshape(K * N, S, S)).reshape(K, N)
-        out["digit_acc"] = summary((pred == true.astype(str)[None]).astype(np.float64))
-
-    # feature_id2
+    out: dict[str, dict] = {"digit_acc": _digit_acc(net, sets, lab, names, n_boot=n_boot, seed=seed)}
     zt, _ = _flat_standardised(feats_t)  # rows z-scored; a constant (e.g. all-zero) feature vector -> r = 0
-    out["feature_id2"] = summary(np.stack([
+    out["feature_id2"] = _seed_summary(np.stack([
         _identification_from_corr(_flat_standardised(f)[0] @ zt.T, labels=None, within_class=False) for f in feats
-    ]))
-
-    # kid_digit
-    ref = np.asarray(net.heldout_features if hasattr(net, "heldout_features") else net.features(net.heldout_images))
-    scale = float(np.sqrt(np.mean(ref**2)))  # root-mean-square reference feature: the net's arbitrary unit
-    scale = scale if scale > 0 else 1.0
-    ref = ref / scale
-    a = feats.reshape(K * N, -1) / scale  # rows: seed-major, row k * N + i is seed k, image i
-    value = kid_of_sets(a.reshape(K, N, -1), ref)  # seeds of one image never paired with each other
-    kaa = _poly_kernel(a, a)
-    kab_mean = _poly_kernel(a, ref).mean(axis=1)
-    kbb = _poly_kernel(ref, ref)
-    term_b = (kbb.sum() - np.trace(kbb)) / (len(ref) * (len(ref) - 1))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, N, size=(n_boot, N))  # resampled test images
-    counts = np.stack([np.bincount(i, minlength=N) for i in idx])  # (n_boot, N)
-    boots = _kid_resampled(kaa, kab_mean, term_b, counts, n_sets=K)  # every seed of an image together
-    boots = boots[np.isfinite(boots)]
-    lo, hi = (np.percentile(boots, [2.5, 97.5], method="nearest") if len(boots) else (np.nan, np.nan))
-    out["kid_digit"] = {"mean": value, "ci_low": float(lo), "ci_high": float(hi), "n_recons": int(K * N),
-                        "n_reference": int(len(ref)), "feature_scale": scale}
+    ]), n_boot=n_boot, seed=seed)
+    out["kid_digit"] = _kid_digit(net, feats, n_boot=n_boot, seed=seed)
     return out
