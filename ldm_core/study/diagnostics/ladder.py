@@ -81,12 +81,10 @@ def defect_ladder(*, epochs: int, batch_size: int, lr: float, vae_epochs: int, u
     ----------
     epochs, batch_size, lr : int, int, float
         The original's training budget (report: 50 epochs, batch 4, 1e-4), shared by every variant.
-    vae_epochs : int
-        VAE epochs wherever the decoder is trained.
+    vae_epochs, steps : int
+        VAE epochs wherever the decoder is trained; reverse steps of every sampler.
     unet_channels : sequence of int
         Widths of the skip U-Net, each divisible by 8.
-    steps : int
-        Reverse steps of every sampler.
     longer_epochs : int
         Diffusion epochs of the repair "trained longer"; more than ``epochs``.
 
@@ -108,13 +106,11 @@ def defect_ladder(*, epochs: int, batch_size: int, lr: float, vae_epochs: int, u
     emb = make_ldm_config("original", original_unet_uses_embedding=True)
     fixed = make_ldm_config("original", unet="unet", unet_channels=tuple(unet_channels), conditioning="add")
     full = "+ skip U-Net (all fixed)"
-    ladder = {
-        "original": Variant(make_ldm_config("original"), train_original, renoise),
-        "+ condition injected": Variant(emb, train_original, renoise),
-        "+ VAE decoder trained": Variant(emb, train_vae, renoise),
-        "+ DDIM sampler": Variant(emb, train_vae, ddim),
-        full: Variant(fixed, train_vae, ddim),
-    }
+    ladder = {"original": Variant(make_ldm_config("original"), train_original, renoise),
+              "+ condition injected": Variant(emb, train_original, renoise),
+              "+ VAE decoder trained": Variant(emb, train_vae, renoise),
+              "+ DDIM sampler": Variant(emb, train_vae, ddim),
+              full: Variant(fixed, train_vae, ddim)}
     leave_one_out = {
         "all fixed − condition": Variant(make_ldm_config("original", unet="unet", unet_channels=tuple(unet_channels),
                                                          conditioning="none"), train_vae, ddim),
@@ -122,10 +118,8 @@ def defect_ladder(*, epochs: int, batch_size: int, lr: float, vae_epochs: int, u
         "all fixed − DDIM (re-noising sampler)": Variant(fixed, train_vae, renoise),
         "all fixed − skip U-Net": Variant(emb, train_vae, ddim),
     }
-    repairs = {
-        f"all fixed, {longer_epochs} epochs": Variant(fixed, {**train_vae, "epochs": longer_epochs}, ddim),
-        "all fixed, predicting x0": Variant(dataclasses.replace(fixed, prediction="x0"), train_vae, ddim),
-    }
+    repairs = {f"all fixed, {longer_epochs} epochs": Variant(fixed, {**train_vae, "epochs": longer_epochs}, ddim),
+               "all fixed, predicting x0": Variant(dataclasses.replace(fixed, prediction="x0"), train_vae, ddim)}
     return DefectLadder(ladder, leave_one_out, dict(zip(leave_one_out, LADDER_FIXES)), full, repairs)
 
 

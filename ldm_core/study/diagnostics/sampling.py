@@ -61,6 +61,27 @@ def _gaussian_fit(latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return flat.mean(0), torch.diag(flat.var(0).clamp_min(1e-8))
 
 
+def _x0_error_row(model, oracle, x0: torch.Tensor, cond, t: int, n_repeats: int, g, spread: float) -> dict:
+    """One row of :func:`x0_error_by_timestep`: the model's and the Gaussian denoiser's errors at t, over the draws."""
+    sch = model.schedule
+    err = {"x0 model": 0.0, "x0 gauss": 0.0, "eps model": 0.0, "eps gauss": 0.0}
+    for _ in range(n_repeats):
+        eps = torch.randn(x0.shape, generator=g, dtype=torch.float64)  # (N, C, h, w)
+        x_t = sch.q_sample(x0, t, eps)
+        out = model.predict(x_t.float().to(model.device), t, cond).double().cpu()
+        x0_hat = sch.predict_x0(x_t, t, out)
+        eps_hat = sch.predict_eps(x_t, t, out)
+        g_x0, g_eps = oracle.posterior(x_t, t)  # (N, d) each
+        err["x0 model"] += float(((x0_hat - x0) ** 2).mean())
+        err["eps model"] += float(((eps_hat - eps) ** 2).mean())
+        err["x0 gauss"] += float(((g_x0 - x0.reshape(len(x0), -1)) ** 2).mean())
+        err["eps gauss"] += float(((g_eps - eps.reshape(len(x0), -1)) ** 2).mean())
+    return {"sqrt(abar_t)": float(sch.sqrt_alphas_cumprod[t]), "x0 error, model": err["x0 model"] / n_repeats / spread,
+            "x0 error, Gaussian denoiser": err["x0 gauss"] / n_repeats / spread,
+            "eps error, model": err["eps model"] / n_repeats,
+            "eps error, Gaussian denoiser": err["eps gauss"] / n_repeats}
+
+
 @torch.no_grad()
 def x0_error_by_timestep(model, images: np.ndarray, fmri: np.ndarray, *, timesteps, reference_images: np.ndarray,
                          n_repeats: int = 4, seed: int = 0):
@@ -83,10 +104,8 @@ def x0_error_by_timestep(model, images: np.ndarray, fmri: np.ndarray, *, timeste
     timesteps : sequence of int, in [0, n_train_steps)
     reference_images : ndarray of shape (M, S, S)
         Images whose latents define the Gaussian reference (the fitting images); M >= 2.
-    n_repeats : int, >= 1
-        Noise draws per image and timestep.
-    seed : int
-        Seeds the noise.
+    n_repeats, seed : int
+        Noise draws per image and timestep (>= 1); the seed of the noise.
 
     Returns
     -------
@@ -94,8 +113,7 @@ def x0_error_by_timestep(model, images: np.ndarray, fmri: np.ndarray, *, timeste
         Index ``t``; columns ``sqrt(abar_t)``; ``x0 error, model`` and ``x0 error, Gaussian denoiser``: mean squared
         error of the x0 estimate over images, draws and latent components, divided by the mean per-component
         variance of the ``images``' latents (1: as far off as the latents are spread); ``eps error, model`` and
-        ``eps error, Gaussian denoiser``: mean squared error of the implied noise estimate (per component; the
-        noise has variance 1).
+        ``eps error, Gaussian denoiser``: the same for the implied noise estimate, undivided (the noise has variance 1).
 
     Raises
     ------
@@ -109,37 +127,18 @@ def x0_error_by_timestep(model, images: np.ndarray, fmri: np.ndarray, *, timeste
                          f"got {len(images)} images, {len(fmri)} fMRI rows, {len(reference_images)} reference images")
     if n_repeats < 1:
         raise ValueError(f"n_repeats must be >= 1, got {n_repeats}")
-    sch = model.schedule
-    T = sch.n_train_steps
+    T = model.schedule.n_train_steps
     bad = [t for t in timesteps if not 0 <= int(t) < T]
     if bad:
         raise ValueError(f"timesteps must lie in [0, {T}), got {bad}")
     model.eval()
     x0 = _latents(model, images)  # (N, C, h, w)
     mean, cov = _gaussian_fit(_latents(model, reference_images))
-    oracle = GaussianOracle(mean, cov, sch)
+    oracle = GaussianOracle(mean, cov, model.schedule)
     spread = float(x0.reshape(len(x0), -1).var(0).mean())
     cond = model.encode_fmri(torch.as_tensor(np.asarray(fmri), dtype=torch.float32, device=model.device))
     g = torch.Generator().manual_seed(seed)
-    rows = {}
-    for t in map(int, timesteps):
-        err = {"x0 model": 0.0, "x0 gauss": 0.0, "eps model": 0.0, "eps gauss": 0.0}
-        for _ in range(n_repeats):
-            eps = torch.randn(x0.shape, generator=g, dtype=torch.float64)  # (N, C, h, w)
-            x_t = sch.q_sample(x0, t, eps)
-            out = model.predict(x_t.float().to(model.device), t, cond).double().cpu()
-            x0_hat = sch.predict_x0(x_t, t, out)
-            eps_hat = sch.predict_eps(x_t, t, out)
-            g_x0, g_eps = oracle.posterior(x_t, t)  # (N, d) each
-            err["x0 model"] += float(((x0_hat - x0) ** 2).mean())
-            err["eps model"] += float(((eps_hat - eps) ** 2).mean())
-            err["x0 gauss"] += float(((g_x0 - x0.reshape(len(x0), -1)) ** 2).mean())
-            err["eps gauss"] += float(((g_eps - eps.reshape(len(x0), -1)) ** 2).mean())
-        rows[t] = {"sqrt(abar_t)": float(sch.sqrt_alphas_cumprod[t]),
-                   "x0 error, model": err["x0 model"] / n_repeats / spread,
-                   "x0 error, Gaussian denoiser": err["x0 gauss"] / n_repeats / spread,
-                   "eps error, model": err["eps model"] / n_repeats,
-                   "eps error, Gaussian denoiser": err["eps gauss"] / n_repeats}
+    rows = {t: _x0_error_row(model, oracle, x0, cond, t, n_repeats, g, spread) for t in map(int, timesteps)}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("t")
 
 
@@ -165,8 +164,7 @@ def sampling_trajectory(model, fmri: np.ndarray, *, sampler: str, steps: int, se
 
     The loop is the library's (:func:`ldm_core.pipeline.sample_latents`, with the starting noise drawn as
     :meth:`ldm_core.pipeline.BrainLDM.reconstruct` draws it), so ``images_out`` equals ``model.reconstruct(fmri,
-    steps=steps,
-    seed=seed, sampler=sampler)``.
+    steps=steps, seed=seed, sampler=sampler)``.
 
     Parameters
     ----------
@@ -327,23 +325,21 @@ class SamplerStudy(NamedTuple):
         missing = [lab for lab in labels if lab not in have]
         if missing:
             raise KeyError(f"sampler(s) {missing} not in the sampler table of {model!r}; it has {have}")
-        err = self.errors[model]
+        err, rows = self.errors[model], self.table.loc[model]
         t = int(err.index.min()) if t is None else int(t)
         if t not in err.index:
             raise KeyError(f"t = {t} was not probed; the probe has t in {sorted(map(int, err.index))}")
-        rows = self.table.loc[model]
         r = {lab: float(rows.loc[lab, "pixel r"]) for lab in labels}
         var = {lab: float(rows.loc[lab, "latent variance ratio"]) for lab in labels}
         (r1, r2), (v1, v2) = r.values(), var.values()
         invariant = bool(abs(r1 - r2) <= max_r_gap and abs(v1 - v2) <= max_variance_gap * max(abs(v1), abs(v2), 1e-12))
         e, e_exact = float(err.loc[t, "x0 error, model"]), float(err.loc[t, "x0 error, Gaussian denoiser"])
         factor = e / e_exact if e_exact > 0 else float("inf")
+        model_col, exact_col = err["x0 error, model"], err["x0 error, Gaussian denoiser"]  # over every t probed
         return {"pixel_r": r, "variance_ratio": var, "sampler_invariant": invariant, "t": t,
                 "sqrt_abar": float(err.loc[t, "sqrt(abar_t)"]), "x0_error": e, "x0_error_exact": e_exact,
-                "error_factor": factor, "x0_error_min": float(err["x0 error, model"].min()),
-                "x0_error_max": float(err["x0 error, model"].max()),
-                "exact_min": float(err["x0 error, Gaussian denoiser"].min()),
-                "exact_max": float(err["x0 error, Gaussian denoiser"].max()),
+                "error_factor": factor, "x0_error_min": float(model_col.min()), "x0_error_max": float(model_col.max()),
+                "exact_min": float(exact_col.min()), "exact_max": float(exact_col.max()),
                 "ignores_x_t": bool(invariant and factor >= min_error_factor)}
 
 
@@ -390,6 +386,30 @@ def _claim_list(claims_: list[str]) -> str:
     return "claims " + ", ".join(names[:-1]) + " and " + names[-1]
 
 
+def _trivial_reference_lines(rows: list[dict], references: Mapping[str, Mapping]) -> list[str]:
+    """Rule (d) of :func:`ledger_note`: per confirmation a trivial reference would also earn, what lies in range."""
+    from ..ledger import TRIVIAL_REFERENCES, trivial_passes
+    from ..names import join_words, metric_label, model_label
+
+    def mean_of(v):
+        return float(v["mean"]) if isinstance(v, Mapping) else float(v)
+
+    trivial = {n: references[n] for n in TRIVIAL_REFERENCES if n in references}
+    voided: dict[tuple, dict] = {}  # (claim, metric, low, high) -> models and the references in range
+    for r in rows:
+        if r.get("verdict") != "confirmed" or r.get("proxy"):
+            continue
+        passing = trivial_passes({"difference": False, **r}, trivial, str(r.get("claim")))  # rule (d), as chapter 9
+        lo, hi = float(r["low"]), float(r["high"])
+        if passing:
+            entry = voided.setdefault((str(r["claim"]), r["metric"], lo, hi), {"models": [], "refs": passing})
+            entry["models"].append(model_label(r.get("model", "")))
+    return [f"claim {claim}, {metric_label(metric)} of {join_words(dict.fromkeys(e['models']))}: "
+            + join_words(dict.fromkeys(f"{model_label(n)} at {mean_of(trivial[n][metric]):.3g}" for n in e["refs"]))
+            + f" lie{'s' if len(e['refs']) == 1 else ''} in the claimed range too"
+            for (claim, metric, _, _), e in voided.items()]
+
+
 def ledger_note(rows: list[dict], references: Mapping[str, Mapping], *, conclusions: str = "09_conclusions") -> str:
     """A note for a chapter's verdict table: each row's verdict is its own; chapter 09 decides each claim by its rules.
 
@@ -414,28 +434,9 @@ def ledger_note(rows: list[dict], references: Mapping[str, Mapping], *, conclusi
     str
         Markdown: one sentence on the rule, then one per kind of row that the ledger treats differently.
     """
-    from ..ledger import TRIVIAL_REFERENCES, trivial_passes
-    from ..names import join_words, metric_label, model_label
-
-    def mean_of(v):
-        return float(v["mean"]) if isinstance(v, Mapping) else float(v)
-
-    trivial = {n: references[n] for n in TRIVIAL_REFERENCES if n in references}
     out = [f"Each row above has its own verdict. {{doc}}`Chapter 9 <{conclusions}>` decides each claim from all of "
            "its rows in the book, by the rules it states, so a claim's verdict there can differ from a row's here."]
-    voided: dict[tuple, dict] = {}  # (claim, metric, low, high) -> models and the references in range
-    for r in rows:
-        if r.get("verdict") != "confirmed" or r.get("proxy"):
-            continue
-        passing = trivial_passes({"difference": False, **r}, trivial, str(r.get("claim")))  # rule (d), as chapter 9
-        lo, hi = float(r["low"]), float(r["high"])
-        if passing:
-            entry = voided.setdefault((str(r["claim"]), r["metric"], lo, hi), {"models": [], "refs": passing})
-            entry["models"].append(model_label(r.get("model", "")))
-    lines = [f"claim {claim}, {metric_label(metric)} of {join_words(dict.fromkeys(e['models']))}: "
-             + join_words(dict.fromkeys(f"{model_label(n)} at {mean_of(trivial[n][metric]):.3g}" for n in e["refs"]))
-             + f" lie{'s' if len(e['refs']) == 1 else ''} in the claimed range too"
-             for (claim, metric, _, _), e in voided.items()]
+    lines = _trivial_reference_lines(rows, references)
     if lines:
         out.append("A confirmation that a trivial reference of chapter 0 would also earn does not count there: "
                    + "; ".join(lines) + ".")
@@ -448,8 +449,7 @@ def ledger_note(rows: list[dict], references: Mapping[str, Mapping], *, conclusi
         out.append(f"The rows of {_claim_list(proxies)} are proxies: they measure something other than the claim, "
                    "and are shown there but never counted.")
     val_only = sorted({str(r["claim"]) for r in rows if r.get("verdict") == "confirmed" and not r.get("proxy")
-                       and not r.get("own_code")}
-                      - {str(r["claim"]) for r in rows if r.get("split") != "validation"})
+                       and not r.get("own_code")} - {str(r["claim"]) for r in rows if r.get("split") != "validation"})
     if val_only:
         out.append(f"The confirmations of {_claim_list(val_only)} rest on validation trials only (the split that "
                    "selects models): they count there only when test rows agree.")

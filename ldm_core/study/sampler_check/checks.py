@@ -27,56 +27,9 @@ class _DenoiserModel:
 
 # sampling
 
-def sample_with(
-    schedule: NoiseSchedule,
-    denoiser: Callable[[torch.Tensor, Any], torch.Tensor],
-    *,
-    sampler: str,
-    steps: int,
-    n: int,
-    generator: torch.Generator | None = None,
-    shape: tuple[int, ...] | None = None,
-    dtype: torch.dtype = torch.float64,
-    x_T: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Draw samples with ``pipeline.sample_latents`` and an arbitrary denoiser.
-
-    Parameters
-    ----------
-    schedule : NoiseSchedule
-        Supplies ``timestep_pairs`` and the ``<sampler>_step`` rule.
-    denoiser : callable
-        ``denoiser(x_t, t) -> model output`` of the shape of x_t (eps or x0, per
-        ``schedule.prediction``), e.g. a :class:`GaussianOracle`.
-    sampler : {"ddim", "ddpm", "original"}
-        As in ``sample_latents``.
-    steps : int
-        Reverse steps, in [1, n_train_steps].
-    n : int
-        Number of samples B.
-    generator : torch.Generator, optional
-        Source of the starting noise x_T ~ N(0, I) and of the per-step noise.
-    shape : tuple of int, optional
-        Shape of one sample; default ``(denoiser.dim,)``.
-    dtype : torch.dtype, default torch.float64
-        Dtype of the samples (the schedule's coefficients are cast to it).
-    x_T : Tensor of shape (n, *shape), optional
-        Starting points instead of N(0, I) draws (e.g. chosen inputs, to read off the
-        affine map of a deterministic sampler); its dtype wins over ``dtype``.
-
-    Returns
-    -------
-    x0 : Tensor of shape (n, *shape)
-
-    Raises
-    ------
-    ValueError
-        On an unknown sampler, a non-positive ``n``, a missing ``shape`` for a
-        denoiser without ``dim``, an ``x_T`` not of shape (n, *shape), a denoiser
-        built for another schedule, or a bad ``steps`` (raised by
-        ``schedule.inference_timesteps``).
-    """
-    _check_sampler(sampler)
+def _sample_shape(schedule: NoiseSchedule, denoiser: Callable[[torch.Tensor, Any], torch.Tensor], n: int,
+                  shape: tuple[int, ...] | None) -> tuple[int, ...]:
+    """Check ``n`` and that ``denoiser`` was built for ``schedule``; return the shape of one sample."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}.")
     if shape is None:
@@ -92,6 +45,50 @@ def sample_with(
             f"the denoiser was built for another schedule ({own!r}) than the one sampled with ({schedule!r}); "
             "build it with the same schedule."
         )
+    return shape
+
+
+def sample_with(schedule: NoiseSchedule, denoiser: Callable[[torch.Tensor, Any], torch.Tensor], *, sampler: str,
+                steps: int, n: int, generator: torch.Generator | None = None, shape: tuple[int, ...] | None = None,
+                dtype: torch.dtype = torch.float64, x_T: torch.Tensor | None = None) -> torch.Tensor:
+    """Draw samples with ``pipeline.sample_latents`` and an arbitrary denoiser.
+
+    Parameters
+    ----------
+    schedule : NoiseSchedule
+        Supplies ``timestep_pairs`` and the ``<sampler>_step`` rule.
+    denoiser : callable
+        ``denoiser(x_t, t) -> model output`` of the shape of x_t (eps or x0, per ``schedule.prediction``), e.g. a
+        :class:`GaussianOracle`.
+    sampler : {"ddim", "ddpm", "original"}
+        As in ``sample_latents``.
+    steps : int
+        Reverse steps, in [1, n_train_steps].
+    n : int
+        Number of samples B.
+    generator : torch.Generator, optional
+        Source of the starting noise x_T ~ N(0, I) and of the per-step noise.
+    shape : tuple of int, optional
+        Shape of one sample; default ``(denoiser.dim,)``.
+    dtype : torch.dtype, default torch.float64
+        Dtype of the samples (the schedule's coefficients are cast to it).
+    x_T : Tensor of shape (n, *shape), optional
+        Starting points instead of N(0, I) draws (e.g. chosen inputs, to read off the affine map of a deterministic
+        sampler); its dtype wins over ``dtype``.
+
+    Returns
+    -------
+    x0 : Tensor of shape (n, *shape)
+
+    Raises
+    ------
+    ValueError
+        On an unknown sampler, a non-positive ``n``, a missing ``shape`` for a denoiser without ``dim``, an ``x_T``
+        not of shape (n, *shape), a denoiser built for another schedule, or a bad ``steps`` (raised by
+        ``schedule.inference_timesteps``).
+    """
+    _check_sampler(sampler)
+    shape = _sample_shape(schedule, denoiser, n, shape)
     schedule.inference_timesteps(steps)  # raises on a bad step count before any work
     if x_T is None:
         x_T = torch.randn((n, *shape), generator=generator, dtype=dtype)  # (n, *shape)
@@ -103,72 +100,12 @@ def sample_with(
 
 # closed form
 
-def gaussian_moments(
-    schedule: NoiseSchedule,
-    *,
-    sampler: str,
-    steps: int,
-    mean: Any,
-    cov: Any,
-    error: float = 0.0,
-    error_kind: str = "bias",
-    error_direction: Any = None,
-    error_timesteps: Any = None,
-) -> GaussianLaw:
-    """Exact law of the sampler's output with the Gaussian oracle, in closed form.
-
-    Each step maps x_t to x_{t_prev} = c_x * x0_hat + c_u * x_t + c_e * eps_hat + sigma * z
-    (Notation -> paper: a, s -> sqrt(abar_t), sqrt(1 - abar_t); a', s' -> the same at
-    t_prev; abar_prev = 1 at t_prev = -1):
-
-    - "ddim" (Song et al. 2021, eq. 12, eta = 0): c_x = a', c_u = 0, c_e = s', sigma = 0.
-    - "ddpm" (Ho et al. 2020, eqs. 6-7, stride t -> t_prev): with alpha = abar_t / abar_prev,
-      beta = 1 - alpha: c_x = sqrt(abar_prev) beta / (1 - abar_t),
-      c_u = sqrt(alpha) (1 - abar_prev) / (1 - abar_t), c_e = 0,
-      sigma^2 = beta (1 - abar_prev) / (1 - abar_t).
-    - "original" (the report's): c_x = a', c_u = 0, c_e = 0, sigma = s'.
-
-    The oracle output is affine in x_t and diagonal in the eigenbasis of cov, so,
-    starting from x_T ~ N(0, I), mean and per-eigen-direction variance follow scalar
-    recursions. These are written from the formulas above, not by calling
-    ``schedule.py``'s steps, so that they check them.
-
-    Parameters
-    ----------
-    schedule : NoiseSchedule
-        Timesteps (``timestep_pairs``), coefficients (its float32 buffers, used in
-        float64) and ``prediction``.
-    sampler : {"ddim", "ddpm", "original"}
-    steps : int
-        Reverse steps, in [1, n_train_steps].
-    mean : array-like of shape (d,)
-    cov : array-like of shape (d, d)
-    error, error_kind, error_direction, error_timesteps
-        The denoiser error, as in :class:`GaussianOracle`.
-
-    Returns
-    -------
-    GaussianLaw
-        ``(mean (d,), cov (d, d))`` of the final sample x0, float64.
-
-    Raises
-    ------
-    ValueError
-        On an unknown sampler, bad moments or a bad error specification (as
-        :class:`GaussianOracle`), or a bad ``steps``.
-    """
-    _check_sampler(sampler)
-    mu, Sigma = _check_moments(mean, cov)
-    error = _check_error(error, error_kind)
-    d = mu.numel()
-    lam, U = torch.linalg.eigh(Sigma)  # (d,), (d, d)
-    nu = U.T @ mu  # (d,): the data mean in the eigenbasis
-    bias = U.T @ _unit_rms(error_direction, d) * (error if error_kind == "bias" else 0.0)  # (d,)
-    r2 = error**2 if error_kind == "noise" else 0.0  # variance of the output noise per component
-    on = _check_timesteps(error_timesteps, schedule)
+def _propagate_moments(schedule: NoiseSchedule, sampler: str, steps: int, lam: torch.Tensor, nu: torch.Tensor,
+                       bias: torch.Tensor, r2: float, on: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean m (d,) and variances v (d,) of U^T x in the eigenbasis, from x_T ~ N(0, I) through every step."""
     on = None if on is None else set(on.tolist())  # timesteps with the error; None = all
-    m = torch.zeros(d, dtype=torch.float64)  # mean of U^T x_T
-    v = torch.ones(d, dtype=torch.float64)  # variances of U^T x_T (its covariance stays diagonal)
+    m = torch.zeros(lam.numel(), dtype=torch.float64)  # mean of U^T x_T
+    v = torch.ones(lam.numel(), dtype=torch.float64)  # variances of U^T x_T (its covariance stays diagonal)
     x0_pred = schedule.prediction == "x0"
     table = _coef_table(schedule)
     for t, t_prev in schedule.timestep_pairs(steps):
@@ -201,6 +138,59 @@ def gaussian_moments(
         N = c_x * nx + c_e * ne  # gain on the output noise xi
         m = K * m + L
         v = K**2 * v + N**2 * r2_t + var
+    return m, v
+
+
+def gaussian_moments(schedule: NoiseSchedule, *, sampler: str, steps: int, mean: Any, cov: Any, error: float = 0.0,
+                     error_kind: str = "bias", error_direction: Any = None, error_timesteps: Any = None) -> GaussianLaw:
+    """Exact law of the sampler's output with the Gaussian oracle, in closed form.
+
+    Each step maps x_t to x_{t_prev} = c_x * x0_hat + c_u * x_t + c_e * eps_hat + sigma * z (Notation -> paper:
+    a, s -> sqrt(abar_t), sqrt(1 - abar_t); a', s' -> the same at t_prev; abar_prev = 1 at t_prev = -1):
+
+    - "ddim" (Song et al. 2021, eq. 12, eta = 0): c_x = a', c_u = 0, c_e = s', sigma = 0.
+    - "ddpm" (Ho et al. 2020, eqs. 6-7, stride t -> t_prev): with alpha = abar_t / abar_prev, beta = 1 - alpha:
+      c_x = sqrt(abar_prev) beta / (1 - abar_t), c_u = sqrt(alpha) (1 - abar_prev) / (1 - abar_t), c_e = 0,
+      sigma^2 = beta (1 - abar_prev) / (1 - abar_t).
+    - "original" (the report's): c_x = a', c_u = 0, c_e = 0, sigma = s'.
+
+    The oracle output is affine in x_t and diagonal in the eigenbasis of cov, so, starting from x_T ~ N(0, I), mean
+    and per-eigen-direction variance follow scalar recursions. These are written from the formulas above, not by
+    calling ``schedule.py``'s steps, so that they check them.
+
+    Parameters
+    ----------
+    schedule : NoiseSchedule
+        Timesteps (``timestep_pairs``), coefficients (its float32 buffers, used in float64) and ``prediction``.
+    sampler : {"ddim", "ddpm", "original"}
+    steps : int
+        Reverse steps, in [1, n_train_steps].
+    mean : array-like of shape (d,)
+    cov : array-like of shape (d, d)
+    error, error_kind, error_direction, error_timesteps
+        The denoiser error, as in :class:`GaussianOracle`.
+
+    Returns
+    -------
+    GaussianLaw
+        ``(mean (d,), cov (d, d))`` of the final sample x0, float64.
+
+    Raises
+    ------
+    ValueError
+        On an unknown sampler, bad moments or a bad error specification (as :class:`GaussianOracle`), or a bad
+        ``steps``.
+    """
+    _check_sampler(sampler)
+    mu, Sigma = _check_moments(mean, cov)
+    error = _check_error(error, error_kind)
+    d = mu.numel()
+    lam, U = torch.linalg.eigh(Sigma)  # (d,), (d, d)
+    nu = U.T @ mu  # (d,): the data mean in the eigenbasis
+    bias = U.T @ _unit_rms(error_direction, d) * (error if error_kind == "bias" else 0.0)  # (d,)
+    r2 = error**2 if error_kind == "noise" else 0.0  # variance of the output noise per component
+    on = _check_timesteps(error_timesteps, schedule)
+    m, v = _propagate_moments(schedule, sampler, steps, lam, nu, bias, r2, on)
     return GaussianLaw(U @ m, (U * v) @ U.T)
 
 
@@ -213,76 +203,14 @@ def _errors(mean: torch.Tensor, cov: torch.Tensor, mu: torch.Tensor, Sigma: torc
     return mean_error, cov_error, (cov.trace() / Sigma.trace()).item()
 
 
-def check_sampler(
-    schedule: NoiseSchedule,
-    *,
-    sampler: str,
-    steps: int,
-    mean: Any,
-    cov: Any,
-    n_samples: int,
-    seed: int,
-    denoiser_error: float = 0.0,
-    error_kind: str = "bias",
-    dtype: torch.dtype = torch.float64,
-) -> dict[str, Any]:
-    """Sample Gaussian data with the oracle and compare with the data law and the closed form.
+def _run_labels(schedule: NoiseSchedule, sampler: str, steps: int) -> dict[str, Any]:
+    """The ``sampler``, ``steps``, ``prediction`` and ``kind`` entries of a check's result."""
+    return {"sampler": sampler, "steps": steps, "prediction": schedule.prediction, "kind": schedule.kind}
 
-    Parameters
-    ----------
-    schedule : NoiseSchedule
-    sampler : {"ddim", "ddpm", "original"}
-    steps : int
-        Reverse steps, in [1, n_train_steps].
-    mean : array-like of shape (d,)
-    cov : array-like of shape (d, d)
-    n_samples : int
-        Number n of samples drawn, >= 2.
-    seed : int
-        Seeds the starting noise and the sampler's noise (and, at ``seed + 1``, the
-        oracle's "noise" error).
-    denoiser_error : float, default 0.0
-        Size delta of the error added to the oracle output (see :class:`GaussianOracle`).
-    error_kind : {"bias", "noise"}, default "bias"
-    dtype : torch.dtype, default torch.float64
-        Dtype of the samples.
 
-    Returns
-    -------
-    dict with
-        ``sample_mean`` (d,), ``sample_cov`` (d, d) : float64 Tensors, the Monte Carlo moments;
-        ``mean_error`` : float, max_i |mean_i - mu_i| / sqrt(Sigma_ii);
-        ``cov_error`` : float, ||cov - Sigma||_F / ||Sigma||_F;
-        ``variance_ratio`` : float, tr(cov) / tr(Sigma);
-        ``mean_error_se`` : float, 1 / sqrt(n), the standard error of each term of ``mean_error``;
-        ``cov_error_se`` : float, sqrt((||Sigma||_F^2 + tr(Sigma)^2) / (n - 1)) / ||Sigma||_F, the RMS
-        ``cov_error`` of n exact draws from N(mu, Sigma);
-        ``variance_ratio_se`` : float, sqrt(2 tr(Sigma^2) / (n - 1)) / tr(Sigma), the standard error of
-        ``variance_ratio`` for such draws (relative, so it holds for a shrunk law of the same shape too);
-        ``exact_mean``, ``exact_cov`` : float64 Tensors, the closed-form law (:func:`gaussian_moments`);
-        ``exact_mean_error``, ``exact_cov_error``, ``exact_variance_ratio`` : floats, the same errors
-        for the closed form (the sampler's bias, free of sampling noise);
-        ``mc_mean_error``, ``mc_cov_error`` : floats, the Monte Carlo moments against the closed form,
-        in the same units (only sampling error if the library's steps are right);
-        ``sampler``, ``steps``, ``prediction``, ``kind``, ``n_samples``.
-
-    Raises
-    ------
-    ValueError
-        On ``n_samples < 2``, and as :func:`sample_with` and :func:`gaussian_moments`.
-    """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
-        raise ValueError(f"n_samples must be an int >= 2 (a covariance needs two samples), got {n_samples!r}.")
-    oracle = GaussianOracle(mean, cov, schedule, error=denoiser_error, error_kind=error_kind, seed=seed + 1)
-    mu, Sigma = oracle.mean, oracle.cov
-    generator = torch.Generator().manual_seed(int(seed))
-    x = sample_with(schedule, oracle, sampler=sampler, steps=steps, n=n_samples, generator=generator, dtype=dtype)
-    x = x.double().reshape(n_samples, -1)  # (n, d)
-    sample_mean = x.mean(dim=0)  # (d,)
-    sample_cov = torch.cov(x.T)  # (d, d), unbiased
-    law = gaussian_moments(
-        schedule, sampler=sampler, steps=steps, mean=mu, cov=Sigma, error=denoiser_error, error_kind=error_kind
-    )
+def _moment_report(sample_mean: torch.Tensor, sample_cov: torch.Tensor, law: GaussianLaw, mu: torch.Tensor,
+                   Sigma: torch.Tensor, n_samples: int) -> dict[str, Any]:
+    """The moments and errors of :func:`check_sampler`'s result, from the Monte Carlo moments and the closed form."""
     mean_error, cov_error, variance_ratio = _errors(sample_mean, sample_cov, mu, Sigma)
     exact_mean_error, exact_cov_error, exact_variance_ratio = _errors(law.mean, law.cov, mu, Sigma)
     mc_mean_error = ((sample_mean - law.mean).abs() / law.cov.diagonal().sqrt()).max().item()
@@ -304,32 +232,91 @@ def check_sampler(
         "exact_variance_ratio": exact_variance_ratio,
         "mc_mean_error": mc_mean_error,
         "mc_cov_error": mc_cov_error,
-        "sampler": sampler,
-        "steps": steps,
-        "prediction": schedule.prediction,
-        "kind": schedule.kind,
-        "n_samples": n_samples,
     }
 
 
-def error_amplification(
-    schedule: NoiseSchedule,
-    *,
-    sampler: str,
-    steps: int,
-    mean: Any,
-    cov: Any,
-    error: float,
-    error_kind: str = "bias",
-    error_timesteps: Any = None,
-    n_samples: int = 256,
-    seed: int = 0,
-) -> dict[str, Any]:
+def check_sampler(schedule: NoiseSchedule, *, sampler: str, steps: int, mean: Any, cov: Any, n_samples: int, seed: int,
+                  denoiser_error: float = 0.0, error_kind: str = "bias",
+                  dtype: torch.dtype = torch.float64) -> dict[str, Any]:
+    """Sample Gaussian data with the oracle and compare with the data law and the closed form.
+
+    Parameters
+    ----------
+    schedule : NoiseSchedule
+    sampler : {"ddim", "ddpm", "original"}
+    steps : int
+        Reverse steps, in [1, n_train_steps].
+    mean : array-like of shape (d,)
+    cov : array-like of shape (d, d)
+    n_samples : int
+        Number n of samples drawn, >= 2.
+    seed : int
+        Seeds the starting noise and the sampler's noise (and, at ``seed + 1``, the oracle's "noise" error).
+    denoiser_error : float, default 0.0
+        Size delta of the error added to the oracle output (see :class:`GaussianOracle`).
+    error_kind : {"bias", "noise"}, default "bias"
+    dtype : torch.dtype, default torch.float64
+        Dtype of the samples.
+
+    Returns
+    -------
+    dict with
+        ``sample_mean`` (d,), ``sample_cov`` (d, d) : float64 Tensors, the Monte Carlo moments;
+        ``mean_error`` : float, max_i |mean_i - mu_i| / sqrt(Sigma_ii);
+        ``cov_error`` : float, ||cov - Sigma||_F / ||Sigma||_F;
+        ``variance_ratio`` : float, tr(cov) / tr(Sigma);
+        ``mean_error_se`` : float, 1 / sqrt(n), the standard error of each term of ``mean_error``;
+        ``cov_error_se`` : float, sqrt((||Sigma||_F^2 + tr(Sigma)^2) / (n - 1)) / ||Sigma||_F, the RMS ``cov_error``
+        of n exact draws from N(mu, Sigma);
+        ``variance_ratio_se`` : float, sqrt(2 tr(Sigma^2) / (n - 1)) / tr(Sigma), the standard error of
+        ``variance_ratio`` for such draws (relative, so it holds for a shrunk law of the same shape too);
+        ``exact_mean``, ``exact_cov`` : float64 Tensors, the closed-form law (:func:`gaussian_moments`);
+        ``exact_mean_error``, ``exact_cov_error``, ``exact_variance_ratio`` : floats, the same errors for the closed
+        form (the sampler's bias, free of sampling noise);
+        ``mc_mean_error``, ``mc_cov_error`` : floats, the Monte Carlo moments against the closed form, in the same
+        units (only sampling error if the library's steps are right);
+        ``sampler``, ``steps``, ``prediction``, ``kind``, ``n_samples``.
+
+    Raises
+    ------
+    ValueError
+        On ``n_samples < 2``, and as :func:`sample_with` and :func:`gaussian_moments`.
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
+        raise ValueError(f"n_samples must be an int >= 2 (a covariance needs two samples), got {n_samples!r}.")
+    oracle = GaussianOracle(mean, cov, schedule, error=denoiser_error, error_kind=error_kind, seed=seed + 1)
+    mu, Sigma = oracle.mean, oracle.cov
+    generator = torch.Generator().manual_seed(int(seed))
+    x = sample_with(schedule, oracle, sampler=sampler, steps=steps, n=n_samples, generator=generator, dtype=dtype)
+    x = x.double().reshape(n_samples, -1)  # (n, d)
+    sample_mean = x.mean(dim=0)  # (d,)
+    sample_cov = torch.cov(x.T)  # (d, d), unbiased
+    law = gaussian_moments(schedule, sampler=sampler, steps=steps, mean=mu, cov=Sigma, error=denoiser_error,
+                           error_kind=error_kind)
+    return {**_moment_report(sample_mean, sample_cov, law, mu, Sigma, n_samples),
+            **_run_labels(schedule, sampler, steps), "n_samples": n_samples}
+
+
+def _exact_end_to_end(schedule: NoiseSchedule, exact: GaussianOracle, *, sampler: str, steps: int, error: float,
+                      error_kind: str, error_timesteps: Any) -> float:
+    """The closed-form end-to-end shift (bias) or spread (noise) per delta, RMS per component."""
+    kw = dict(sampler=sampler, steps=steps, mean=exact.mean, cov=exact.cov)
+    law0 = gaussian_moments(schedule, **kw)
+    law1 = gaussian_moments(schedule, **kw, error=error, error_kind=error_kind, error_timesteps=error_timesteps)
+    d = exact.dim
+    if error_kind == "bias":
+        return (law1.mean - law0.mean).norm().item() / math.sqrt(d) / error
+    return math.sqrt(max((law1.cov.trace() - law0.cov.trace()).item(), 0.0) / d) / error
+
+
+def error_amplification(schedule: NoiseSchedule, *, sampler: str, steps: int, mean: Any, cov: Any, error: float,
+                        error_kind: str = "bias", error_timesteps: Any = None, n_samples: int = 256,
+                        seed: int = 0) -> dict[str, Any]:
     """How much a denoiser error of size delta moves the final sample, in units of delta.
 
-    Two runs share the starting noise and the sampler's noise; one uses the exact
-    oracle, the other the oracle plus the error. Their difference is the error's
-    end-to-end effect: for "bias" a fixed shift, for "noise" a zero-mean spread.
+    Two runs share the starting noise and the sampler's noise; one uses the exact oracle, the other the oracle plus
+    the error. Their difference is the error's end-to-end effect: for "bias" a fixed shift, for "noise" a zero-mean
+    spread.
 
     Parameters
     ----------
@@ -351,12 +338,12 @@ def error_amplification(
     Returns
     -------
     dict with
-        ``end_to_end`` : float, RMS over samples and components of (x0_with_error - x0_exact) / delta,
-        Monte Carlo through the library;
-        ``exact_end_to_end`` : float, the same from :func:`gaussian_moments` (for "bias" the norm
-        of the mean shift / sqrt(d); for "noise" sqrt(mean added variance));
-        ``first_step_x0_gain`` : float, the size of the x0 error implied by the model output at
-        the first step t = T-1, per delta: sqrt(1 - abar) / sqrt(abar) for eps, 1 for x0;
+        ``end_to_end`` : float, RMS over samples and components of (x0_with_error - x0_exact) / delta, Monte Carlo
+        through the library;
+        ``exact_end_to_end`` : float, the same from :func:`gaussian_moments` (for "bias" the norm of the mean shift
+        / sqrt(d); for "noise" sqrt(mean added variance));
+        ``first_step_x0_gain`` : float, the size of the x0 error implied by the model output at the first step
+        t = T-1, per delta: sqrt(1 - abar) / sqrt(abar) for eps, 1 for x0;
         ``data_std`` : float, sqrt(tr Sigma / d), the RMS data standard deviation, for scale;
         ``sampler``, ``steps``, ``prediction``, ``kind``, ``error_kind``.
 
@@ -368,34 +355,20 @@ def error_amplification(
     if not float(error) > 0:
         raise ValueError(f"error must be > 0 to measure its amplification, got {error!r}.")
     exact = GaussianOracle(mean, cov, schedule)
-    noisy = GaussianOracle(
-        mean, cov, schedule, error=error, error_kind=error_kind, error_timesteps=error_timesteps, seed=seed + 1
-    )
+    noisy = GaussianOracle(mean, cov, schedule, error=error, error_kind=error_kind, error_timesteps=error_timesteps,
+                           seed=seed + 1)
     runs = []
     for oracle in (exact, noisy):
         generator = torch.Generator().manual_seed(int(seed))
         runs.append(sample_with(schedule, oracle, sampler=sampler, steps=steps, n=n_samples, generator=generator))
     diff = (runs[1] - runs[0]) / error  # (n, d)
-    kw = dict(sampler=sampler, steps=steps, mean=exact.mean, cov=exact.cov)
-    law0 = gaussian_moments(schedule, **kw)
-    law1 = gaussian_moments(schedule, **kw, error=error, error_kind=error_kind, error_timesteps=error_timesteps)
-    d = exact.dim
-    if error_kind == "bias":
-        exact_e2e = (law1.mean - law0.mean).norm().item() / math.sqrt(d) / error
-    else:
-        exact_e2e = math.sqrt(max((law1.cov.trace() - law0.cov.trace()).item(), 0.0) / d) / error
+    exact_e2e = _exact_end_to_end(schedule, exact, sampler=sampler, steps=steps, error=error, error_kind=error_kind,
+                                  error_timesteps=error_timesteps)
     a, s, _ = _coefs(_coef_table(schedule), schedule.n_train_steps - 1)
-    return {
-        "end_to_end": diff.pow(2).mean().sqrt().item(),
-        "exact_end_to_end": exact_e2e,
-        "first_step_x0_gain": s / a if schedule.prediction == "eps" else 1.0,
-        "data_std": math.sqrt(exact.cov.trace().item() / d),
-        "sampler": sampler,
-        "steps": steps,
-        "prediction": schedule.prediction,
-        "kind": schedule.kind,
-        "error_kind": error_kind,
-    }
+    return {"end_to_end": diff.pow(2).mean().sqrt().item(), "exact_end_to_end": exact_e2e,
+            "first_step_x0_gain": s / a if schedule.prediction == "eps" else 1.0,
+            "data_std": math.sqrt(exact.cov.trace().item() / exact.dim), **_run_labels(schedule, sampler, steps),
+            "error_kind": error_kind}
 
 
 def known_answer_table(*, kinds=("linear", "cosine"), samplers=(("ddpm", 1000), ("ddim", 50), ("original", 50)),
