@@ -101,7 +101,98 @@ def _canonical(v):
     return v
 
 
-class Chapter:
+class _ChapterProse:
+    """The prose a chapter glues for its page: values, the data's facts, the answer (part of :class:`Chapter`)."""
+
+    @staticmethod
+    def glue_md(key: str, text: str) -> None:
+        """Make the Markdown ``text`` available to the page as ``{glue:md}`key``` (myst-nb glue, not displayed here)."""
+        from IPython.display import Markdown
+        from myst_nb import glue
+
+        glue(key, Markdown(text), display=False)
+
+    @staticmethod
+    def glue(key: str, value) -> None:
+        """Make ``value`` (its text form) available to the page as ``{glue:text}`key```, not displayed here."""
+        from myst_nb import glue
+
+        glue(key, value, display=False)
+
+    def glue_data(self, data, *, val_idx=None) -> dict:
+        """Glue the data's facts for the page and return them.
+
+        Parameters
+        ----------
+        data : StudyData or Digit69
+            From :func:`ldm_core.splits.prepare_data` (model chapters) or :func:`ldm_core.data.load_digit69`.
+        val_idx : array of int, optional
+            For a ``Digit69``: the validation trials, so that ``n_fit`` and ``n_val`` can be glued too.
+
+        Returns
+        -------
+        dict
+            ``n_train`` (all training trials), ``n_test``, ``n_fit`` and ``n_val`` (when known), ``n_voxels``,
+            ``image_size`` (text, e.g. "28×28"), ``n_pixels``, ``n_classes``, ``classes`` (e.g. "six and nine"),
+            ``dataset`` (the file's name); each glued under its key, for ``{glue:text}`n_fit``` in Markdown.
+
+        Raises
+        ------
+        ValueError
+            When chapter 00's results (``inputs_root``) were computed on another data file than ``data``.
+        """
+        raw = getattr(data, "raw", data)
+        S = int(raw.images_train.shape[1])
+        facts = {"n_train": int(len(raw.labels_train)), "n_test": int(len(raw.labels_test))}
+        if hasattr(data, "n_fit"):
+            facts.update(n_fit=data.n_fit, n_val=data.n_val)
+        elif val_idx is not None:
+            facts.update(n_fit=facts["n_train"] - len(val_idx), n_val=int(len(val_idx)))
+        facts.update(n_voxels=int(raw.fmri_train.shape[1]), image_size=f"{S}×{S}", n_pixels=S * S,
+                     n_classes=len(raw.class_names), classes=classes_text(raw.class_names), dataset=raw.path.name)
+        for key, value in facts.items():
+            self.glue(key, value)
+        self.data_facts = facts
+        if getattr(self, "_data_sha256", None) and self._data_sha256 != raw.sha256:
+            raise ValueError(f"chapter {self.name} reads chapter {DATA_CHAPTER}'s results from "
+                             f"{relative(self.inputs_root)}/, computed on another data file (sha256 "
+                             f"{self._data_sha256[:12]}…, this chapter's {raw.path.name} is {raw.sha256[:12]}…): its "
+                             f"floors, counts and warnings would not describe this data. Run {DATA_CHAPTER} on this "
+                             "data first, or point inputs_root at its results.")
+        return facts
+
+    def answer(self, text: str, *, test_in_training: int | dict | None = None) -> None:
+        """Glue the chapter's answer paragraph (the page shows it at the top: ``{glue:md}`answer```), kept in
+        :attr:`answer_text` (nothing is returned, so the call displays nothing).
+
+        When test stimuli repeat among the training stimuli, a warning sentence is appended: identification then
+        measures retrieval, not reconstruction. Every chapter after 00 knows the count from chapter 00's
+        ``extra.test_in_training`` (read by :meth:`start`); chapter 00 passes the count it has just computed.
+
+        Parameters
+        ----------
+        text : str
+            The answer, Markdown.
+        test_in_training : int or dict, optional
+            The count (or :func:`ldm_core.splits.test_in_training`'s result); default: chapter 00's.
+        """
+        detail = dict(getattr(self, "_repeat_detail", {}) or {})
+        if isinstance(test_in_training, dict):
+            detail = test_in_training
+            count = int(test_in_training["count"])
+        elif test_in_training is not None:
+            count = int(test_in_training)
+        else:
+            count = getattr(self, "test_in_training", None)
+        if count:
+            n_test = detail.get("n_test") or getattr(self, "data_facts", {}).get("n_test")
+            source = "" if self.name == DATA_CHAPTER else "chapter 0"
+            text = text.rstrip() + "\n\n" + repeat_warning(count, n_test, detail.get("threshold"), source=source)
+        self.answer_text = text
+        self.glue_md("answer", text)
+
+
+class Chapter(_ChapterProse):
     """One execution of a chapter notebook (see the module docstring).
 
     Parameters
@@ -146,8 +237,7 @@ class Chapter:
         """
         given = {k: v for k, v in namespace.items() if k not in self._before and not k.startswith("_")
                  and (v is None or isinstance(v, PLAIN_TYPES))}  # what a parameters cell or papermill can assign
-        self.params = validate(self.name, given)
-        p = self.params
+        self.params = p = validate(self.name, given)
         root = project_root()
         science = self.science_params()
         digest = hashlib.sha256(json.dumps(_canonical(science), sort_keys=True).encode()).hexdigest()[:8]
@@ -282,96 +372,6 @@ class Chapter:
         display(Markdown(f"Results of this run go to {where}; earlier chapters are read from "
                          f"`{relative(self.inputs_root)}/`."))
         display(self.param_table(resolved=resolved))
-
-    # ------------------------------------------------------------------ prose for the page
-
-    @staticmethod
-    def glue_md(key: str, text: str) -> None:
-        """Make the Markdown ``text`` available to the page as ``{glue:md}`key``` (myst-nb glue, not displayed here)."""
-        from IPython.display import Markdown
-        from myst_nb import glue
-
-        glue(key, Markdown(text), display=False)
-
-    @staticmethod
-    def glue(key: str, value) -> None:
-        """Make ``value`` (its text form) available to the page as ``{glue:text}`key```, not displayed here."""
-        from myst_nb import glue
-
-        glue(key, value, display=False)
-
-    def glue_data(self, data, *, val_idx=None) -> dict:
-        """Glue the data's facts for the page and return them.
-
-        Parameters
-        ----------
-        data : StudyData or Digit69
-            From :func:`ldm_core.splits.prepare_data` (model chapters) or :func:`ldm_core.data.load_digit69`.
-        val_idx : array of int, optional
-            For a ``Digit69``: the validation trials, so that ``n_fit`` and ``n_val`` can be glued too.
-
-        Returns
-        -------
-        dict
-            ``n_train`` (all training trials), ``n_test``, ``n_fit`` and ``n_val`` (when known), ``n_voxels``,
-            ``image_size`` (text, e.g. "28×28"), ``n_pixels``, ``n_classes``, ``classes`` (e.g. "six and nine"),
-            ``dataset`` (the file's name); each glued under its key, for ``{glue:text}`n_fit``` in Markdown.
-
-        Raises
-        ------
-        ValueError
-            When chapter 00's results (``inputs_root``) were computed on another data file than ``data``.
-        """
-        raw = getattr(data, "raw", data)
-        S = int(raw.images_train.shape[1])
-        facts = {"n_train": int(len(raw.labels_train)), "n_test": int(len(raw.labels_test))}
-        if hasattr(data, "n_fit"):
-            facts.update(n_fit=data.n_fit, n_val=data.n_val)
-        elif val_idx is not None:
-            facts.update(n_fit=facts["n_train"] - len(val_idx), n_val=int(len(val_idx)))
-        facts.update(n_voxels=int(raw.fmri_train.shape[1]), image_size=f"{S}×{S}", n_pixels=S * S,
-                     n_classes=len(raw.class_names), classes=classes_text(raw.class_names), dataset=raw.path.name)
-        for key, value in facts.items():
-            self.glue(key, value)
-        self.data_facts = facts
-        if getattr(self, "_data_sha256", None) and self._data_sha256 != raw.sha256:
-            raise ValueError(f"chapter {self.name} reads chapter {DATA_CHAPTER}'s results from "
-                             f"{relative(self.inputs_root)}/, computed on another data file (sha256 "
-                             f"{self._data_sha256[:12]}…, this chapter's {raw.path.name} is {raw.sha256[:12]}…): its "
-                             f"floors, counts and warnings would not describe this data. Run {DATA_CHAPTER} on this "
-                             "data first, or point inputs_root at its results.")
-        return facts
-
-    def answer(self, text: str, *, test_in_training: int | dict | None = None) -> None:
-        """Glue the chapter's answer paragraph (the page shows it at the top: ``{glue:md}`answer```).
-
-        The glued text is kept in :attr:`answer_text` (nothing is returned, so the call displays nothing).
-
-        When test stimuli repeat among the training stimuli, a warning sentence is appended: identification then
-        measures retrieval, not reconstruction. Every chapter after 00 knows the count from chapter 00's
-        ``extra.test_in_training`` (read by :meth:`start`); chapter 00 passes the count it has just computed.
-
-        Parameters
-        ----------
-        text : str
-            The answer, Markdown.
-        test_in_training : int or dict, optional
-            The count (or :func:`ldm_core.splits.test_in_training`'s result); default: chapter 00's.
-        """
-        detail = dict(getattr(self, "_repeat_detail", {}) or {})
-        if isinstance(test_in_training, dict):
-            detail = test_in_training
-            count = int(test_in_training["count"])
-        elif test_in_training is not None:
-            count = int(test_in_training)
-        else:
-            count = getattr(self, "test_in_training", None)
-        if count:
-            n_test = detail.get("n_test") or getattr(self, "data_facts", {}).get("n_test")
-            source = "" if self.name == DATA_CHAPTER else "chapter 0"
-            text = text.rstrip() + "\n\n" + repeat_warning(count, n_test, detail.get("threshold"), source=source)
-        self.answer_text = text
-        self.glue_md("answer", text)
 
     # ------------------------------------------------------------------ results
 

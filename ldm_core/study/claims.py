@@ -119,8 +119,7 @@ def claim_row(claim_id: str, text: str, metric_result: dict, *, low: float = -ma
     Parameters
     ----------
     claim_id : str
-        The claim's id in the report's claim list ("1", "4a", "11b", ...); a proxy keeps its claim's id and says
-        ``proxy=True``.
+        The claim's id in the report's claim list ("1", "4a", "11b", ...); a proxy keeps it (``proxy=True``).
     text : str
         What the report says, as the row reads it (with the tolerance applied, if any).
     metric_result : dict

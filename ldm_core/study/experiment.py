@@ -94,6 +94,17 @@ class Variant:
         return {**SAMPLING_DEFAULTS, **self.sampling}
 
 
+def _check_run_args(variants: Mapping[str, Variant], seeds: Sequence[int]) -> None:
+    """The argument checks of :func:`run_variants` (see its Raises)."""
+    if not variants:
+        raise ValueError("run_variants needs at least one variant")
+    if not seeds:
+        raise ValueError("run_variants needs at least one seed, e.g. seeds=seed_list(1)")
+    for name, v in variants.items():
+        if not isinstance(v, Variant):
+            raise ValueError(f"variants[{name!r}] must be a Variant(ldm_cfg, train_cfg, sampling), got {type(v).__name__}")
+
+
 def run_variants(
     variants: Mapping[str, Variant],
     data: StudyData,
@@ -120,47 +131,35 @@ def run_variants(
     n_boot, n_perm : int
         For :func:`ldm_core.metrics.evaluate` of each run (``n_perm``: the test permutation test, 0 = off).
     cache_dir : path, optional
-        Finished runs are stored here under a key of (data, configs, seed, sampling, n_boot, n_perm) and
-        reused, so an interrupted chapter resumes; a changed setting gives a new key. Unreadable cached runs
-        are warned about and made again. Trained stage-1 VAEs are cached in ``cache_dir/vae`` and shared by
-        variants with the same VAE settings (bitwise the same result).
+        Finished runs are stored and reused under a key of (data, configs, seed, sampling, n_boot, n_perm), so an
+        interrupted chapter resumes; unreadable ones are warned about and made again. Stage-1 VAEs are cached in
+        ``cache_dir/vae``, shared by variants with the same VAE settings (bitwise the same result).
     keep_models : bool
-        Also keep each trained model on disk (see :func:`train_model`), so a later call with a new sampling
-        loads it instead of training again.
+        Also keep each trained model on disk (:func:`train_model`): a later call with a new sampling loads it.
     progress : bool
         tqdm bars of the training stages.
     executor : concurrent.futures-style executor, optional
-        Anything with ``submit(fn, *args, **kwargs) -> future`` (a ``distributed.Client``, a
-        ``ProcessPoolExecutor``): each unit of work (one training group, one seed: :func:`train_and_reconstruct`)
-        is submitted to it, and the results are gathered in order. None runs them here, one after another.
-        The result does not depend on how it was computed (see :mod:`ldm_core.study.cluster`).
+        Anything with ``submit(fn, *args, **kwargs) -> future`` (``distributed.Client``, ``ProcessPoolExecutor``)
+        gets each unit of work (one training group, one seed: :func:`train_and_reconstruct`), gathered in order;
+        None runs them here in turn. The result does not depend on the executor (:mod:`ldm_core.study.cluster`).
 
     Returns
     -------
     dict of str -> VariantResult
-        In the order of ``variants``; runs in the order of ``seeds``. Each run's ``wall_time_s`` is the
-        training time plus that sampling's reconstruction and evaluation time; ``recon_test_s`` is the time
-        to reconstruct the test trials.
+        In the order of ``variants``; runs in the order of ``seeds``. A run's ``wall_time_s`` is the training time
+        plus its sampling's reconstruction and evaluation time; ``recon_test_s``, the test trials' reconstruction time.
 
     Raises
     ------
     ValueError
         If ``variants`` or ``seeds`` is empty, or a value of ``variants`` is not a :class:`Variant`.
     """
-    if not variants:
-        raise ValueError("run_variants needs at least one variant")
-    if not seeds:
-        raise ValueError("run_variants needs at least one seed, e.g. seeds=seed_list(1)")
-    for name, v in variants.items():
-        if not isinstance(v, Variant):
-            raise ValueError(f"variants[{name!r}] must be a Variant(ldm_cfg, train_cfg, sampling), got {type(v).__name__}")
+    _check_run_args(variants, seeds)
     from .cluster import map_units
-
     runs: dict[str, list[Run]] = {name: [] for name in variants}
     units = [dict(ldm_cfg=ldm_cfg, train_cfg=train_cfg, samplings=samplings, seed=int(seed), n_boot=n_boot,
                   n_perm=n_perm, cache_dir=cache_dir, keep_model=keep_models, progress=progress)
              for ldm_cfg, train_cfg, samplings in _groups(variants) for seed in seeds]
-    # each unit is independent of the others (shared caches give bitwise the same result)
     for out in map_units(train_and_reconstruct, data, units, executor=executor):
         for name, run in out.items():
             runs[name].append(run)

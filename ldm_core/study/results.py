@@ -123,20 +123,25 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_results(
-    out_dir: str | os.PathLike,
-    *,
-    chapter: str,
-    metrics: dict[str, dict],
-    reconstructions: dict[str, np.ndarray],
-    targets: np.ndarray,
-    labels: np.ndarray,
-    params: dict,
-    wall_time_s: float,
-    extra: dict | None = None,
-    device: str | None = None,
-    publication: dict | None = None,
-) -> Path:
+def _reconstructions_npz(reconstructions: dict[str, np.ndarray], targets: np.ndarray, labels: np.ndarray) -> bytes:
+    """The bytes of ``reconstructions.npz``, each reconstruction checked against the targets' shape and [0, 1]."""
+    targets = np.asarray(targets, dtype=np.float32)
+    names = list(reconstructions)
+    arrays = {"targets": targets, "labels": np.asarray(labels).reshape(-1), "model_names": np.array(names)}
+    for i, name in enumerate(names):
+        rec = np.asarray(reconstructions[name], dtype=np.float32)
+        if rec.shape != targets.shape or rec.min() < 0 or rec.max() > 1:
+            raise ValueError(f"reconstructions of '{name}' must be float (N, S, S) {targets.shape} in [0, 1]; got {rec.shape}")
+        arrays[f"recon_{i}"] = rec
+    buf = _io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def write_results(out_dir: str | os.PathLike, *, chapter: str, metrics: dict[str, dict],
+                  reconstructions: dict[str, np.ndarray], targets: np.ndarray, labels: np.ndarray, params: dict,
+                  wall_time_s: float, extra: dict | None = None, device: str | None = None,
+                  publication: dict | None = None) -> Path:
     """Write the pair ``metrics.json`` + ``reconstructions.npz`` into ``out_dir``; returns ``out_dir``.
 
     The pair cannot be read mismatched: ``reconstructions.npz`` is written first and ``metrics.json`` last,
@@ -175,18 +180,8 @@ def write_results(
             f"metrics and reconstructions must name the same models; only in metrics: "
             f"{sorted(set(metrics) - set(reconstructions))}, only in reconstructions: {sorted(set(reconstructions) - set(metrics))}"
         )
-    targets = np.asarray(targets, dtype=np.float32)
-    names = list(reconstructions)
-    arrays = {"targets": targets, "labels": np.asarray(labels).reshape(-1), "model_names": np.array(names)}
-    for i, name in enumerate(names):
-        rec = np.asarray(reconstructions[name], dtype=np.float32)
-        if rec.shape != targets.shape or rec.min() < 0 or rec.max() > 1:
-            raise ValueError(f"reconstructions of '{name}' must be float (N, S, S) {targets.shape} in [0, 1]; got {rec.shape}")
-        arrays[f"recon_{i}"] = rec
+    npz = _reconstructions_npz(reconstructions, targets, labels)
     out = Path(out_dir)
-    buf = _io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    npz = buf.getvalue()
     doc = {
         "chapter": chapter,
         "models": metrics,

@@ -170,8 +170,8 @@ def run_chapter(chapter: str, *, profile: str, out_dir: Path, overrides: dict | 
     overrides : dict, optional
         Parameter values over the profile's (names unknown to the notebook raise before anything runs).
     publish : bool
-        Write the published ``results/<chapter>/`` (passes ``publish=True`` and the profile). Otherwise the
-        chapter's results go to ``overrides["results_root"]`` if given, else ``<out_dir>/results``.
+        Write the published ``results/<chapter>/`` (passes ``publish=True`` and the profile); otherwise results go
+        to ``overrides["results_root"]`` if given, else ``<out_dir>/results``.
     allow_unprofiled : bool
         With ``publish``, allow overrides of the profile's values (recorded in the results' provenance).
     warnings_out : list, optional
@@ -185,7 +185,6 @@ def run_chapter(chapter: str, *, profile: str, out_dir: Path, overrides: dict | 
         Another run of the same chapter into ``out_dir`` holds its lock.
     """
     import papermill as pm
-
     root = root or project_root()
     src = root / "notebooks" / f"{chapter}.ipynb"
     if not src.is_file():
@@ -193,8 +192,7 @@ def run_chapter(chapter: str, *, profile: str, out_dir: Path, overrides: dict | 
     overrides = dict(overrides or {})
     params = {**load_params(chapter, profile, root), **overrides}
     known = {**pm.inspect_notebook(str(src)), **RUN_PARAMS}  # the plumbing is not declared in the notebook
-    unknown = sorted(set(params) - set(known))
-    if unknown:
+    if unknown := sorted(set(params) - set(known)):
         raise ValueError(f"{chapter}: unknown parameter(s) {unknown}; the notebook accepts {sorted(known)}")
     science_overrides = sorted(set(overrides) - set(RUN_KEYS))
     if publish:
@@ -205,12 +203,10 @@ def run_chapter(chapter: str, *, profile: str, out_dir: Path, overrides: dict | 
     else:
         params.setdefault("results_root", str(out_dir / "results"))
         params.setdefault("profile", profile)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dest = out_dir / f"{chapter}.ipynb"
-    failed = out_dir / f"{chapter}.failed.ipynb"
+    dest, failed = out_dir / f"{chapter}.ipynb", out_dir / f"{chapter}.failed.ipynb"
     tmp = out_dir / f".{chapter}.{os.getpid()}.running.ipynb"
     t0 = time.time()
-    with _chapter_lock(out_dir, chapter), _quiet_plumbing():
+    with _chapter_lock(out_dir, chapter), _quiet_plumbing():  # the lock creates out_dir
         try:
             pm.execute_notebook(str(src), str(tmp), parameters=params, cwd=str(root), progress_bar=progress,
                                 kernel_name="python3")

@@ -138,6 +138,30 @@ REFERENCES = "references (no fMRI, or reading the test images)"
 TOTAL = "all chapters (distinct)"
 
 
+def _count_models(recons: Mapping[str, np.ndarray], seen: list, seen_ref: list) -> tuple[int, int, int]:
+    """One chapter's (decoders, new decoders, references); models not yet in ``seen`` / ``seen_ref`` are added."""
+    def known(x: np.ndarray, pool: list[np.ndarray]) -> bool:
+        return any(y.shape == x.shape and np.allclose(x, y, rtol=0.0, atol=SAME_RECONSTRUCTION_ATOL) for y in pool)
+
+    groups: dict[str, list[str]] = {}
+    for key in sorted(recons, key=_seed_order):
+        groups.setdefault(_seedless(key), []).append(key)
+    n_dec = n_new = n_ref = 0
+    for model, keys in groups.items():
+        arrays = [np.asarray(recons[k], dtype=np.float32) for k in keys]
+        x = np.concatenate([a if a.ndim == 4 else a[None] for a in arrays])  # (K, N, S, S): every seed
+        if is_reference(model):
+            n_ref += 1
+            if not known(x, seen_ref):
+                seen_ref.append(x)
+            continue
+        n_dec += 1
+        if not known(x, seen):
+            n_new += 1
+            seen.append(x)
+    return n_dec, n_new, n_ref
+
+
 def test_set_use(chapters: Mapping[str, Mapping[str, np.ndarray]], *, declared: Mapping[str, int] | None = None,
                  labels: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, dict]:
     """How many models the study scores on the same test images.
@@ -149,9 +173,8 @@ def test_set_use(chapters: Mapping[str, Mapping[str, np.ndarray]], *, declared: 
         ``"<model>@seed<k>"`` are seeds of one model, as is one (K, N, S, S) array of K seeds.
     declared : mapping of chapter -> int, optional
         How many models a chapter says it scores on the test trials (e.g. chapter 07's ``extra.test_uses.models``,
-        which counts its leakage-guard settings without keeping their reconstructions). The models beyond those whose
-        reconstructions the chapter keeps (decoders only) are added to its decoders, and as new ones (they are other
-        models); a chapter that keeps all of them adds nothing.
+        which counts leakage-guard settings whose reconstructions it does not keep). Those beyond the decoders it keeps
+        are added to its decoders, and as new ones (they are other models); a chapter that keeps all adds nothing.
     labels : mapping of chapter -> str, optional
         Row labels (e.g. :func:`chapter_label`); default the chapter keys.
 
@@ -175,42 +198,20 @@ def test_set_use(chapters: Mapping[str, Mapping[str, np.ndarray]], *, declared: 
     bad = {c: n for c, n in declared.items() if c not in chapters or int(n) < 0}
     if bad:
         raise ValueError(f"declared counts must be >= 0 and name chapters of the table {list(chapters)}; got {bad}")
-    unstored: dict[str, int] = {}
     labels = dict(labels or {})
-    seen: list[np.ndarray] = []  # one (K, N, S, S) array per distinct decoder
-    seen_ref: list[np.ndarray] = []
-
-    def known(x: np.ndarray, pool: list[np.ndarray]) -> bool:
-        return any(y.shape == x.shape and np.allclose(x, y, rtol=0.0, atol=SAME_RECONSTRUCTION_ATOL) for y in pool)
-
-    rows, per = {}, {}
+    seen, seen_ref = [], []  # one (K, N, S, S) array per distinct decoder / reference
+    rows, per, unstored = {}, {}, {}
     for chapter, recons in chapters.items():
-        groups: dict[str, list[str]] = {}
-        for key in sorted(recons, key=_seed_order):
-            groups.setdefault(_seedless(key), []).append(key)
-        n_dec = n_new = n_ref = 0
-        for model, keys in groups.items():
-            arrays = [np.asarray(recons[k], dtype=np.float32) for k in keys]
-            x = np.concatenate([a if a.ndim == 4 else a[None] for a in arrays])  # (K, N, S, S): every seed
-            if is_reference(model):
-                n_ref += 1
-                if not known(x, seen_ref):
-                    seen_ref.append(x)
-                continue
-            n_dec += 1
-            if not known(x, seen):
-                n_new += 1
-                seen.append(x)
+        n_dec, n_new, n_ref = _count_models(recons, seen, seen_ref)
         extra = max(0, int(declared[chapter]) - n_dec) if chapter in declared else 0
         if extra:
             unstored[chapter] = extra
         per[chapter] = n_new + extra
         rows[labels.get(chapter, chapter)] = {DECODERS: n_dec + extra, NEW: n_new + extra, REFERENCES: n_ref}
-    n_unstored = sum(int(n) for n in unstored.values())
-    rows[TOTAL] = {DECODERS: len(seen) + n_unstored, NEW: len(seen) + n_unstored, REFERENCES: len(seen_ref)}
+    n_decoders = len(seen) + sum(int(n) for n in unstored.values())
+    rows[TOTAL] = {DECODERS: n_decoders, NEW: n_decoders, REFERENCES: len(seen_ref)}
     return (pd.DataFrame.from_dict(rows, orient="index").rename_axis("chapter"),
-            {"decoders": len(seen) + n_unstored, "references": len(seen_ref), "unstored": unstored,
-             "per_chapter": per})
+            {"decoders": n_decoders, "references": len(seen_ref), "unstored": unstored, "per_chapter": per})
 
 
 PLANNED = "planned (fixed by the validation rule)"
@@ -332,7 +333,6 @@ def samples_figure(samples: np.ndarray, targets: np.ndarray, labels: np.ndarray,
             **dict(beside or {}), "std of the samples": samples.std(axis=1)}
     return image_grid(rows, labels=labels, class_names=class_names, colour_rows={"std of the samples": "magma"},
                       colour_labels={"std of the samples": "per-pixel std of the samples"})
-
 
 
 def eps_budget_rows(findings: Mapping, *, schedule: str) -> dict[int, dict]:

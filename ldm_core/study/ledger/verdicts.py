@@ -345,11 +345,36 @@ def _verdict_of_parts(parts: dict) -> tuple[str, set[str]]:
     return _combine(sides, set().union(*(d["reasons"] for d in parts.values())))
 
 
+def _bound_part(e: pd.DataFrame, part: str, low: float, high: float, floors: dict) -> dict:
+    """Rule (g) on one part of claim 13, from its decoders within the premise ``e``: verdict, reasons, rows, text."""
+    rng = _fmt_range(low, high)
+    if e.empty:
+        return {"verdict": INCONCLUSIVE, "reasons": {PREMISE}, "rows": [],
+                "text": f"no decoder within the claim's premise measures {_part_label(part)}"}
+    above = e[e["ci_low"] > high]
+    top, best = e.loc[e["ci_high"].idxmax()], e.loc[e["mean"].idxmax()]  # the highest CI, the highest mean
+    if len(above):
+        return {"verdict": ABOVE, "reasons": set(), "rows": list(above["row"]),
+                "text": f"{join_words(above['model'])} {'lies' if len(above) == 1 else 'lie'} wholly above {rng}"}
+    if top["ci_high"] < low:
+        return {"verdict": BELOW, "reasons": set(), "rows": [top["row"]],
+                "text": f"the best of them, {top['model']}, lies wholly below {rng}"}
+    kind, passes = _effective(best, floors, BOUND_CLAIM)
+    reaching = e[e["ci_high"] > high]
+    if kind == "confirmed" and reaching.empty:
+        return {"verdict": CONFIRMED, "reasons": set(), "rows": [best["row"]],
+                "text": f"the best of them, {best['model']}, lies in {rng} and none reaches above it"}
+    if kind == "void" and reaching.empty:
+        return {"verdict": INCONCLUSIVE, "reasons": {TRIVIAL}, "rows": [best["row"]],
+                "text": f"the best of them, {best['model']}, lies in {rng}, but {join_words(passes)} also "
+                        f"{'lies' if len(passes) == 1 else 'lie'} there"}
+    return {"verdict": INCONCLUSIVE, "reasons": {STRADDLES}, "rows": [best["row"]],
+            "text": f"the best of them, {best['model']}, has a 95% CI that straddles {rng}"}
+
+
 def _decide_bound(rows: pd.DataFrame, floors: dict, roles: dict) -> dict:
     """Claim 13 (rule g): an upper limit on the decoders that learn from the paired trials only, all of them."""
-    claim = BOUND_CLAIM
-    within = rows[~rows["premise"].astype(bool)]
-    beyond = rows[rows["premise"].astype(bool)]
+    within, beyond = rows[~rows["premise"].astype(bool)], rows[rows["premise"].astype(bool)]
     for _, r in beyond.iterrows():
         roles[r["row"]] = f"beyond the claim's premise ({r['premise']}): shown, never decides"
     part_of = _part_of(rows)
@@ -357,33 +382,7 @@ def _decide_bound(rows: pd.DataFrame, floors: dict, roles: dict) -> dict:
     for p in dict.fromkeys(part_of):
         e = within[part_of[within.index] == p]
         low, high = float(rows.loc[part_of == p, "low"].iloc[0]), float(rows.loc[part_of == p, "high"].iloc[0])
-        rng = _fmt_range(low, high)
-        if e.empty:
-            d = {"verdict": INCONCLUSIVE, "reasons": {PREMISE}, "rows": [],
-                 "text": f"no decoder within the claim's premise measures {_part_label(p)}"}
-        else:
-            above = e[e["ci_low"] > high]
-            top = e.loc[e["ci_high"].idxmax()]
-            best = e.loc[e["mean"].idxmax()]
-            if len(above):
-                d = {"verdict": ABOVE, "reasons": set(), "rows": list(above["row"]),
-                     "text": f"{join_words(above['model'])} {'lies' if len(above) == 1 else 'lie'} wholly above {rng}"}
-            elif top["ci_high"] < low:
-                d = {"verdict": BELOW, "reasons": set(), "rows": [top["row"]],
-                     "text": f"the best of them, {top['model']}, lies wholly below {rng}"}
-            else:
-                kind, passes = _effective(best, floors, claim)
-                reaching = e[e["ci_high"] > high]
-                if kind == "confirmed" and reaching.empty:
-                    d = {"verdict": CONFIRMED, "reasons": set(), "rows": [best["row"]],
-                         "text": f"the best of them, {best['model']}, lies in {rng} and none reaches above it"}
-                elif kind == "void" and reaching.empty:
-                    d = {"verdict": INCONCLUSIVE, "reasons": {TRIVIAL}, "rows": [best["row"]],
-                         "text": f"the best of them, {best['model']}, lies in {rng}, but {join_words(passes)} also "
-                                 f"{'lies' if len(passes) == 1 else 'lie'} there"}
-                else:
-                    d = {"verdict": INCONCLUSIVE, "reasons": {STRADDLES}, "rows": [best["row"]],
-                         "text": f"the best of them, {best['model']}, has a 95% CI that straddles {rng}"}
+        d = _bound_part(e, p, low, high, floors)
         for _, r in e.iterrows():
             roles[r["row"]] = ("decides (rule g)" if r["row"] in d["rows"]
                                else "within the premise; the bound is read on the others (rule g)")

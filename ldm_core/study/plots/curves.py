@@ -105,6 +105,26 @@ def training_curves(results: dict, *, stages: tuple[str, ...] | None = None, emp
     return fig
 
 
+def _sensitivity_panel(ax, pts: list, intervals: dict | None, *, marks: dict, log_x: bool, ylabel: str,
+                       ci_label: str) -> None:
+    """One series' panel: its points joined by a line, its intervals ({x: (low, high)}) as bars, the marks."""
+    xs = np.array([x for x, _ in pts], dtype=float)
+    ys = np.array([np.nan if y is None else y for _, y in pts], dtype=float)
+    ax.plot(xs, ys, "o-")
+    if intervals:
+        bx = np.array(list(intervals), dtype=float)
+        blo, bhi = (np.array(v, dtype=float) for v in zip(*intervals.values()))
+        ax.errorbar(bx, (blo + bhi) / 2, yerr=(bhi - blo) / 2, fmt="none", ecolor="C0", elinewidth=1, capsize=2.5,
+                    label=ci_label)
+    if log_x:
+        ax.set_xscale("log")
+    for mlabel, xv in marks.items():
+        ax.axvline(float(xv), ls=":", c="C3", lw=1, label=mlabel)
+    data_ticks(ax, xs)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+
+
 def sensitivity_plot(series: dict[str, dict[float, float]], *, xlabel: str,
                      ylabel_by_series: dict[str, str] | None = None, log_x: bool = True,
                      marks: dict[str, float] | None = None,
@@ -115,8 +135,8 @@ def sensitivity_plot(series: dict[str, dict[float, float]], *, xlabel: str,
     Parameters
     ----------
     series : dict of str -> {x: y}
-        Series name (e.g. "PSNR (dB)") -> the score at each swept value; points are sorted by x here, so the
-        order of the mapping does not matter. A non-finite y is left out (a gap in the line).
+        Series name (e.g. "PSNR (dB)") -> the score at each swept value, in any order (sorted by x here). A
+        non-finite y is left out (a gap in the line).
     xlabel : str
         What was swept (with units); shared by the panels.
     ylabel_by_series : dict of str -> str, optional
@@ -126,9 +146,8 @@ def sensitivity_plot(series: dict[str, dict[float, float]], *, xlabel: str,
     marks : dict of str -> float, optional
         Label -> x drawn as a dotted vertical line (e.g. the value the main comparison used).
     ci : dict of str -> {x: (low, high)}, optional
-        Interval per series and x, drawn as a vertical bar from low to high (a flat curve of 0.07 dB then shows as
-        flat). Keyed like ``series``; an x without an interval, or with a non-finite bound, has no bar. One legend
-        entry ``ci_label`` below the panels.
+        Interval per series and x, drawn as a vertical bar (a flat curve of 0.07 dB then shows as flat); an x
+        without an interval, or with a non-finite bound, has no bar. One legend entry ``ci_label``.
     empty_note : str, optional
         The reason shown when ``series`` is empty, or every series is (no figure, a one-line note).
 
@@ -139,10 +158,9 @@ def sensitivity_plot(series: dict[str, dict[float, float]], *, xlabel: str,
     Raises
     ------
     ValueError
-        If a series is not a mapping, or is empty while others are not (their keys no longer match), an x is not a
-        finite number or occurs twice, or (``log_x``) an x or a mark is <= 0; if ``ci`` names a series that is not
-        drawn, an x the series does not have, or an interval that is not a (low, high) pair with low <= high. The
-        message names the series.
+        If a series is not a mapping or is empty while others are not, an x is not a finite number or occurs twice,
+        or (``log_x``) an x or a mark is <= 0; if ``ci`` names a series not drawn or an x the series lacks, or an
+        interval is not a (low, high) pair with low <= high. The message names the series.
     """
     if not isinstance(series, Mapping):
         raise TypeError("sensitivity_plot(series, *, xlabel, ...) takes series as {name: {x: y}}; the separate list "
@@ -154,24 +172,10 @@ def sensitivity_plot(series: dict[str, dict[float, float]], *, xlabel: str,
         if log_x and not float(xv) > 0:
             raise ValueError(f"mark {mlabel!r} at x = {xv!r} cannot be drawn on a log axis (pass log_x=False)")
     bars = _intervals(ci, points, log_x=log_x)
-    ylabels = ylabel_by_series or {}
     fig, panels, axes = _panel_figure(1, len(points), figsize=(_width(len(points), 2.4), 2.3))
     for ax, (name, pts) in zip(axes[0], points.items()):
-        xs = np.array([x for x, _ in pts], dtype=float)
-        ys = np.array([np.nan if y is None else y for _, y in pts], dtype=float)
-        ax.plot(xs, ys, "o-")
-        if bars.get(name):
-            bx = np.array(list(bars[name]), dtype=float)
-            blo, bhi = (np.array(v, dtype=float) for v in zip(*bars[name].values()))
-            ax.errorbar(bx, (blo + bhi) / 2, yerr=(bhi - blo) / 2, fmt="none", ecolor="C0", elinewidth=1, capsize=2.5,
-                        label=ci_label)
-        if log_x:
-            ax.set_xscale("log")
-        for mlabel, xv in (marks or {}).items():
-            ax.axvline(float(xv), ls=":", c="C3", lw=1, label=mlabel)
-        data_ticks(ax, xs)
-        ax.set_ylabel(ylabels.get(name, name))
-        ax.grid(alpha=0.3)
+        _sensitivity_panel(ax, pts, bars.get(name), marks=marks or {}, log_x=log_x,
+                           ylabel=(ylabel_by_series or {}).get(name, name), ci_label=ci_label)
     _shared_xlabel(panels, axes[0], xlabel)
     _legend_below(fig)
     return fig
@@ -306,20 +310,17 @@ def scaling_plot(curves: dict[str, dict], *, metrics=("psnr", "ssim", "pixel_r")
     Parameters
     ----------
     curves : dict of str -> {size: {metric: {"mean", "ci_low", "ci_high"}}}
-        :func:`ldm_core.study.benchmark.learning_curve` / :func:`ldm_core.study.prior_study.prior_size_curve`'s output; sizes
-        may come in any order and as numeric strings (a ``metrics.json`` read back): each point is drawn at its own
-        size. A size without the metric (or with a non-finite one) is left out.
+        :func:`ldm_core.study.benchmark.learning_curve` / :func:`ldm_core.study.prior_study.prior_size_curve`'s
+        output, sizes in any order (numeric strings too); a size without a finite value of the metric is left out.
     bands : dict of metric -> (low, high), optional
         A (quoted) range shaded grey, labelled ``band_label``.
     log_x : bool
         Log size axis; ignored (linear) when a size is 0. The ticks are the sizes as plain numbers, never
         overlapping. Lines of several models are nudged sideways (2 % of a step) so their CI bars stay apart.
     references : dict of str -> {metric: value}, optional
-        Dashed horizontal lines (e.g. a baseline).
+        Dashed horizontal lines (e.g. a baseline). One legend (curves, band, references) below the panels.
     empty_note : str, optional
         The reason shown when ``curves`` is empty, or every curve is (no figure, a one-line note).
-
-    One legend (curves, band, references) below the panels.
 
     Raises
     ------
@@ -383,8 +384,7 @@ def _shared_xlabel(fig, axes, xlabel: str) -> None:
     The label is the middle panel's own x label (for an even count, the left-middle panel's, moved to the gap between
     the two middle panels), not the subfigure's ``supxlabel``: constrained layout places an axis label below that
     axis's tick labels however :class:`ldm_core.study.plots.DataTickFormatter` angles them at draw time, while it
-    left a ``supxlabel`` on top
-    of angled tick labels.
+    left a ``supxlabel`` on top of angled tick labels.
     """
     axes = list(axes)
     mid = axes[(len(axes) - 1) // 2]
@@ -427,8 +427,7 @@ def observation_plot(slope: np.ndarray, noise: np.ndarray, r2: np.ndarray, *, em
 
     Three panels stacked over the page width, sharing the dimension axis (each dimension keeps its label); a line at
     0 (an R² below it: the map predicts that dimension worse than its mean). The three arrays hold one value per
-    latent dimension (numbered from 1). Returns None (and shows a note) when
-    they are empty.
+    latent dimension (numbered from 1). Returns None (and shows a note) when they are empty.
 
     Raises
     ------

@@ -16,42 +16,65 @@ from .style import PAGE_WIDTH, _note
 # ----------------------------------------------------------------------------- images
 
 
+def _column_heads(n: int, labels, class_names, column_titles) -> list[str] | None:
+    """The titles over the first row's ``n`` columns: ``column_titles``, else the class names of ``labels``."""
+    if column_titles is not None:
+        heads = [str(t) for t in column_titles]
+        if len(heads) < n:
+            raise ValueError(f"column_titles has {len(heads)} titles for {n} columns")
+        return heads
+    if labels is not None:
+        return [class_names.get(int(labels[c]), str(labels[c])) for c in range(n)]
+    return None
+
+
+def _image_row(fig, axes_row, data: np.ndarray, heads, colour: tuple[str, str] | None) -> None:
+    """One row of images, no ticks or spines, titled with ``heads``; ``colour``: (colormap, colour bar label)."""
+    kw = (dict(cmap="gray", vmin=0, vmax=1) if colour is None
+          else dict(cmap=colour[0], vmin=0, vmax=max(float(np.nanmax(data[:len(axes_row)])), 1e-6)))
+    for c, ax in enumerate(axes_row):
+        im = ax.imshow(data[c], **kw)
+        ax.set_xticks([]), ax.set_yticks([])
+        for sp in ax.spines.values():
+            sp.set_visible(False)
+        if heads:
+            ax.set_title(heads[c], fontsize=9)
+    if colour is not None:
+        cb = fig.colorbar(im, ax=list(axes_row), location="right", fraction=0.04, pad=0.02, aspect=6)
+        cb.set_ticks([0, kw["vmax"]])
+        cb.ax.set_yticklabels(["0", f"{kw['vmax']:.2g}"], fontsize=7)
+        cb.set_label(textwrap.fill(colour[1], 10), fontsize=7)
+
+
 def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None, max_cols: int = 10,
                class_names: dict[int, str] | None = None, colour_rows: dict[str, str] | None = None,
                colour_labels: dict[str, str] | None = None, column_titles: list[str] | None = None,
                empty_note: str | None = None):
     """One row per entry of ``rows`` (name -> (N, S, S)), one column per image, upright, at most :data:`PAGE_WIDTH`.
 
-    Each row's name is written above its images, left-aligned over the page width (long model names need no
-    column of their own), so up to 10 columns get 0.66 inch per image (0.62 beside a colour bar); more columns
-    share the page width.
+    Each row's name stands above its images; up to 10 columns get 0.66 inch per image, more share the page width.
 
     Parameters
     ----------
     rows : dict of str -> ndarray (N, S, S)
-        Images in [0, 1] (grey scale, 0 black), unless the row is in ``colour_rows``. Every row shows its first
+        Images in [0, 1] (grey scale, 0 black) unless the row is in ``colour_rows``. Every row shows its first
         ``min(max_cols, shortest row)`` images.
     labels : ndarray (N,), optional
         Class codes of the columns; titles them with ``class_names`` (default digit69's :data:`LABEL_NAMES`).
     column_titles : list of str, optional
-        A title per column instead (e.g. "six, r = 0.99" for a pair's correlation); wins over ``labels``. One per
-        shown column at least.
+        A title per shown column instead (e.g. "six, r = 0.99"); wins over ``labels``.
     colour_rows : dict of str -> str, optional
-        Rows drawn with their own colour scale (0 to the row's maximum) and this colormap, e.g. a per-pixel
-        standard deviation, which would be black on the [0, 1] scale. Each gets a colour bar, labelled with
-        ``colour_labels[row]`` (default: the row's name).
+        Rows drawn with this colormap from 0 to the row's maximum (e.g. a per-pixel standard deviation), each with
+        a colour bar labelled ``colour_labels[row]`` (default: the row's name).
     empty_note : str, optional
-        Why there may be nothing to show (e.g. "no prior image is near a stimulus"). When ``rows`` is empty or
-        a row holds no image, the grid is not drawn: one Markdown line "No images to show: <empty_note>" is shown
-        instead (a default reason names the empty rows).
+        Why there may be nothing to show: when ``rows`` is empty or a row holds no image, the Markdown line "No
+        images to show: <empty_note>" replaces the grid (a default reason names the empty rows).
 
     Returns
     -------
     matplotlib Figure, or None when there was nothing to show.
     """
-    class_names = LABEL_NAMES if class_names is None else class_names
-    colour_rows = colour_rows or {}
-    colour_labels = colour_labels or {}
+    colour_rows, colour_labels = colour_rows or {}, colour_labels or {}
     names = list(rows or {})
     if not names:
         return _note("No images to show", empty_note or "no image rows were given")
@@ -68,40 +91,16 @@ def image_grid(rows: dict[str, np.ndarray], *, labels: np.ndarray | None = None,
     chars = max(20, int(width * 72 / 5.3))  # characters of 9-point text in a line of the figure's width
     titles = [textwrap.fill(model_label(name), chars) for name in names]
     name_h = [0.07 + 0.16 * (t.count("\n") + 1) for t in titles]  # a row's name, above its images
-    if column_titles is not None:
-        heads = [str(t) for t in column_titles]
-        if len(heads) < n:
-            raise ValueError(f"column_titles has {len(heads)} titles for {n} columns")
-    elif labels is not None:
-        heads = [class_names.get(int(labels[c]), str(labels[c])) for c in range(n)]
-    else:
-        heads = None
+    heads = _column_heads(n, labels, LABEL_NAMES if class_names is None else class_names, column_titles)
     top = 0.2 * (1 + max(h.count("\n") for h in heads[:n])) if heads else 0.0  # titles over the first row
     fig = plt.figure(figsize=(width, 0.1 + top + sum(name_h) + cell * len(names)), layout="constrained")
     fig.get_layout_engine().set(w_pad=0.01, h_pad=0.02, wspace=0.08, hspace=0.0)  # images close, not padded apart
-    ratios = [v for r in range(len(names)) for v in (name_h[r], cell)]
-    gs = fig.add_gridspec(2 * len(names), n, height_ratios=ratios)
-    # the image axes first, row by row (fig.axes[:n] is the first row), then the row names and the colour bars
+    gs = fig.add_gridspec(2 * len(names), n, height_ratios=[v for r in range(len(names)) for v in (name_h[r], cell)])
+    # the image axes first, row by row (fig.axes[:n] is the first row), then the colour bars and the row names
     axes = np.array([[fig.add_subplot(gs[2 * r + 1, c]) for c in range(n)] for r in range(len(names))])
     for r, name in enumerate(names):
-        data = np.asarray(rows[name])
-        if name in colour_rows:
-            kw = dict(cmap=colour_rows[name], vmin=0, vmax=max(float(np.nanmax(data[:n])), 1e-6))
-        else:
-            kw = dict(cmap="gray", vmin=0, vmax=1)
-        for c in range(n):
-            ax = axes[r, c]
-            im = ax.imshow(data[c], **kw)
-            ax.set_xticks([]), ax.set_yticks([])
-            for sp in ax.spines.values():
-                sp.set_visible(False)
-            if r == 0 and heads:
-                ax.set_title(heads[c], fontsize=9)
-        if name in colour_rows:
-            cb = fig.colorbar(im, ax=list(axes[r, :]), location="right", fraction=0.04, pad=0.02, aspect=6)
-            cb.set_ticks([0, kw["vmax"]])
-            cb.ax.set_yticklabels(["0", f"{kw['vmax']:.2g}"], fontsize=7)
-            cb.set_label(textwrap.fill(colour_labels.get(name, model_label(name)), 10), fontsize=7)
+        colour = (colour_rows[name], colour_labels.get(name, model_label(name))) if name in colour_rows else None
+        _image_row(fig, axes[r], np.asarray(rows[name]), heads if r == 0 else None, colour)
     for r, title in enumerate(titles):
         head = fig.add_subplot(gs[2 * r, :], label=f"row name {r}")
         head.axis("off")

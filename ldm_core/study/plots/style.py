@@ -11,8 +11,6 @@ import numpy as np
 from matplotlib import ticker as mticker
 
 
-
-
 PAGE_WIDTH = 7.0  # inches: the book's text column
 
 
@@ -167,6 +165,18 @@ def _short_labels(values) -> list[str] | None:
     return None
 
 
+def _thinned(n: int, order: list, largest, clear, pos) -> list[bool]:
+    """Which of ``n`` labels to keep: walk ``order`` (display order) keeping each label clear of the last kept one."""
+    kept = [order[0]]
+    for i in order[1:]:
+        if clear(kept[-1], i):
+            kept.append(i)
+    if largest not in kept:  # keep the largest value's label; drop its overlapping neighbours instead
+        kept = [i for i in kept if (clear(i, largest) if pos[i] <= pos[largest] else clear(largest, i))]
+        kept.append(largest)
+    return [i in kept for i in range(n)]
+
+
 class DataTickFormatter(mticker.Formatter):
     """Tick labels at the data's values that never overlap and never vanish: decided at draw time, in display space.
 
@@ -227,8 +237,7 @@ class DataTickFormatter(mticker.Formatter):
     def _layout(self, values: np.ndarray, plain: list[str]) -> tuple[list[str], float, set, list[bool]]:
         """(labels, angle, ticks one line lower, keep): the first layout whose labels all clear each other, else
         the most compact one thinned."""
-        axis = self.axis
-        ax = axis.axes
+        axis, ax = self.axis, self.axis.axes
         is_x = axis.axis_name == "x"
         lo, hi = sorted(axis.get_view_interval())
         tol = 1e-9 * max(abs(lo), abs(hi), 1e-300)
@@ -283,19 +292,8 @@ class DataTickFormatter(mticker.Formatter):
             if all(clear(a, b) for a, b in zip(order, order[2:])):
                 return short, 0.0, set(order[1::2]), list(inside)
         labels, angle = candidates[-1]  # nothing fits: thin the most compact layout
-        clear = fits(labels, angle)
-        kept = [order[0]]
-        for i in order[1:]:
-            if clear(kept[-1], i):
-                kept.append(i)
         largest = max(idx, key=lambda i: values[i])
-        if largest not in kept:  # keep the largest value's label; drop its overlapping neighbours instead
-            kept = [i for i in kept if (clear(i, largest) if pos[i] <= pos[largest] else clear(largest, i))]
-            kept.append(largest)
-        keep = [False] * len(values)
-        for i in kept:
-            keep[i] = True
-        return labels, angle, set(), keep
+        return labels, angle, set(), _thinned(len(values), order, largest, fits(labels, angle), pos)
 
 
 def data_ticks(ax, xs, *, axis: str = "x") -> None:

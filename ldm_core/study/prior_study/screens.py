@@ -31,12 +31,10 @@ def budget_check(data: StudyData, pretrain_images: np.ndarray, reference_images:
                  return_results: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, VariantResult]]:
     """The prior trained with each (prediction, schedule) at each diffusion budget: sample quality and reconstructions.
 
-    For each prediction, noise schedule and number of optimiser steps: the unconditional samples' covariance error,
-    variance ratio and realism (:func:`ldm_core.prior.sample_quality`), and the validation PSNR / SSIM of conditional
-    sampling from pure noise (``n_samples`` averaged) with ``map_cfg``. Rows are named
-    ``"<prediction>, <schedule> schedule, <steps> steps"`` (e.g. ``"eps, linear schedule, 500 steps"``);
-    ``return_results`` also returns the runs under the same names (their per-image validation scores, for
-    :func:`epsilon_findings`).
+    Each row: the unconditional samples' covariance error, variance ratio and realism
+    (:func:`ldm_core.prior.sample_quality`), and the validation PSNR / SSIM of conditional sampling from pure noise
+    (``n_samples`` averaged) with ``map_cfg``. Rows are named ``"<prediction>, <schedule> schedule, <steps> steps"``;
+    ``return_results`` also returns the runs by row name (per-image validation scores, for :func:`epsilon_findings`).
     """
     rows, variants = {}, {}
     for pred, schedule in parameterisations:
@@ -115,6 +113,27 @@ def _side(c: Mapping, unit: str, what: str) -> str:
     return f"not separable from {what}, {mean}{unit} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]"
 
 
+def _runaway_clauses(kind: str, away: list, amp: pd.Series, *, runaway: float, sampler: str) -> tuple[str, str]:
+    """The section's and the summary's clauses on whether ``kind``'s samples run away (``away``: (budget, ratio)s)."""
+    if not away:
+        return (f"; its unconditional samples do not run away (sample variance within a factor {runaway:g} of "
+                "the data's)"), ""
+    worst = max(away, key=lambda a: abs(np.log(a[1])))[1]
+    clause = ("; its unconditional samples run away (sample variance "
+              + join_words([f"{large_number(v)} times the data's after {b:,} steps" for b, v in away]) + ")")
+    short = f" and its samples run away (variance up to {large_number(worst)} times the data's)"
+    e, x = amp.get((kind, sampler, "eps"), np.nan), amp.get((kind, sampler, "x0"), np.nan)
+    if np.isfinite(e) and np.isfinite(x) and e >= runaway * x:
+        clause += (f", as the known-answer table predicts: DDIM from the last timestep multiplies an ε error "
+                   f"{large_number(e)}-fold on this schedule, an x0 error {large_number(x)}-fold")
+        short += f", as DDIM's {large_number(e)}-fold amplification of an ε error on this schedule predicts"
+    elif np.isfinite(e):
+        clause += (f"; the known-answer amplification of an ε error on this schedule ({large_number(e)}-fold) "
+                   "does not account for it")
+        short += f", which DDIM's {large_number(e)}-fold amplification of an ε error here does not account for"
+    return clause, short
+
+
 def epsilon_findings(budget: pd.DataFrame, results: Mapping[str, VariantResult], known: pd.DataFrame, *,
                      budgets: Sequence[int], spatial_schedule: str, n_boot: int, runaway: float = RUNAWAY,
                      sampler: str = "ddim, 50 steps") -> dict:
@@ -123,10 +142,9 @@ def epsilon_findings(budget: pd.DataFrame, results: Mapping[str, VariantResult],
     For each ε schedule and budget of :func:`budget_check` (``return_results=True``): the validation PSNR, its paired
     difference from x0-prediction (cosine schedule) at the same budget (behind / ahead when the 95% CI excludes 0,
     else not separable), and whether the unconditional samples run away (variance ratio above ``runaway`` or below
-    its inverse). A run-away is attributed to the known-answer amplification only when DDIM multiplies an ε error at
-    least ``runaway`` times more than an x0 error on that schedule. The last statement is about chapter 08's spatial
-    ε candidates, which use ``spatial_schedule``: the cosine schedule's amplification is said not to bear on them
-    unless they use it.
+    its inverse), attributed to the known-answer amplification only when DDIM multiplies an ε error at least
+    ``runaway`` times more than an x0 error on that schedule. Chapter 08's spatial ε candidates use
+    ``spatial_schedule``: unless it is cosine, the cosine schedule's amplification is said not to bear on them.
 
     Returns
     -------
@@ -135,8 +153,7 @@ def epsilon_findings(budget: pd.DataFrame, results: Mapping[str, VariantResult],
         known-answer test) and ``rows`` ({row name: {"psnr", "x0_psnr", "difference", "variance_ratio", "runs_away"}}).
     """
     budgets = list(dict.fromkeys(int(b) for b in budgets))
-    passes = bool(known["library passes"].all())
-    amp = known["bias amplification"]
+    passes, amp = bool(known["library passes"].all()), known["bias amplification"]
     rows, per_schedule, short_clauses = {}, [], []
     schedules = [n.split(", ")[1].split()[0] for n in budget.index if n.startswith("eps, ")]
     for kind in dict.fromkeys(schedules):
@@ -158,27 +175,11 @@ def epsilon_findings(budget: pd.DataFrame, results: Mapping[str, VariantResult],
                 away.append((b, vr))
         if not sched_parts:
             continue
-        clause = f"with the {kind} schedule ε-prediction reaches {join_words(sched_parts)} on the validation trials"
-        short = f"with the {kind} schedule ε-prediction is {join_words(short_parts)} on validation"
-        if away:
-            worst = max(away, key=lambda a: abs(np.log(a[1])))[1]
-            clause += ("; its unconditional samples run away (sample variance "
-                       + join_words([f"{large_number(v)} times the data's after {b:,} steps" for b, v in away]) + ")")
-            short += f" and its samples run away (variance up to {large_number(worst)} times the data's)"
-            e, x = amp.get((kind, sampler, "eps"), np.nan), amp.get((kind, sampler, "x0"), np.nan)
-            if np.isfinite(e) and np.isfinite(x) and e >= runaway * x:
-                clause += (f", as the known-answer table predicts: DDIM from the last timestep multiplies an ε error "
-                           f"{large_number(e)}-fold on this schedule, an x0 error {large_number(x)}-fold")
-                short += f", as DDIM's {large_number(e)}-fold amplification of an ε error on this schedule predicts"
-            elif np.isfinite(e):
-                clause += (f"; the known-answer amplification of an ε error on this schedule ({large_number(e)}-fold) "
-                           "does not account for it")
-                short += f", which DDIM's {large_number(e)}-fold amplification of an ε error here does not account for"
-        else:
-            clause += (f"; its unconditional samples do not run away (sample variance within a factor {runaway:g} of "
-                       "the data's)")
-        per_schedule.append(clause)
-        short_clauses.append(short)
+        more, more_short = _runaway_clauses(kind, away, amp, runaway=runaway, sampler=sampler)
+        per_schedule.append(f"with the {kind} schedule ε-prediction reaches {join_words(sched_parts)} on the "
+                            "validation trials" + more)
+        short_clauses.append(f"with the {kind} schedule ε-prediction is {join_words(short_parts)} on validation"
+                             + more_short)
     bug = ("every sampler passes the known-answer test, so no sampler bug is behind these numbers" if passes else
            "some samplers fail the known-answer test (see the table), so a sampler bug is not ruled out")
     spatial = f"chapter 8's spatial ε candidates use the {spatial_schedule} schedule"
@@ -328,8 +329,7 @@ def evaluate_baselines(decoders: Mapping[str, Mapping[str, object]], data: Study
     """Score :func:`baseline_decoders` on validation and test.
 
     ``decoders`` is ``{baseline: {fit key: decoder fitted on data's fitting trials, all key: decoder refitted on
-    data_all}}`` (two keys, in that order, the same for every baseline); the keys come back as
-    :attr:`BaselineScores.keys`.
+    data_all}}`` (two keys, in that order, the same for every baseline), returned as :attr:`BaselineScores.keys`.
     """
     keys = tuple(next(iter(decoders.values())))
     if len(keys) != 2 or any(tuple(d) != keys for d in decoders.values()):
