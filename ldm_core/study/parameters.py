@@ -51,9 +51,6 @@ def _metric_targets(d: dict) -> str | None:
     return f"has non-numeric target(s) for {nonnum}" if nonnum else None
 
 
-SAMPLING_KEYS = ("n_samples", "guidance", "steps", "sampler")
-
-
 def _candidates(d: dict) -> str | None:
     if not d:
         return "is empty: give at least one candidate"
@@ -119,15 +116,6 @@ RECIPE = {
 }
 
 SELECT = {"select_metric": Str("ssim", "validation metric that ranks variants", choices=METRICS)}
-
-
-def _pick(block: dict, *names: str, **changes) -> dict:
-    """``block`` restricted to ``names`` (all when none), with some defaults or docs replaced."""
-    out = {n: block[n] for n in (names or block)}
-    for n, kw in changes.items():
-        p = out[n]
-        out[n] = Param(**{**{f: getattr(p, f) for f in p.__dataclass_fields__}, **kw})
-    return out
 
 
 # ----------------------------------------------------------------------------- the chapters
