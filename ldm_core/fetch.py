@@ -152,7 +152,8 @@ def find_data_file(filename: str, data_dir: str | os.PathLike | None = None, *, 
         Public URL of the file; None if it has none (then the cache is only read, never filled).
     sha256 : str, optional
         Expected SHA-256, checked for cache hits and downloads (a cache file that differs is ignored).
-        Required with ``url``. Files found through the argument or ``LDM_DATA_DIR`` are trusted.
+        Required with ``url``. Files found through the argument or ``LDM_DATA_DIR`` are trusted: their
+        checksum is the caller's to record.
     download : bool
         If False, never touch the network.
     timeout : float, seconds
@@ -173,7 +174,8 @@ def find_data_file(filename: str, data_dir: str | os.PathLike | None = None, *, 
     ValueError
         ``url`` without ``sha256`` (a download must be verifiable).
     FileNotFoundError
-        ``data_dir`` was given but holds no such file, or ``LDM_DATA_DIR`` is set but its folder holds none.
+        ``data_dir`` was given but holds no such file, or ``LDM_DATA_DIR`` is set but its folder holds none (the
+        message names the variable, the folder and the file).
     DataNotFoundError
         (an OSError) The file is nowhere and could not be downloaded (no URL, offline, download=False or
         checksum mismatch). The message, and ``.tried``, list every place tried; the message says how to place it.

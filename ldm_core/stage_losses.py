@@ -145,11 +145,9 @@ def _add_image_losses(
 
 
 def diffusion_stage_loss(
-    model: nn.Module,
-    *,
-    fmri: torch.Tensor, images: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, z_eps: torch.Tensor,
-    cond_drop: torch.Tensor | None = None, w_noise: float = 1.0, w_coarse: float = 0.0,
-    image_loss: nn.Module | None = None, img_loss_t_frac: float = 0.5,
+    model: nn.Module, *, fmri: torch.Tensor, images: torch.Tensor, t: torch.Tensor,
+    noise: torch.Tensor, z_eps: torch.Tensor, cond_drop: torch.Tensor | None = None, w_noise: float = 1.0,
+    w_coarse: float = 0.0, image_loss: nn.Module | None = None, img_loss_t_frac: float = 0.5,
     train_encoder: bool = True, train_vae_encoder: bool = False, amp: bool = False,
 ) -> StageLoss:
     """Stage-3 loss: the denoiser's noise (or x0) MSE on VAE latents, plus the optional terms.
@@ -175,6 +173,7 @@ def diffusion_stage_loss(
         Image-space losses on decoded x0 estimates of the rows with ``t < img_loss_t_frac * n_train_steps``
         (None: none, as in validation).
     img_loss_t_frac : float in (0, 1]
+        Share of the noise schedule, from t = 0, whose rows get the image losses.
     train_encoder, train_vae_encoder : bool
         Whether gradients are recorded through the fMRI encoder and the VAE encoder (the ``"original"`` plan trains
         the VAE encoder on this loss; its decoder gets none from the noise and coarse terms, which never decode).

@@ -268,11 +268,11 @@ def perception_metrics(recons: np.ndarray, targets: np.ndarray, labels: np.ndarr
 
     Notes
     -----
-    KID is computed on features divided by ``feature_scale``, the root-mean-square feature value of the
-    reference set: a ReLU network's activation scale is arbitrary, and the cubic kernel's x . y / d, and so
-    KID, would scale with it. Reconstructions of one test image (its K seeds, or two bootstrap copies) are
-    never paired in KID's within term: they are not independent samples, and pairing them would bias a
-    multi-seed KID upward. With K = 1 the estimate is :func:`kid`.
+    KID is computed on features divided by ``feature_scale``, the root-mean-square feature value of the reference
+    set: a ReLU network's activation scale is arbitrary, and without this the cubic kernel's x . y / d, and so KID,
+    would scale with it (Pearson r, ``feature_id2``, does not). Reconstructions of one test image (its K seeds, or
+    two bootstrap copies) are never paired in KID's within term: they are not independent samples, and pairing them
+    would bias a multi-seed KID upward. With K = 1 the estimate is :func:`kid`.
 
     Raises
     ------

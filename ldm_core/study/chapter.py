@@ -167,7 +167,7 @@ class _ChapterProse:
 
         When test stimuli repeat among the training stimuli, a warning sentence is appended: identification then
         measures retrieval, not reconstruction. Every chapter after 00 knows the count from chapter 00's
-        ``extra.test_in_training`` (read by :meth:`start`); chapter 00 passes the count it has just computed.
+        ``extra.test_in_training`` (read by :meth:`Chapter.start`); chapter 00 passes the count it has just computed.
 
         Parameters
         ----------

@@ -165,16 +165,18 @@ def _short_labels(values) -> list[str] | None:
     return None
 
 
-def _thinned(n: int, order: list, largest, clear, pos) -> list[bool]:
-    """Which of ``n`` labels to keep: walk ``order`` (display order) keeping each label clear of the last kept one."""
-    kept = [order[0]]
-    for i in order[1:]:
-        if clear(kept[-1], i):
+def _thinned(n_labels: int, display_order: list, largest: int, is_clear, position) -> list[bool]:
+    """Which labels to keep: walk ``display_order`` keeping each label that ``is_clear(kept, i)`` of the last kept one.
+
+    ``largest`` is the largest value's label index; ``position[i]`` is label i's place along the axis."""
+    kept = [display_order[0]]
+    for i in display_order[1:]:
+        if is_clear(kept[-1], i):
             kept.append(i)
     if largest not in kept:  # keep the largest value's label; drop its overlapping neighbours instead
-        kept = [i for i in kept if (clear(i, largest) if pos[i] <= pos[largest] else clear(largest, i))]
+        kept = [i for i in kept if (is_clear(i, largest) if position[i] <= position[largest] else is_clear(largest, i))]
         kept.append(largest)
-    return [i in kept for i in range(n)]
+    return [i in kept for i in range(n_labels)]
 
 
 class DataTickFormatter(mticker.Formatter):
