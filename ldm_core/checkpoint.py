@@ -15,18 +15,13 @@ References
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import pickle
-import warnings
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ldm_core.config import REMOVED_TRAIN_FIELDS, LDMConfig, TrainConfig, exists
-from ldm_core.io import atomic_torch_save
+from ldm_core.io import atomic_torch_save, content_key, read_cached
 
 if TYPE_CHECKING:
     from ldm_core.pipeline import BrainLDM
@@ -39,8 +34,6 @@ __all__ = ["VAE_TRAIN_FIELDS", "init_vae_from_own_seed", "reseed_after_vae", "va
 VAE_TRAIN_FIELDS = ("vae_epochs", "vae_lr", "vae_kl_weight", "vae_recon", "vae_augment", "augment_degrees",
                     "augment_translate", "fit_latent_scale", "batch_size", "weight_decay", "grad_clip", "seed",
                     "val_every")
-_UNREADABLE = (OSError, RuntimeError, ValueError, KeyError, TypeError, EOFError, pickle.UnpicklingError,
-               zipfile.BadZipFile)  # what torch.load and a malformed payload raise
 
 
 # stage-1 VAE: own seed, reseeding, cache
@@ -90,15 +83,12 @@ def vae_cache_path(
     """
     if not exists(cache_dir):
         return None
-    h = hashlib.sha256()
-    h.update(json.dumps({"ldm": {k: v for k, v in ldm_cfg.to_dict().items() if k.startswith("vae")},
-                         "train": {k: REMOVED_TRAIN_FIELDS[k] if k in REMOVED_TRAIN_FIELDS else getattr(train_cfg, k)
-                                   for k in VAE_TRAIN_FIELDS},
-                         "val": exists(images_val)}, sort_keys=True).encode())
-    h.update(images.detach().cpu().numpy().tobytes())
-    if exists(images_val):
-        h.update(images_val.detach().cpu().numpy().tobytes())
-    return Path(cache_dir) / f"vae-{h.hexdigest()[:24]}.pt"
+    fields = {"ldm": {k: v for k, v in ldm_cfg.to_dict().items() if k.startswith("vae")},
+              "train": {k: REMOVED_TRAIN_FIELDS[k] if k in REMOVED_TRAIN_FIELDS else getattr(train_cfg, k)
+                        for k in VAE_TRAIN_FIELDS},
+              "val": exists(images_val)}
+    arrays = [x.detach().cpu().numpy() for x in (images, images_val) if exists(x)]
+    return Path(cache_dir) / f"vae-{content_key(fields, *arrays, digits=24)}.pt"
 
 
 def load_cached_vae(path: Path | None, model: BrainLDM, *, device: torch.device) -> list[dict[str, Any]] | None:
@@ -110,18 +100,17 @@ def load_cached_vae(path: Path | None, model: BrainLDM, *, device: torch.device)
         None when there is no cache or no file; also when the file cannot be read or does not fit
         this VAE (a warning names the file; the model is left untouched and the VAE is trained).
     """
-    if path is None or not path.is_file():
-        return None
-    try:
-        blob = torch.load(path, map_location=device, weights_only=True)
+    def fitting(blob: dict) -> tuple:
         state, scale, rows = blob["vae"], float(blob["latent_scale"]), [dict(r) for r in blob["history"]]
         own = model.vae.state_dict()
         if set(state) != set(own) or any(tuple(state[k].shape) != tuple(own[k].shape) for k in own):
             raise ValueError("its weights do not fit this VAE")
-    except _UNREADABLE as err:
-        warnings.warn(f"ignoring the unreadable cached VAE {path} ({type(err).__name__}: {err}); training the "
-                      "VAE instead (the file is overwritten)", RuntimeWarning, stacklevel=2)
+        return state, scale, rows
+
+    cached = read_cached(path, "stage-1 VAE", build=fitting, map_location=device)
+    if cached is None:
         return None
+    state, scale, rows = cached
     model.vae.load_state_dict(state)
     model.set_latent_scale(scale)
     return rows

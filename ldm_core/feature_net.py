@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ldm_core.io import atomic_torch_save
+from ldm_core.io import atomic_torch_save, read_cached
 from ldm_core.optim import optimiser_step
 
 __all__ = [
@@ -137,9 +137,12 @@ def load_sklearn_digits(*, size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def _load_cached_digit_net(cache_path, meta: dict, verbose: bool) -> DigitFeatureNet:
-    """The frozen digits net saved at ``cache_path``, after checking it was made with the settings ``meta``."""
-    ckpt = torch.load(cache_path, map_location="cpu", weights_only=True)
+def _load_cached_digit_net(cache_path, meta: dict, verbose: bool) -> DigitFeatureNet | None:
+    """The frozen digits net saved at ``cache_path``, after checking it was made with the settings ``meta``; None
+    when there is none (no path or file) or the file is damaged (then warned about, and the net trained again)."""
+    ckpt = read_cached(cache_path, "digits feature net")
+    if ckpt is None:
+        return None
     if ckpt.get("meta") != meta:
         raise ValueError(
             f"cache file {cache_path} was made with settings {ckpt.get('meta')}, not {meta}; "
@@ -215,8 +218,8 @@ def train_digit_feature_net(*, epochs: int = DIGITS_EPOCHS, seed: int = 0, cache
         raise ValueError(f"heldout_fraction={heldout_fraction!r} is not allowed; use a value in (0, 1), e.g. 0.2.")
     meta = {"epochs": int(epochs), "seed": int(seed), "batch_size": int(batch_size),
             "lr": float(lr), "heldout_fraction": float(heldout_fraction)}
-    if cache_path is not None and Path(cache_path).exists():
-        return _load_cached_digit_net(cache_path, meta, verbose)
+    if (cached := _load_cached_digit_net(cache_path, meta, verbose)) is not None:
+        return cached
     from sklearn.model_selection import train_test_split
 
     x, y = load_sklearn_digits(size=28)

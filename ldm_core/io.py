@@ -12,17 +12,28 @@ checkpoints stay readable by other users and tools, as before the writes were ma
 
 The standard library has no atomic-write helper; the ``atomicwrites`` package offers one but is
 deprecated and not a dependency of this project.
+
+The package's one content-addressed cache is built from three helpers here: a trained state (a run's stage-1 VAE,
+an image prior, the perception net) is named by :func:`content_key` of what it depends on, read back by
+:func:`read_cached` -- absent: None; damaged or not fitting: a ``RuntimeWarning`` naming the file, then None, so the
+caller computes it again -- and written by :func:`atomic_torch_save`. The study's run cache
+(:mod:`ldm_core.study.runs`) stores JSON + npz pairs under the same kind of key.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import tempfile
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["FILE_MODE", "atomic_write_bytes", "atomic_torch_save"]
+import numpy as np
+
+__all__ = ["FILE_MODE", "atomic_write_bytes", "atomic_torch_save", "content_key", "read_cached"]
 
 FILE_MODE = 0o644  # permission bits of every file written here: owner read / write, group and others read
 
@@ -86,3 +97,41 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     with _atomic_file(path) as f:
         torch.save(obj, f)
     return Path(path)
+
+
+def content_key(*parts: Any, digits: int = 20) -> str:
+    """The first ``digits`` hex digits of the SHA-256 of ``parts``, in order.
+
+    A part is hashed as: bytes as they are; a numpy array as its C-order bytes (dtype and shape are the caller's to
+    fix or to hash as another part); anything else as sorted-key JSON, values JSON cannot write by ``str``.
+    """
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            part = np.ascontiguousarray(part).tobytes()
+        elif not isinstance(part, bytes):
+            part = json.dumps(part, sort_keys=True, default=str).encode()
+        h.update(part)
+    return h.hexdigest()[:digits]
+
+
+def read_cached(path: str | os.PathLike | None, what: str, *, build: Callable[[Any], Any] = lambda state: state,
+                map_location: Any = "cpu") -> Any:
+    """``build(torch.load(path, weights_only=True))``, or None when there is nothing usable at ``path``.
+
+    None without a warning when ``path`` is None or no file; None with a ``RuntimeWarning`` naming ``what`` and the
+    file when it cannot be read or ``build`` raises (a damaged file, or one that does not fit): the caller then
+    computes the state again and overwrites the file.
+    """
+    import torch
+
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        return build(torch.load(path, map_location=map_location, weights_only=True))
+    except Exception as err:  # noqa: BLE001 -- any unusable file is recomputed, loudly
+        why = " ".join(str(err).split())  # torch.load's messages run over several lines
+        why = why if len(why) <= 200 else why[:200] + " ..."
+        warnings.warn(f"ignoring the damaged cached {what} {path} ({type(err).__name__}: {why}); it is computed "
+                      "again and the file replaced", RuntimeWarning, stacklevel=3)
+        return None

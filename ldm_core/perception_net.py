@@ -10,11 +10,8 @@ here and which has never seen a handwritten digit. It is separate from the perce
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
@@ -25,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ldm_core.feature_net import freeze
-from ldm_core.io import atomic_torch_save
+from ldm_core.io import atomic_torch_save, content_key, read_cached
 from ldm_core.optim import optimiser_step
 
 __all__ = ["PERCEPTION_STEPS", "DIGIT_WORDS", "digit_word", "PerceptionCNN", "PerceptionNet", "train_perception_net"]
@@ -225,12 +222,9 @@ def _cache_path(cache_dir, x: np.ndarray, codes: np.ndarray, meta: dict, names: 
     """``cache_dir/perception_net_<key>.pt``, the key hashing images, codes, ``meta`` and ``names``; None if no dir."""
     if cache_dir is None:
         return None
-    h = hashlib.sha256()
-    h.update(json.dumps(list(x.shape)).encode())
-    h.update(np.ascontiguousarray(x, dtype=np.float32).tobytes())
-    h.update(np.ascontiguousarray(codes, dtype=np.int64).tobytes())
-    h.update(json.dumps({**meta, "code_names": {str(k): v for k, v in sorted(names.items())}}, sort_keys=True).encode())
-    return Path(cache_dir) / f"perception_net_{h.hexdigest()[:20]}.pt"
+    key = content_key(list(x.shape), np.asarray(x, dtype=np.float32), np.asarray(codes, dtype=np.int64),
+                      {**meta, "code_names": {str(k): v for k, v in sorted(names.items())}})
+    return Path(cache_dir) / f"perception_net_{key}.pt"
 
 
 def _checked_inputs(images, labels, class_names, heldout_fraction, steps, batch_size) -> tuple:
@@ -285,21 +279,15 @@ def _frozen_perception_net(state_dict, held, train_seconds, *, x, codes, y_all, 
 
 def _load_cached_net(path: Path | None, meta: dict, build, verbose: bool) -> PerceptionNet | None:
     """The net cached at ``path`` if its ``meta`` matches; None (with a RuntimeWarning if the file is damaged)."""
-    if path is None or not path.exists():
-        return None
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    def fitting(ckpt: dict) -> PerceptionNet:
         if not isinstance(ckpt, dict) or ckpt.get("meta") != meta:
             raise ValueError("its settings do not match the key it is stored under")
-        held = np.asarray(ckpt["heldout_index"], dtype=np.int64)
-        out = build(ckpt["state_dict"], held, 0.0)
-        if verbose:
-            print(f"loaded {out.name} from {path} (held-out accuracy {out.heldout_accuracy:.4f})")
-        return out
-    except Exception as err:  # noqa: BLE001 -- any unreadable file is retrained, loudly
-        warnings.warn(f"perception net cache file {path} is damaged ({type(err).__name__}: {err}); "
-                      f"retraining and replacing it.", RuntimeWarning, stacklevel=3)
-    return None
+        return build(ckpt["state_dict"], np.asarray(ckpt["heldout_index"], dtype=np.int64), 0.0)
+
+    out = read_cached(path, "perception net", build=fitting)
+    if out is not None and verbose:
+        print(f"loaded {out.name} from {path} (held-out accuracy {out.heldout_accuracy:.4f})")
+    return out
 
 
 def _split_and_train(x, codes, y_all, ordered, seed, heldout_fraction, steps, batch_size, lr) -> tuple:

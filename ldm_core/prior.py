@@ -23,18 +23,17 @@ Notation: ``x0`` -> z_0 (standardised code), ``x_t`` -> z_t, ``t`` -> timestep, 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .io import atomic_torch_save
+from .io import atomic_torch_save, content_key, read_cached
 from .models.mlp_denoiser import MLPDenoiser
 from .models.schedule import NoiseSchedule
 from .models.vector_vae import VectorVAE, elbo_loss
@@ -216,10 +215,8 @@ def _build(cfg: PriorConfig, image_size: int):
 
 def images_checksum(images: np.ndarray) -> str:
     """SHA-256 of an image array's float32 bytes and shape (the image set's identity in cache keys)."""
-    a = np.ascontiguousarray(np.asarray(images, dtype=np.float32))
-    h = hashlib.sha256(str(a.shape).encode())
-    h.update(a.tobytes())
-    return h.hexdigest()
+    a = np.asarray(images, dtype=np.float32)
+    return content_key(str(a.shape).encode(), a, digits=64)
 
 
 def prior_key(images_sha256: str, cfg: PriorConfig, seed: int) -> str:
@@ -292,32 +289,22 @@ VAE_FIELDS = ("latent_dim", "vae_width", "vae_hidden", "kl_weight", "vae_steps",
 
 
 def _key(payload: dict) -> str:
-    return hashlib.sha256(json.dumps({**payload, "format": CACHE_FORMAT}, sort_keys=True).encode()).hexdigest()[:20]
-
-
-def _cached(path: Path | None):
-    """The state in ``path``, or None when absent or unreadable (then warned about and recomputed)."""
-    if path is None or not path.is_file():
-        return None
-    try:
-        return torch.load(path, weights_only=True)
-    except Exception as err:  # damaged or foreign file
-        import warnings
-
-        warnings.warn(f"ignoring unreadable image-prior cache {path.name} ({type(err).__name__}: {err}); "
-                      "it is computed again", RuntimeWarning, stacklevel=3)
-        return None
+    return content_key({**payload, "format": CACHE_FORMAT})
 
 
 def _pretrain_vae(x: torch.Tensor, cfg: PriorConfig, seed: int, sha: str, cache_dir, progress: bool):
     """The VAE of ``cfg`` on images ``x`` (N, 1, S, S) and its code statistics, cached by (images, VAE fields, seed)."""
-    path = Path(cache_dir) / f"vae-{_key({'images': sha, 'vae': {k: getattr(cfg, k) for k in VAE_FIELDS}, 'seed': int(seed)})}.pt" \
-        if cache_dir else None
+    key = _key({"images": sha, "vae": {k: getattr(cfg, k) for k in VAE_FIELDS}, "seed": int(seed)})
+    path = Path(cache_dir) / f"vae-{key}.pt" if cache_dir else None
     vae = VectorVAE(latent_dim=cfg.latent_dim, image_size=x.shape[-1], width=cfg.vae_width, hidden=cfg.vae_hidden)
-    state = _cached(path)
-    if state is not None:
+
+    def load(state: dict) -> dict:
         vae.load_state_dict(state["vae"])
-        return vae.eval(), dict(state["history"])
+        return dict(state["history"])
+
+    hist = read_cached(path, "image-prior VAE", build=load)
+    if hist is not None:
+        return vae.eval(), hist
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         vae = VectorVAE(latent_dim=cfg.latent_dim, image_size=x.shape[-1], width=cfg.vae_width, hidden=cfg.vae_hidden)
@@ -389,9 +376,9 @@ def pretrain_prior(images: np.ndarray, *, cfg: PriorConfig, seed: int = 0, cache
     images = _checked_images(images)
     sha = images_checksum(images)
     path = Path(cache_dir) / f"prior-{prior_key(sha, cfg, seed)}.pt" if cache_dir else None
-    state = _cached(path)
-    if state is not None:
-        return ImagePrior.from_state(state, image_size=images.shape[1])
+    cached = read_cached(path, "image prior", build=partial(ImagePrior.from_state, image_size=images.shape[1]))
+    if cached is not None:
+        return cached
     x = torch.as_tensor(images)[:, None]
     vae, hist = _pretrain_vae(x, cfg, seed, sha, cache_dir, progress)
     mean, center, spread = _standardisation(vae, x)

@@ -26,7 +26,6 @@ from the checked npz.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -36,6 +35,7 @@ import numpy as np
 
 from .data import _fail, _pixel_scale, _to_unit
 from .fetch import ENV_VAR, DataNotFoundError, _default_cache_dir, find_data_file, sha256_of
+from .io import content_key
 
 __all__ = ["PRIOR_FILENAME", "PRIOR_SHA256", "NPZ_SOURCE", "TORCHVISION_SOURCE", "FILE_SOURCE", "SOURCES", "UNLABELLED",
            "PriorImages", "load_prior_images"]
@@ -346,7 +346,7 @@ def _load_torchvision(root: Path, digits: tuple[int, ...], *, download: bool, ve
     images, labels, note = _validated(np.asarray(ds.data), np.asarray(ds.targets), path=raw, keys=("data", "targets"),
                                       digits=digits)
     manifest = "".join(f"{sha256_of(raw / f)}  {f}\n" for f in TORCHVISION_FILES if (raw / f).is_file())
-    sha = hashlib.sha256(manifest.encode()).hexdigest()
+    sha = content_key(manifest.encode(), digits=64)
     counts = {d: int((labels == d).sum()) for d in digits}
     return PriorImages(images=images, labels=labels, source=TORCHVISION_SOURCE, path=raw, sha256=sha,
                        description=_describe(TORCHVISION_SOURCE, "MNIST/raw", sha, counts, images.shape[1], note),

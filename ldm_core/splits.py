@@ -20,12 +20,12 @@ class names) is part of every run cache key (:mod:`ldm_core.study.runs`).
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .data import Digit69, load_digit69
+from .io import content_key
 from .prior_images import PriorImages
 
 __all__ = ["train_val_split", "FmriNormalizer", "REPEAT_THRESHOLD", "test_in_training", "StudyData", "prepare_data",
@@ -233,7 +233,7 @@ class StudyData:
         key = self.raw.sha256 + ",".join(map(str, self.val_idx))
         if self.fit_idx is not None:  # a subset of the fitting trials (the full set keeps its original key)
             key += ";fit:" + ",".join(map(str, self.fit_idx))
-        return hashlib.sha256(key.encode()).hexdigest()[:16]
+        return content_key(key.encode(), digits=16)
 
 
 def prepare_data(data_dir: str | None = None, *, val_fraction: float = 0.2, split_seed: int = 0,

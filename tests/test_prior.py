@@ -42,7 +42,7 @@ def test_damaged_cache_is_retrained_with_a_warning(images, tmp_path):
     pretrain_prior(images, cfg=TINY, seed=0, cache_dir=tmp_path, progress=False)
     path = tmp_path / f"prior-{prior_key(images_checksum(images), TINY, 0)}.pt"
     path.write_bytes(b"not a torch file")
-    with pytest.warns(RuntimeWarning, match="ignoring unreadable image-prior cache"):
+    with pytest.warns(RuntimeWarning, match="ignoring the damaged cached image prior"):
         p = pretrain_prior(images, cfg=TINY, seed=0, cache_dir=tmp_path, progress=False)
     assert isinstance(p, ImagePrior)
 

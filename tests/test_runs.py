@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ldm_core.config import TrainConfig, get_preset
-from ldm_core.study.runs import (SAMPLING_DEFAULTS, Run, VariantResult, cache_key, chapter_metrics, load_run, loss_terms,
+from ldm_core.io import content_key
+from ldm_core.study.runs import (SAMPLING_DEFAULTS, Run, VariantResult, chapter_metrics, load_run, loss_terms,
                            loss_terms_table, run_key, run_path, save_run, summary_table, train_key)
 from tests.train_helpers import TINY, TRAIN
 
@@ -35,7 +36,7 @@ def test_cache_keys_are_pinned(preset, ldm, train_key_hash, run_key_hash):
     """Keys of earlier versions for the same settings (computed before the split), so cached runs are reused."""
     tcfg = TrainConfig.from_dict({**TRAIN, "seed": 2, "progress": False, "vae_cache_dir": "/somewhere/vae"})
     tk = train_key(_Data(), get_preset(preset, **ldm), tcfg)
-    assert cache_key(tk) == train_key_hash
+    assert content_key(tk) == train_key_hash
     assert run_key(tk, {**SAMPLING_DEFAULTS, "steps": 3}, n_boot=50, n_perm=0) == run_key_hash
 
 
@@ -44,15 +45,15 @@ def test_cache_key_ignores_only_fields_that_do_not_change_a_run():
     base = TrainConfig.from_dict(TRAIN)
     same = TrainConfig.from_dict({**TRAIN, "progress": False, "vae_cache_dir": "x", "feature_net_cache_dir": "y"})
     other = TrainConfig.from_dict({**TRAIN, "lr": 3e-4})
-    assert cache_key(train_key(_Data(), cfg, base)) == cache_key(train_key(_Data(), cfg, same))
-    assert cache_key(train_key(_Data(), cfg, base)) != cache_key(train_key(_Data(), cfg, other))
+    assert content_key(train_key(_Data(), cfg, base)) == content_key(train_key(_Data(), cfg, same))
+    assert content_key(train_key(_Data(), cfg, base)) != content_key(train_key(_Data(), cfg, other))
     assert run_path("c", seed=3, key="k").name == "run-seed3-k"
 
 
 def test_cache_key_does_not_depend_on_where_the_feature_net_is_cached():
     """A machine path (the feature-net cache folder) leaves the key unchanged: the same as with no folder."""
     cfg = get_preset("fixed", **TINY)
-    keys = {cache_key(train_key(_Data(), cfg, TrainConfig.from_dict({**TRAIN, "w_perceptual": 0.1, **extra})))
+    keys = {content_key(train_key(_Data(), cfg, TrainConfig.from_dict({**TRAIN, "w_perceptual": 0.1, **extra})))
             for extra in ({}, {"feature_net_cache_dir": "/home/a/cache/fn"}, {"feature_net_cache_dir": "/b/fn"})}
     assert len(keys) == 1
     assert train_key(_Data(), cfg, TrainConfig.from_dict(TRAIN))["train"]["feature_net_cache_dir"] is None

@@ -40,12 +40,12 @@ then measures retrieval, not reconstruction. :meth:`Chapter.inputs` reads an ear
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
+from ..io import content_key
 from .param_labels import PARAM_FORMATTERS, param_label, param_value
 from .parameters import CHAPTER_PARAMS, RUN_PARAMS, ParameterError, requirements, validate
 from .results import load_results, project_root, results_files_ok, write_results
@@ -240,7 +240,7 @@ class Chapter(_ChapterProse):
         self.params = p = validate(self.name, given)
         root = project_root()
         science = self.science_params()
-        digest = hashlib.sha256(json.dumps(_canonical(science), sort_keys=True).encode()).hexdigest()[:8]
+        digest = content_key(_canonical(science), digits=8)
         if p["results_root"]:
             self.kind, self.out_dir = "results_root", Path(p["results_root"]) / self.name
         elif p["publish"]:

@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from ..config import LDMConfig, TrainConfig, get_preset
-from ..io import atomic_write_bytes
+from ..io import atomic_write_bytes, content_key
 from ..metrics import evaluate
-from .runs import SAMPLING_DEFAULTS, Run, VariantResult, cache_key, load_run, run_key, run_path, save_run, train_key
+from .runs import SAMPLING_DEFAULTS, Run, VariantResult, load_run, run_key, run_path, save_run, train_key
 from ..splits import StudyData
 
 __all__ = ["Variant", "TrainedModel", "run_variants", "train_and_reconstruct", "train_model", "stage1_vae",
@@ -312,7 +312,7 @@ def train_model(data: StudyData, *, ldm_cfg: LDMConfig, train_cfg: dict, seed: i
     tcfg = _train_cfg(train_cfg, seed=seed, cache_dir=cache_dir, progress=progress)
     path = None
     if keep_model and cache_dir:
-        path = Path(cache_dir) / f"model-seed{seed}-{cache_key(train_key(data, ldm_cfg, tcfg))}"
+        path = Path(cache_dir) / f"model-seed{seed}-{content_key(train_key(data, ldm_cfg, tcfg))}"
         kept = _load_kept_model(path)
         if kept is not None:
             return kept

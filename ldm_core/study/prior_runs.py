@@ -22,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import content_key
 from ..latent_map import MAP_KINDS, fit_latent_map, observation_model
 from ..metrics import evaluate
 from ..prior import PriorConfig, images_checksum, pretrain_autoencoder, pretrain_prior
 from ..prior_ldm import DecodeConfig, PriorBrainLDM
-from .runs import Run, VariantResult, cache_key, load_run, run_path, save_run
+from .runs import Run, VariantResult, load_run, run_path, save_run
 from ..splits import StudyData
 
 __all__ = ["MapConfig", "PriorVariant", "build_decoder", "autoencoder_decoder", "run_prior_variants", "prior_seed_unit"]
@@ -117,7 +118,7 @@ def autoencoder_decoder(data: StudyData, pretrain_images: np.ndarray, *, cfg: Pr
 
 
 def _run_key(data: StudyData, images_sha: str, variant: PriorVariant, *, seed: int, n_boot: int, n_perm: int) -> str:
-    return cache_key({"kind": "prior_ldm/1", "data": data.fingerprint(), "images": images_sha,
+    return content_key({"kind": "prior_ldm/1", "data": data.fingerprint(), "images": images_sha,
                       **variant.to_dict(), "seed": int(seed), "n_boot": n_boot, "n_perm": n_perm})
 
 

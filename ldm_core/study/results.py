@@ -16,7 +16,6 @@ metrics from the reconstructions; :func:`compare` puts two runs of a chapter sid
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import io as _io
 import json
 import os
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_bytes
+from ..io import atomic_write_bytes, content_key
 
 __all__ = ["project_root", "results_dir", "provenance", "write_results", "load_results", "results_files_ok", "verify",
            "compare", "ResultsMismatchError", "atomic_write_bytes", "METRICS", "RECONSTRUCTIONS"]
@@ -119,10 +118,6 @@ def _unjson(x):
     return x
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _reconstructions_npz(reconstructions: dict[str, np.ndarray], targets: np.ndarray, labels: np.ndarray) -> bytes:
     """The bytes of ``reconstructions.npz``, each reconstruction checked against the targets' shape and [0, 1]."""
     targets = np.asarray(targets, dtype=np.float32)
@@ -188,7 +183,7 @@ def write_results(out_dir: str | os.PathLike, *, chapter: str, metrics: dict[str
         "params": params,
         "wall_time_s": wall_time_s,
         "provenance": {**provenance(device=device), **({"publication": publication} if publication else {})},
-        "files": {RECONSTRUCTIONS: _sha256(npz)},
+        "files": {RECONSTRUCTIONS: content_key(npz, digits=64)},
         **({"extra": extra} if extra else {}),
     }
     atomic_write_bytes(out / RECONSTRUCTIONS, npz)
@@ -228,7 +223,7 @@ def _checked_pair(folder: str | os.PathLike) -> tuple[dict, bytes]:
         raise FileNotFoundError(f"{chapter}/{RECONSTRUCTIONS} is missing beside its {METRICS}: re-run the '{chapter}' chapter")
     want = doc.get("files", {}).get(RECONSTRUCTIONS)
     data = npz.read_bytes()
-    if want is not None and _sha256(data) != want:
+    if want is not None and content_key(data, digits=64) != want:
         raise ResultsMismatchError(
             f"{chapter}/{RECONSTRUCTIONS} is not the file its {METRICS} was written with (sha256 differs): two runs "
             f"wrote this folder at once, or a run was interrupted between the two writes. Re-run the '{chapter}' "

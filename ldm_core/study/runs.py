@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import warnings
@@ -29,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import REMOVED_LDM_FIELDS, REMOVED_TRAIN_FIELDS, LDMConfig, TrainConfig
-from ..io import atomic_write_bytes
+from ..io import atomic_write_bytes, content_key
 from ..metrics import pool_per_image
 from .names import ci_text
 
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from ..splits import StudyData
 
 __all__ = ["Run", "VariantResult", "SAMPLING_DEFAULTS", "KEY_IGNORES", "KEY_AT_DEFAULT", "train_key", "run_key",
-           "cache_key", "run_path", "save_run", "load_run", "summary_table", "chapter_metrics", "LOSS_TERM_WEIGHTS",
+           "run_path", "save_run", "load_run", "summary_table", "chapter_metrics", "LOSS_TERM_WEIGHTS",
            "loss_terms", "LOSS_TERM_LABELS", "loss_terms_table"]
 
 SAMPLING_DEFAULTS = {"steps": 50, "guidance": 1.0, "n_samples": 1, "sampler": None}  # BrainLDM.reconstruct settings a run records
@@ -99,11 +98,6 @@ class VariantResult:
 # ----------------------------------------------------------------------------- cache keys
 
 
-def cache_key(payload: dict) -> str:
-    """20 hex digits of the SHA-256 of ``payload`` as sorted-key JSON (non-JSON values by ``str``)."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
 def train_key(data: StudyData, ldm_cfg: LDMConfig, train_cfg: TrainConfig) -> dict:
     """What a training depends on: data fingerprint, LDMConfig, TrainConfig less :data:`KEY_IGNORES`.
 
@@ -124,7 +118,7 @@ def train_key(data: StudyData, ldm_cfg: LDMConfig, train_cfg: TrainConfig) -> di
 
 def run_key(train: dict, sample_cfg: dict, *, n_boot: int, n_perm: int) -> str:
     """Cache key of a run: :func:`train_key` plus the full sampling settings and evaluation sizes."""
-    return cache_key({**train, "sample": sample_cfg, "n_boot": n_boot, "n_perm": n_perm})
+    return content_key({**train, "sample": sample_cfg, "n_boot": n_boot, "n_perm": n_perm})
 
 
 def run_path(cache_dir: str | Path, *, seed: int, key: str) -> Path:
