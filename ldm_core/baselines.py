@@ -16,17 +16,19 @@ recipe of e.g. Takagi & Nishimoto (CVPR 2023) and Ozcelik & VanRullen (2023), he
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cross_decomposition import PLSRegression
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold
 
 __all__ = ["noise_floors", "nearest_fmri_copy",
            "LinearDecoder", "fit_ridge", "fit_pls", "fit_latent_ridge", "vae_latents",
-           "LatentDecoder", "fit_latent_decoder", "DEFAULT_ALPHAS", "DEFAULT_LATENT_ALPHAS",
-           "DEFAULT_PLS_COMPONENTS"]
+           "LatentDecoder", "fit_latent_decoder", "cv_search", "pls_components_that_fit", "DEFAULT_ALPHAS",
+           "DEFAULT_LATENT_ALPHAS", "DEFAULT_PLS_COMPONENTS"]
 
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(0, 6, 13))
 DEFAULT_LATENT_ALPHAS = tuple(float(a) for a in np.logspace(-2, 6, 17))  # wider at the low end: latents are few, smooth targets
@@ -175,6 +177,36 @@ class LinearDecoder:
         return np.clip(pred.reshape(len(pred), S, S), 0.0, 1.0).astype(np.float32)
 
 
+def cv_search(estimator, grid: dict, X: np.ndarray, Y: np.ndarray, *, n_folds: int, seed: int) -> tuple:
+    """The one hyperparameter search of every ridge / PLS decoder and latent map.
+
+    ``grid`` is ``{name: candidates}`` for one hyperparameter; each candidate is scored by shuffled K-fold CV
+    (``random_state=seed``) of the mean squared error of ``Y`` (N, ...) from ``X`` (N, V) -- inside the rows given,
+    only -- and the best is refit on all of them. PLS's NIPALS iterations may stop at max_iter for late, weak
+    components; the CV score judges such a fit, so that ConvergenceWarning is silenced.
+
+    Returns
+    -------
+    estimator, best : the refit estimator and its hyperparameter value (float)
+    cv_scores : dict
+        Candidate -> mean CV score (negative MSE; higher is better).
+    """
+    (name, _), = grid.items()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning, module="sklearn.cross_decomposition")
+        search = GridSearchCV(estimator, grid, scoring="neg_mean_squared_error", refit=True,
+                              cv=KFold(n_splits=n_folds, shuffle=True, random_state=seed)).fit(X, Y)
+    scores = {float(p): float(s) for p, s in zip(search.cv_results_[f"param_{name}"],
+                                                 search.cv_results_["mean_test_score"])}
+    return search.best_estimator_, float(search.best_params_[name]), scores
+
+
+def pls_components_that_fit(candidates, n_rows: int, n_folds: int) -> list[int]:
+    """The PLS component counts of ``candidates`` that the smallest CV training fold of ``n_rows`` rows can extract."""
+    max_comp = n_rows - int(np.ceil(n_rows / n_folds)) - 1
+    return [int(c) for c in candidates if 1 <= c <= max_comp]
+
+
 def _fit_cv(name, estimator, grid_name, grid, fmri_train, images_train, *, n_folds, seed,
             images: bool = True) -> LinearDecoder:
     fmri_train = np.asarray(fmri_train, dtype=np.float64)
@@ -188,17 +220,9 @@ def _fit_cv(name, estimator, grid_name, grid, fmri_train, images_train, *, n_fol
     N, S = len(images_train), (images_train.shape[1] if images else 0)
     if n_folds < 2 or n_folds > N:
         raise ValueError(f"n_folds must be in [2, {N}] (number of training trials); got {n_folds}")
-    Y = images_train.reshape(N, -1)
-    search = GridSearchCV(
-        estimator,
-        {grid_name: list(grid)},
-        scoring="neg_mean_squared_error",
-        cv=KFold(n_splits=n_folds, shuffle=True, random_state=seed),
-        refit=True,
-    )
-    search.fit(fmri_train, Y)
-    scores = {float(p): float(s) for p, s in zip(search.cv_results_[f"param_{grid_name}"], search.cv_results_["mean_test_score"])}
-    return LinearDecoder(name, search.best_estimator_, grid_name, float(search.best_params_[grid_name]), scores, S,
+    fitted, best, scores = cv_search(estimator, {grid_name: list(grid)}, fmri_train, images_train.reshape(N, -1),
+                                     n_folds=n_folds, seed=seed)
+    return LinearDecoder(name, fitted, grid_name, best, scores, S,
                          target_shape=None if images else tuple(images_train.shape[1:]))
 
 
@@ -236,10 +260,10 @@ def fit_pls(
     than samples).
     """
     N = len(fmri_train)
-    max_comp = N - int(np.ceil(N / n_folds)) - 1
-    grid = tuple(c for c in n_components if 1 <= c <= max_comp)
+    grid = pls_components_that_fit(n_components, N, n_folds)
     if not grid:
-        raise ValueError(f"no PLS component count in {n_components} fits {N} trials with {n_folds} folds (max {max_comp})")
+        raise ValueError(f"no PLS component count in {n_components} fits {N} trials with {n_folds} folds "
+                         f"(max {N - int(np.ceil(N / n_folds)) - 1})")
     return _fit_cv("pls", PLSRegression(scale=False), "n_components", grid, fmri_train, images_train, n_folds=n_folds, seed=seed)
 
 

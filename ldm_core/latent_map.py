@@ -26,7 +26,9 @@ import numpy as np
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge, RidgeCV
-from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.model_selection import KFold
+
+from .baselines import cv_search, pls_components_that_fit
 
 __all__ = ["MAP_KINDS", "DEFAULT_ALPHAS", "encoding_r2", "LatentMap", "fit_latent_map", "ObservationModel",
            "observation_model"]
@@ -184,27 +186,17 @@ def fit_latent_map(fmri: np.ndarray, codes: np.ndarray, *, kind: str = "ridge", 
         r2 = encoding_r2(fmri, codes, n_folds=n_folds, seed=seed)
         voxels = np.sort(np.argsort(r2)[::-1][: int(n_voxels)])
     X = fmri[:, voxels]
-    cv = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
     if kind == "mlp":
         params = {"hidden": 256, "dropout": 0.5, "weight_decay": 1e-1, "epochs": 300, "lr": 1e-3, **(mlp or {}),
                   "seed": seed}
         return LatentMap(kind, voxels, _estimator(kind, params).fit(X, codes), params, r2)
     if kind == "ridge":
-        grid = {"alpha": list(alphas)}
-        base = Ridge()
+        base, grid = Ridge(), {"alpha": list(alphas)}
     else:
-        max_c = len(X) - int(np.ceil(len(X) / n_folds)) - 1
-        grid = {"n_components": [c for c in PLS_COMPONENTS if c <= min(max_c, X.shape[1])]}
-        base = PLSRegression(scale=False)
-    with warnings.catch_warnings():
-        # PLS's NIPALS iterations may stop at max_iter for late, weak components; the CV score judges the fit
-        warnings.filterwarnings("ignore", category=ConvergenceWarning, module="sklearn.cross_decomposition")
-        search = GridSearchCV(base, grid, scoring="neg_mean_squared_error", cv=cv, refit=True).fit(X, codes)
-    name = next(iter(grid))
-    params = {name: float(search.best_params_[name]),
-              "cv_scores": {float(p): float(s) for p, s in zip(search.cv_results_[f"param_{name}"],
-                                                               search.cv_results_["mean_test_score"])}}
-    return LatentMap(kind, voxels, search.best_estimator_, params, r2)
+        fits = pls_components_that_fit(PLS_COMPONENTS, len(X), n_folds)
+        base, grid = PLSRegression(scale=False), {"n_components": [c for c in fits if c <= X.shape[1]]}
+    fitted, best, scores = cv_search(base, grid, X, codes, n_folds=n_folds, seed=seed)
+    return LatentMap(kind, voxels, fitted, {next(iter(grid)): best, "cv_scores": scores}, r2)
 
 
 @dataclass(frozen=True)
