@@ -37,7 +37,7 @@ import numpy as np
 from ..config import LDMConfig, TrainConfig, get_preset
 from ..io import atomic_write_bytes, content_key
 from ..metrics import evaluate
-from .runs import SAMPLING_DEFAULTS, Run, VariantResult, load_run, run_key, run_path, save_run, train_key
+from .runs import SAMPLING_DEFAULTS, Run, VariantResult, run_key, run_unit, train_key
 from ..splits import StudyData
 
 __all__ = ["Variant", "TrainedModel", "run_variants", "train_and_reconstruct", "train_model", "stage1_vae",
@@ -213,24 +213,15 @@ def train_and_reconstruct(
     dict of str -> Run
         One run per sampling name, in the order of ``samplings``, each with ``variant`` set to its name.
     """
-    tcfg = _train_cfg(train_cfg, seed=seed, cache_dir=cache_dir, progress=progress)
-    tkey = train_key(data, ldm_cfg, tcfg)
-    trained, done, out = None, {}, {}
-    for name, s in samplings.items():
-        sc = {**SAMPLING_DEFAULTS, **s}
-        key = run_key(tkey, sc, n_boot=n_boot, n_perm=n_perm)
-        path = run_path(cache_dir, seed=seed, key=key) if cache_dir else None  # same settings, same run
-        run = done.get(key) or (load_run(path) if path else None)
-        if run is None:
-            if trained is None:
-                trained = train_model(data, ldm_cfg=ldm_cfg, train_cfg=train_cfg, seed=seed, cache_dir=cache_dir,
-                                      keep_model=keep_model, progress=progress)
-            run = _reconstruct_run(trained, data, name=name, seed=seed, sample_cfg=sc, n_boot=n_boot, n_perm=n_perm)
-            if path:
-                save_run(path, run)
-        done[key] = run
-        out[name] = dataclasses.replace(run, variant=name)
-    return out
+    tkey = train_key(data, ldm_cfg, _train_cfg(train_cfg, seed=seed, cache_dir=cache_dir, progress=progress))
+    return run_unit(
+        {name: {**SAMPLING_DEFAULTS, **s} for name, s in samplings.items()}, seed=seed, cache_dir=cache_dir,
+        key_of=lambda sc: run_key(tkey, sc, n_boot=n_boot, n_perm=n_perm),
+        group_of=lambda sc: "the one training",
+        build=lambda sc: train_model(data, ldm_cfg=ldm_cfg, train_cfg=train_cfg, seed=seed, cache_dir=cache_dir,
+                                     keep_model=keep_model, progress=progress),
+        evaluate=lambda trained, name, sc, _: _reconstruct_run(trained, data, name=name, seed=seed, sample_cfg=sc,
+                                                               n_boot=n_boot, n_perm=n_perm))
 
 
 def _reconstruct_run(trained: TrainedModel, data: StudyData, *, name: str, seed: int, sample_cfg: dict,

@@ -27,7 +27,7 @@ from ..latent_map import MAP_KINDS, fit_latent_map, observation_model
 from ..metrics import evaluate
 from ..prior import PriorConfig, images_checksum, pretrain_autoencoder, pretrain_prior
 from ..prior_ldm import DecodeConfig, PriorBrainLDM
-from .runs import Run, VariantResult, load_run, run_path, save_run
+from .runs import Run, VariantResult, run_unit
 from ..splits import StudyData
 
 __all__ = ["MapConfig", "PriorVariant", "build_decoder", "autoencoder_decoder", "run_prior_variants", "prior_seed_unit"]
@@ -169,25 +169,13 @@ def prior_seed_unit(data: StudyData, *, pretrain_images: np.ndarray, variants: M
                     n_boot: int, n_perm: int, cache_dir: str | Path | None, progress: bool) -> dict[str, Run]:
     """The unit of work of :func:`run_prior_variants`: every variant for one seed (plain, picklable arguments)."""
     sha = images_checksum(pretrain_images)
-    decoders: dict[str, PriorBrainLDM] = {}
-    out: dict[str, Run] = {}
-    for name, v in variants.items():
-        path = run_path(cache_dir, seed=seed, key=_run_key(data, sha, v, seed=seed, n_boot=n_boot, n_perm=n_perm)) \
-            if cache_dir else None
-        run = load_run(path) if path else None
-        if run is None:
-            group = f"{v.prior.to_dict()}{v.map.to_dict()}"
-            t0 = time.perf_counter()
-            if group not in decoders:
-                decoders[group] = build_decoder(data, pretrain_images, v, seed=seed, cache_dir=cache_dir,
-                                                progress=progress)
-            fit_s = time.perf_counter() - t0
-            run = _evaluate(decoders[group], v, data, name=name, seed=seed, n_boot=n_boot, n_perm=n_perm, fit_s=fit_s)
-            if path:
-                save_run(path, run)
-        run.variant = name
-        out[name] = run
-    return out
+    return run_unit(
+        variants, seed=seed, cache_dir=cache_dir,
+        key_of=lambda v: _run_key(data, sha, v, seed=seed, n_boot=n_boot, n_perm=n_perm),
+        group_of=lambda v: f"{v.prior.to_dict()}{v.map.to_dict()}",  # variants sharing a decoder
+        build=lambda v: build_decoder(data, pretrain_images, v, seed=seed, cache_dir=cache_dir, progress=progress),
+        evaluate=lambda dec, name, v, fit_s: _evaluate(dec, v, data, name=name, seed=seed, n_boot=n_boot,
+                                                       n_perm=n_perm, fit_s=fit_s))
 
 
 def _evaluate(dec: PriorBrainLDM, v: PriorVariant, data: StudyData, *, name: str, seed: int, n_boot: int,

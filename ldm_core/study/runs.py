@@ -9,6 +9,9 @@
   missing, half-written or corrupt pair as absent (with a warning naming the file), so the run is made
   again. A changed setting gives a new key; the keys are those of every earlier version of this package,
   so cached runs are reused.
+- :func:`run_unit` is the unit of work of both kinds of model (the trained Brain LDM of
+  :mod:`ldm_core.study.experiment`, the image-prior decoder of :mod:`ldm_core.study.prior_runs`): one seed of a
+  group of variants, each run read from the cache or made and saved, each model built at most once.
 - :func:`summary_table`, :func:`chapter_metrics` and :func:`loss_terms` turn runs into a chapter's tables
   and the entries of ``results/<chapter>/metrics.json``.
 """
@@ -17,11 +20,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import time
 import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
     from ..splits import StudyData
 
 __all__ = ["Run", "VariantResult", "SAMPLING_DEFAULTS", "KEY_IGNORES", "KEY_AT_DEFAULT", "train_key", "run_key",
-           "run_path", "save_run", "load_run", "summary_table", "chapter_metrics", "LOSS_TERM_WEIGHTS",
+           "run_path", "save_run", "load_run", "run_unit", "summary_table", "chapter_metrics", "LOSS_TERM_WEIGHTS",
            "loss_terms", "LOSS_TERM_LABELS", "loss_terms_table"]
 
 SAMPLING_DEFAULTS = {"steps": 50, "guidance": 1.0, "n_samples": 1, "sampler": None}  # BrainLDM.reconstruct settings a run records
@@ -164,6 +169,37 @@ def load_run(path: Path) -> Run | None:
 def _warn_ignored(path: Path, why: str) -> None:
     warnings.warn(f"ignoring the cached run {path.name} in {path.parent} ({why}); it is computed again",
                   RuntimeWarning, stacklevel=3)
+
+
+def run_unit(variants: Mapping[str, Any], *, seed: int, cache_dir: str | Path | None, key_of: Callable[[Any], str],
+             group_of: Callable[[Any], str], build: Callable[[Any], Any],
+             evaluate: Callable[[Any, str, Any, float], Run]) -> dict[str, Run]:
+    """One seed of every variant: each run read from the cache, or made and saved there.
+
+    ``key_of(v)`` is a variant's run key (:func:`run_key`); variants whose runs share a key share one run. The model
+    of a variant is ``build(v)``, built only when one of its runs is missing and at most once per ``group_of(v)``;
+    ``evaluate(model, name, v, build_s)`` makes the run (``build_s``: seconds this variant waited for its model).
+
+    Returns
+    -------
+    dict of str -> Run
+        In the order of ``variants``, each run's ``variant`` set to its name.
+    """
+    models, done, out = {}, {}, {}
+    for name, v in variants.items():
+        key = key_of(v)
+        path = run_path(cache_dir, seed=seed, key=key) if cache_dir else None
+        run = done.get(key) or (load_run(path) if path else None)
+        if run is None:
+            group, t0 = group_of(v), time.perf_counter()
+            if group not in models:
+                models[group] = build(v)
+            run = evaluate(models[group], name, v, time.perf_counter() - t0)
+            if path:
+                save_run(path, run)
+        done[key] = run
+        out[name] = dataclasses.replace(run, variant=name)
+    return out
 
 
 # ----------------------------------------------------------------------------- tables
