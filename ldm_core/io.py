@@ -57,41 +57,17 @@ def _atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``).
-
-    Parameters
-    ----------
-    path : path
-        Destination; missing parent folders are created. An existing file is replaced.
-    data : bytes
-        The whole content.
-
-    Returns
-    -------
-    Path
-        ``path``, with mode 0644.
-    """
+    """Write the whole content ``data`` to ``path`` atomically (temporary file in the same folder, then
+    ``os.replace``); missing parent folders are created, an existing file replaced. Returns ``path`` (mode 0644)."""
     with _atomic_file(path) as f:
         f.write(data)
     return Path(path)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save(obj, ...)`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``).
+    """``torch.save(obj, ...)`` to ``path`` atomically, as :func:`atomic_write_bytes` writes. Returns ``path``.
 
-    Parameters
-    ----------
-    obj : object
-        What ``torch.save`` accepts; tensors and plain types keep the file readable with
-        ``torch.load(path, weights_only=True)``.
-    path : path
-        Destination; missing parent folders are created. An existing file is replaced.
-
-    Returns
-    -------
-    Path
-        ``path``, with mode 0644.
-    """
+    Tensors and plain types in ``obj`` keep the file readable with ``torch.load(path, weights_only=True)``."""
     import torch
 
     with _atomic_file(path) as f:

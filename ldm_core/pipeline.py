@@ -1,20 +1,17 @@
 """BrainLDM: the assembled model (fMRI encoder, VAE, U-Net, noise schedule) and its sampler.
 
-:class:`BrainLDM` builds its four parts from an :class:`~ldm_core.config.LDMConfig`
-and the voxel count read from the data, and turns fMRI patterns into 28x28 images
-with :meth:`BrainLDM.reconstruct`: encode the fMRI into condition tokens, run a
-reverse diffusion from Gaussian noise in the VAE's latent space, decode.
+:class:`BrainLDM` builds its four parts from an :class:`~ldm_core.config.LDMConfig` and the voxel count read from
+the data, and turns fMRI patterns into 28x28 images with :meth:`BrainLDM.reconstruct`: encode the fMRI into condition
+tokens, run a reverse diffusion from Gaussian noise in the VAE's latent space, decode.
 
-The sampling loop is :func:`sample_latents`, one short function in the style of
-diffusers' ``pipelines/ddim/pipeline_ddim.py``: predict, ``schedule.<sampler>_step``,
-repeat. Classifier-free guidance (Ho & Salimans 2022) combines a conditional and an
-unconditional prediction, ``out = out_uncond + guidance * (out_cond - out_uncond)``,
-computed in one batched U-Net call (the unconditional half uses the U-Net's learned
-null token through ``cond_drop_mask``).
+The sampling loop is :func:`sample_latents`, one short function in the style of diffusers'
+``pipelines/ddim/pipeline_ddim.py``: predict, ``schedule.<sampler>_step``, repeat. Classifier-free guidance (Ho &
+Salimans 2022, :func:`~ldm_core.models.schedule.classifier_free_guidance`) combines a conditional and an unconditional
+prediction, computed in one batched U-Net call (the unconditional half uses the U-Net's learned null token through
+``cond_drop_mask``).
 
-Checkpoints (:meth:`BrainLDM.save` / :meth:`BrainLDM.load`) hold only tensors and
-plain types (the config as a dict), so ``torch.load(path, weights_only=True)`` reads
-them without running pickled code.
+Checkpoints (:meth:`BrainLDM.save` / :meth:`BrainLDM.load`) hold only tensors and plain types (the config as a dict),
+so ``torch.load(path, weights_only=True)`` reads them without running pickled code.
 
 References
 ----------
@@ -37,6 +34,7 @@ from torch import nn
 from ldm_core.config import LDMConfig
 from ldm_core.io import atomic_torch_save
 from ldm_core.models import build_encoder, build_schedule, build_unet, build_vae, count_parameters
+from ldm_core.models.schedule import classifier_free_guidance
 
 __all__ = ["SAMPLERS", "CHECKPOINT_FORMAT", "BrainLDM", "default_sampler", "sample_latents", "as_fmri_tensor"]
 
@@ -417,7 +415,7 @@ class BrainLDM(_BrainLDMCheckpoints, nn.Module):
         drop = torch.cat([torch.zeros(B, dtype=torch.bool), torch.ones(B, dtype=torch.bool)]).to(x_t.device)  # (2B,)
         out = self.unet(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([cond, cond]), cond_drop_mask=drop)
         out_cond, out_uncond = out.chunk(2)  # (B, C, h, w) each
-        return out_uncond + guidance * (out_cond - out_uncond)
+        return classifier_free_guidance(out_cond, out_uncond, guidance)
 
     # reconstruction
 

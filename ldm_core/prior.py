@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from .io import atomic_torch_save, content_key, read_cached
 from .models.mlp_denoiser import MLPDenoiser
-from .models.schedule import NoiseSchedule
+from .models.schedule import NoiseSchedule, classifier_free_guidance
 from .models.vector_vae import VectorVAE, elbo_loss
 from .optim import optimiser_step
 
@@ -184,8 +184,7 @@ class ImagePrior:
         out_c = self.denoiser(x_t, t, cond)
         if guidance == 1.0:
             return out_c
-        out_u = self.denoiser(x_t, t, None)
-        return out_u + guidance * (out_c - out_u)
+        return classifier_free_guidance(out_c, self.denoiser(x_t, t, None), guidance)
 
     def state(self) -> dict:
         """Tensors and plain types, for ``torch.load(weights_only=True)``."""

@@ -45,7 +45,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-__all__ = ["SCHEDULE_KINDS", "PREDICTIONS", "SchedulerOutput", "NoiseSchedule"]
+__all__ = ["SCHEDULE_KINDS", "PREDICTIONS", "SchedulerOutput", "NoiseSchedule", "classifier_free_guidance"]
 
 SCHEDULE_KINDS = ("linear", "cosine")
 PREDICTIONS = ("eps", "x0")
@@ -66,6 +66,12 @@ class SchedulerOutput(NamedTuple):
 
     prev_sample: torch.Tensor
     pred_x0: torch.Tensor
+
+
+def classifier_free_guidance(out_cond: torch.Tensor, out_uncond: torch.Tensor, guidance: float) -> torch.Tensor:
+    """``out_uncond + guidance * (out_cond - out_uncond)`` (Ho & Salimans 2022): 1 gives the conditional denoiser
+    output, 0 the unconditional one; every model's ``predict`` combines its two outputs with this."""
+    return out_uncond + guidance * (out_cond - out_uncond)
 
 
 def linear_betas(n_train_steps: int, *, beta_start: float, beta_end: float) -> torch.Tensor:
