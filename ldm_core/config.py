@@ -31,7 +31,7 @@ import numpy as np
 __all__ = [
     "LDMConfig", "PRESETS", "get_preset", "CHOICES", "REMOVED_LDM_FIELDS",
     "TrainConfig", "STAGE_PLANS", "LR_SCHEDULES", "ADV_KINDS", "REMOVED_TRAIN_FIELDS", "GRAD_CLIP", "VAL_REPEATS",
-    "FIXED_AUGMENTATION", "NO_AUGMENTATION",
+    "FIXED_AUGMENTATION", "NO_AUGMENTATION", "FIXED_RECIPE",
 ]
 
 # allowed values of the string fields
@@ -393,3 +393,9 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (str paths), ready for JSON, YAML or a weights-only checkpoint."""
         return {k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+# The study's fixed training recipe: chapters 02-06 and 08 start from it, and their notebook parameters take their
+# defaults from it (ldm_core.study.parameters), so each value lives here only. TrainConfig's own defaults are the
+# report's recipe (chapter 01's parameters read them).
+FIXED_RECIPE = TrainConfig(stages="progressive", epochs=150, batch_size=8, lr=5e-4, vae_epochs=100, align_epochs=100)

@@ -18,6 +18,9 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from ..config import ADV_KINDS, FIXED_RECIPE, TrainConfig
+from ..prior import PriorConfig
+from ..prior_ldm import DecodeConfig
 from .param_rules import (Bool, Dict, Float, Int, List, Param, ParameterError, Path, Str, _is_int, _is_number,
                           _item)
 
@@ -26,9 +29,6 @@ __all__ = ["Param", "ParameterError", "CHAPTER_PARAMS", "RUN_PARAMS", "validate"
 
 METRICS = ("psnr", "ssim", "pixel_r")
 ALL_METRICS = ("psnr", "ssim", "pixel_r", "mse", "id2", "id2_within", "id10")
-
-
-# ----------------------------------------------------------------------------- rules
 
 
 # ----------------------------------------------------------------------------- checks of structured values
@@ -103,11 +103,11 @@ STATS = {
 
 RECIPE = {
     "n_seeds": Int(3, "training seeds of the final comparison (sweeps use seed 0)", low=1),
-    "lr": Float(5e-4, "AdamW learning rate of the align and diffusion stages", low=0, low_open=True),
-    "epochs": Int(150, "diffusion-stage epochs", low=1),
-    "vae_epochs": Int(100, "VAE pretraining epochs", low=1),
-    "align_epochs": Int(100, "epochs aligning the fMRI encoder to VAE latents", low=1),
-    "batch_size": Int(8, "trials per optimiser step, every stage", low=1),
+    "lr": Float(FIXED_RECIPE.lr, "AdamW learning rate of the align and diffusion stages", low=0, low_open=True),
+    "epochs": Int(FIXED_RECIPE.epochs, "diffusion-stage epochs", low=1),
+    "vae_epochs": Int(FIXED_RECIPE.vae_epochs, "VAE pretraining epochs", low=1),
+    "align_epochs": Int(FIXED_RECIPE.align_epochs, "epochs aligning the fMRI encoder to VAE latents", low=1),
+    "batch_size": Int(FIXED_RECIPE.batch_size, "trials per optimiser step, every stage", low=1),
     "unet_channels": List([32, 64], "U-Net widths per resolution level, each divisible by 8", _item("int", low=8),
                           check=_widths),
     "prediction": Str("x0", "what the U-Net predicts", choices=("x0", "eps")),
@@ -141,10 +141,10 @@ _chapter("00_data_and_metrics", {
 _chapter("01_diagnostics", {
     **DATA,
     "n_seeds": Int(3, "training seeds per model", low=1),
-    "epochs": Int(50, "training epochs of every model in this chapter (the report trained 50)", low=1),
-    "batch_size": Int(4, "trials per step (the report used 4)", low=1),
-    "lr": Float(1e-4, "AdamW learning rate of every model in this chapter", low=0, low_open=True),
-    "vae_epochs": Int(100, "VAE pretraining epochs where the VAE decoder is trained", low=1),
+    "epochs": Int(TrainConfig.epochs, "training epochs of every model in this chapter (the report trained 50)", low=1),
+    "batch_size": Int(TrainConfig.batch_size, "trials per step (the report used 4)", low=1),
+    "lr": Float(TrainConfig.lr, "AdamW learning rate of every model in this chapter", low=0, low_open=True),
+    "vae_epochs": Int(TrainConfig.vae_epochs, "VAE pretraining epochs where the VAE decoder is trained", low=1),
     "unet_channels": RECIPE["unet_channels"],
     "steps": Int(50, "reverse steps at reconstruction (the original sampled 50)", low=1, high=1000),
     "longer_epochs": Int(200, "epochs of the fully fixed model trained longer (one seed), more than epochs", low=2),
@@ -167,10 +167,10 @@ _chapter("03_loss_function", {
     "w_perceptual": Float(0.1, "weight of the perceptual term (report: 0.1)", low=0, low_open=True),
     "w_ssim": Float(0.01, "weight of the 1 - SSIM term (report: 0.01)", low=0, low_open=True),
     "w_adv": Float(0.01, "weight of the adversarial (generator) term added to the report's mix", low=0, low_open=True),
-    "adv_kind": Str("hinge", "form of the adversarial loss", choices=("hinge", "nonsaturating")),
-    "img_loss_t_frac": Float(0.5, "image terms use batch rows whose t lies in this first fraction of the steps",
-                             low=0, high=1, low_open=True),
-    "perceptual_net": Str("digits", "feature network: digits (self-trained CNN) or vgg16:/path/to/state_dict.pth",
+    "adv_kind": Str(TrainConfig.adv_kind, "form of the adversarial loss", choices=ADV_KINDS),
+    "img_loss_t_frac": Float(TrainConfig.img_loss_t_frac, "image terms use batch rows whose t lies in this first "
+                             "fraction of the steps", low=0, high=1, low_open=True),
+    "perceptual_net": Str(TrainConfig.perceptual_net, "feature network: digits (self-trained CNN) or vgg16:/path/to/state_dict.pth",
                           check=lambda v: None if v == "digits" or v.startswith("vgg16:") else
                           "must be 'digits' or 'vgg16:<path of a local VGG16 state_dict>'"),
     **SELECT, **STATS,
@@ -194,7 +194,7 @@ _chapter("05_conditioning_vae", {
     "guidance_grid": List([1.0, 1.5, 2.0, 3.0], "guidance scales tried on validation; must include 1 (no guidance)",
                           _item("float", low=0),
                           check=lambda v: None if 1.0 in v else "must include 1.0 (no guidance)"),
-    "vae_kl_weight": Float(1e-3, "KL weight of the base VAE, per latent element", low=0),
+    "vae_kl_weight": Float(TrainConfig.vae_kl_weight, "KL weight of the base VAE, per latent element", low=0),
     "kl_grid": List([1e-2], "other KL weights compared with the base one, each a separate VAE", _item("float", low=0),
                     check=_unique),
     **SELECT, **STATS,
@@ -234,12 +234,12 @@ _chapter("07_image_prior", {
                            "images' by more than this (whole 95% CI, dB)", low=0),
     "fit_margin_ssim": Float(0.1, "the prior does not fit either when their round-trip SSIM is below by more than this "
                              "(whole 95% CI)", low=0),
-    "latent_dim": Int(16, "numbers per image in the prior's VAE latent", low=2),
-    "kl_weight": Float(1.0, "beta of the VAE's per-image ELBO (0: a plain autoencoder)", low=0),
-    "vae_steps": Int(1000, "VAE optimiser steps (batch 64)", low=1),
-    "diffusion_steps": Int(8000, "latent-diffusion optimiser steps (batch 256)", low=1),
+    "latent_dim": Int(PriorConfig.latent_dim, "numbers per image in the prior's VAE latent", low=2),
+    "kl_weight": Float(PriorConfig.kl_weight, "beta of the VAE's per-image ELBO (0: a plain autoencoder)", low=0),
+    "vae_steps": Int(PriorConfig.vae_steps, "VAE optimiser steps (batch 64)", low=1),
+    "diffusion_steps": Int(PriorConfig.diffusion_steps, "latent-diffusion optimiser steps (batch 256)", low=1),
     "short_diffusion_steps": Int(500, "the small budget at which eps and x0 prediction are compared", low=1),
-    "prediction": Str("x0", "what the prior's denoiser predicts", choices=("x0", "eps")),
+    "prediction": Str(PriorConfig.prediction, "what the prior's denoiser predicts", choices=("x0", "eps")),
     "n_voxels": Int(800, "voxels (best encoding R²) the fMRI -> latent map reads in the screen; 0: all", low=0),
     "n_voxels_grid": List([200, 400, 800, 1600, 0], "voxel counts screened on validation (0: all)", _item("int", low=0),
                           check=_unique),
@@ -251,8 +251,9 @@ _chapter("07_image_prior", {
                          _item("float", low=0, low_open=True), check=_unique),
     "guidance_grid": List([1.0, 2.0], "guidance scales screened for the chosen decoding; must include 1",
                           _item("float", low=0), check=lambda v: None if 1.0 in v else "must include 1.0"),
-    "n_samples": Int(16, "samples per trial averaged by the refinement and from-noise decoders", low=2),
-    "decode_steps": Int(100, "DDIM steps over the whole schedule at decoding", low=1, high=1000),
+    "n_samples": Int(DecodeConfig.n_samples, "samples per trial averaged by the refinement and from-noise decoders",
+                     low=2),
+    "decode_steps": Int(DecodeConfig.steps, "DDIM steps over the whole schedule at decoding", low=1, high=1000),
     "prior_sizes": List([0, 300, 1000], "unpaired-image counts of the prior-size curve (all available are added)",
                         _item("int", low=0), check=_unique),
     "n_seeds": Int(5, "seeds of the final model (each its own pretraining); screens use seed 0", low=1),
@@ -268,7 +269,8 @@ _chapter("07_image_prior", {
 _chapter("08_benchmarks", {
     **DATA,
     "n_seeds": Int(5, "training seeds of the selected spatial LDM on the test trials; screens use seed 0", low=1),
-    "lr": Float(5e-4, "AdamW learning rate of the align and diffusion stages (main recipe)", low=0, low_open=True),
+    "lr": Float(FIXED_RECIPE.lr, "AdamW learning rate of the align and diffusion stages (main recipe)", low=0,
+                low_open=True),
     "epochs": Int(100, "diffusion-stage epochs (main recipe)", low=1),
     "vae_epochs": Int(60, "VAE pretraining epochs (main recipe)", low=1),
     "align_epochs": Int(60, "epochs aligning the fMRI encoder to VAE latents (main recipe)", low=1),
