@@ -191,7 +191,9 @@ def cv_search(estimator, grid: dict, X: np.ndarray, Y: np.ndarray, *, n_folds: i
     cv_scores : dict
         Candidate -> mean CV score (negative MSE; higher is better).
     """
-    (name, _), = grid.items()
+    if len(grid) != 1:
+        raise ValueError(f"cv_search tunes one hyperparameter; grid names {sorted(grid)}")
+    name = next(iter(grid))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning, module="sklearn.cross_decomposition")
         search = GridSearchCV(estimator, grid, scoring="neg_mean_squared_error", refit=True,
@@ -204,7 +206,7 @@ def cv_search(estimator, grid: dict, X: np.ndarray, Y: np.ndarray, *, n_folds: i
 def pls_components_that_fit(candidates, n_rows: int, n_folds: int) -> list[int]:
     """The PLS component counts of ``candidates`` that the smallest CV training fold of ``n_rows`` rows can extract."""
     max_comp = n_rows - int(np.ceil(n_rows / n_folds)) - 1
-    return [int(c) for c in candidates if 1 <= c <= max_comp]
+    return [c for c in candidates if 1 <= c <= max_comp]
 
 
 def _fit_cv(name, estimator, grid_name, grid, fmri_train, images_train, *, n_folds, seed,

@@ -395,7 +395,7 @@ class TrainConfig:
         return {k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in dataclasses.asdict(self).items()}
 
 
-# The study's fixed training recipe: chapters 02-06 and 08 start from it, and their notebook parameters take their
-# defaults from it (ldm_core.study.parameters), so each value lives here only. TrainConfig's own defaults are the
-# report's recipe (chapter 01's parameters read them).
-FIXED_RECIPE = TrainConfig(stages="progressive", epochs=150, batch_size=8, lr=5e-4, vae_epochs=100, align_epochs=100)
+# The study's fixed training recipe: the notebook parameters of chapters 02-06 take their defaults for lr, epochs,
+# batch_size, vae_epochs and align_epochs from it, and chapter 08 its lr (ldm_core.study.parameters); its other
+# fields are TrainConfig's defaults, which are the report's recipe (chapter 01's parameters read those).
+FIXED_RECIPE = TrainConfig(stages="progressive", epochs=150, batch_size=8, lr=5e-4)

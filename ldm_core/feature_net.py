@@ -139,17 +139,20 @@ def load_sklearn_digits(*, size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _load_cached_digit_net(cache_path, meta: dict, verbose: bool) -> DigitFeatureNet | None:
     """The frozen digits net saved at ``cache_path``, after checking it was made with the settings ``meta``; None
-    when there is none (no path or file) or the file is damaged (then warned about, and the net trained again)."""
-    ckpt = read_cached(cache_path, "digits feature net")
-    if ckpt is None:
+    when there is none (no path or file) or the file is damaged or does not fit (then warned about, and the net
+    trained again)."""
+    def saved(ckpt: dict) -> tuple[dict, DigitFeatureNet]:
+        net = DigitFeatureNet()
+        net.load_state_dict(ckpt["state_dict"])
+        return ckpt["meta"], net
+
+    cached = read_cached(cache_path, "digits feature net", build=saved, stacklevel=3)  # train_digit_feature_net's caller
+    if cached is None:
         return None
-    if ckpt.get("meta") != meta:
-        raise ValueError(
-            f"cache file {cache_path} was made with settings {ckpt.get('meta')}, not {meta}; "
-            f"delete it or pass another cache_path."
-        )
-    net = DigitFeatureNet()
-    net.load_state_dict(ckpt["state_dict"])
+    if cached[0] != meta:
+        raise ValueError(f"cache file {cache_path} was made with settings {cached[0]}, not {meta}; "
+                         f"delete it or pass another cache_path.")
+    net = cached[1]
     net.train_seconds = 0.0
     if verbose:
         print(f"loaded digits feature net from {cache_path} (held-out acc {net.heldout_accuracy:.4f})")

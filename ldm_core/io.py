@@ -25,17 +25,22 @@ import contextlib
 import hashlib
 import json
 import os
+import pickle
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["FILE_MODE", "atomic_write_bytes", "atomic_torch_save", "content_key", "read_cached"]
+__all__ = ["FILE_MODE", "atomic_write_bytes", "atomic_torch_save", "content_key", "read_cached", "UNUSABLE"]
 
 FILE_MODE = 0o644  # permission bits of every file written here: owner read / write, group and others read
+# what torch.load raises on a damaged file, and what reading a payload of the wrong structure raises
+UNUSABLE = (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            pickle.UnpicklingError, zipfile.BadZipFile)
 
 
 @contextlib.contextmanager
@@ -75,29 +80,31 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def content_key(*parts: Any, digits: int = 20) -> str:
+def content_key(*parts: Any, digits: int = 20, default: Callable[[Any], Any] | None = None) -> str:
     """The first ``digits`` hex digits of the SHA-256 of ``parts``, in order.
 
     A part is hashed as: bytes as they are; a numpy array as its C-order bytes (dtype and shape are the caller's to
-    fix or to hash as another part); anything else as sorted-key JSON, values JSON cannot write by ``str``.
+    fix or to hash as another part); anything else as sorted-key JSON. A value JSON cannot write (a tensor, a numpy
+    scalar, a path) raises TypeError unless ``default`` converts it (the run cache's keys pass ``default=str``).
     """
     h = hashlib.sha256()
     for part in parts:
         if isinstance(part, np.ndarray):
             part = np.ascontiguousarray(part).tobytes()
         elif not isinstance(part, bytes):
-            part = json.dumps(part, sort_keys=True, default=str).encode()
+            part = json.dumps(part, sort_keys=True, default=default).encode()
         h.update(part)
     return h.hexdigest()[:digits]
 
 
 def read_cached(path: str | os.PathLike | None, what: str, *, build: Callable[[Any], Any] = lambda state: state,
-                map_location: Any = "cpu") -> Any:
+                map_location: Any = "cpu", stacklevel: int = 2) -> Any:
     """``build(torch.load(path, weights_only=True))``, or None when there is nothing usable at ``path``.
 
     None without a warning when ``path`` is None or no file; None with a ``RuntimeWarning`` naming ``what`` and the
-    file when it cannot be read or ``build`` raises (a damaged file, or one that does not fit): the caller then
-    computes the state again and overwrites the file.
+    file when it cannot be read or ``build`` raises one of :data:`UNUSABLE` (a damaged file, or one that does not
+    fit): the caller then computes the state again and overwrites the file. Other errors propagate. The warning
+    points at the frame ``stacklevel`` calls up from this one's caller (1: that caller; 2, the default: its caller).
     """
     import torch
 
@@ -105,9 +112,9 @@ def read_cached(path: str | os.PathLike | None, what: str, *, build: Callable[[A
         return None
     try:
         return build(torch.load(path, map_location=map_location, weights_only=True))
-    except Exception as err:  # noqa: BLE001 -- any unusable file is recomputed, loudly
+    except UNUSABLE as err:
         why = " ".join(str(err).split())  # torch.load's messages run over several lines
         why = why if len(why) <= 200 else why[:200] + " ..."
         warnings.warn(f"ignoring the damaged cached {what} {path} ({type(err).__name__}: {why}); it is computed "
-                      "again and the file replaced", RuntimeWarning, stacklevel=3)
+                      "again and the file replaced", RuntimeWarning, stacklevel=stacklevel + 1)
         return None

@@ -135,7 +135,7 @@ class LatentMap:
     def refit(self, fmri: np.ndarray, codes: np.ndarray) -> object:
         """A fresh estimator with this map's hyperparameters, fitted on (fmri, codes) of the selected voxels."""
         X = np.asarray(fmri, dtype=np.float64)[:, self.voxels]
-        with warnings.catch_warnings():  # see fit_latent_map: PLS's late components may stop at max_iter
+        with warnings.catch_warnings():  # as in baselines.cv_search: PLS's late components may stop at max_iter
             warnings.filterwarnings("ignore", category=ConvergenceWarning, module="sklearn.cross_decomposition")
             return _estimator(self.kind, self.params).fit(X, np.asarray(codes, dtype=np.float64))
 

@@ -284,7 +284,7 @@ def _load_cached_net(path: Path | None, meta: dict, build, verbose: bool) -> Per
             raise ValueError("its settings do not match the key it is stored under")
         return build(ckpt["state_dict"], np.asarray(ckpt["heldout_index"], dtype=np.int64), 0.0)
 
-    out = read_cached(path, "perception net", build=fitting)
+    out = read_cached(path, "perception net", build=fitting, stacklevel=3)  # the caller of train_perception_net
     if out is not None and verbose:
         print(f"loaded {out.name} from {path} (held-out accuracy {out.heldout_accuracy:.4f})")
     return out

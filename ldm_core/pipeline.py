@@ -220,28 +220,16 @@ class _BrainLDMCheckpoints:
         return model.to(map_location)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the model atomically (temporary file, then rename) to ``path``.
+        """Write the model atomically (temporary file, then rename) to ``path``, and return ``path``.
 
-        The file loads with ``torch.load(path, weights_only=True)``.
-
-        Returns
-        -------
-        Path
-            The path written.
-        """
+        The file loads with ``torch.load(path, weights_only=True)``."""
         return atomic_torch_save(self.to_checkpoint(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> "BrainLDM":
         """Read a model written by :meth:`save`, in eval mode.
 
-        Raises
-        ------
-        FileNotFoundError
-            If ``path`` does not exist.
-        ValueError
-            If the file is not a BrainLDM checkpoint.
-        """
+        Raises FileNotFoundError if ``path`` does not exist, ValueError if the file is not a BrainLDM checkpoint."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no BrainLDM checkpoint at {str(path)!r}; write one with BrainLDM.save(path).")

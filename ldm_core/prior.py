@@ -214,7 +214,7 @@ def _build(cfg: PriorConfig, image_size: int):
 
 def images_checksum(images: np.ndarray) -> str:
     """SHA-256 of an image array's float32 bytes and shape (the image set's identity in cache keys)."""
-    a = np.asarray(images, dtype=np.float32)
+    a = np.ascontiguousarray(np.asarray(images, dtype=np.float32))
     return content_key(str(a.shape).encode(), a, digits=64)
 
 
@@ -301,7 +301,7 @@ def _pretrain_vae(x: torch.Tensor, cfg: PriorConfig, seed: int, sha: str, cache_
         vae.load_state_dict(state["vae"])
         return dict(state["history"])
 
-    hist = read_cached(path, "image-prior VAE", build=load)
+    hist = read_cached(path, "image-prior VAE", build=load)  # the warning points at pretrain_prior's call
     if hist is not None:
         return vae.eval(), hist
     with torch.random.fork_rng(devices=[]):

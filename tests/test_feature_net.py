@@ -120,6 +120,9 @@ def test_cache_roundtrip_and_mismatch(tmp_path):
         c = train_digit_feature_net(epochs=1, seed=1, cache_path=path)
     assert c.train_seconds > 0 and torch.equal(next(iter(c.state_dict().values())), next(iter(a.state_dict().values())))
     assert train_digit_feature_net(epochs=1, seed=1, cache_path=path).train_seconds == 0.0
+    torch.save({"meta": {}, "state_dict": {"w": torch.ones(1)}}, path)  # weights of another net: trained again too
+    with pytest.warns(RuntimeWarning, match=r"damaged cached digits feature net .*RuntimeError"):
+        assert train_digit_feature_net(epochs=1, seed=1, cache_path=path).train_seconds > 0
 
 
 def test_train_errors():

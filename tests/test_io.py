@@ -55,6 +55,9 @@ def test_content_key_hashes_bytes_arrays_and_sorted_json_in_order():
     assert content_key({"b": 1, "a": [1.5, None]}) == hashlib.sha256(b'{"a": [1.5, null], "b": 1}').hexdigest()[:20]
     assert content_key(b"x", b"y") == content_key(b"xy") != content_key(b"y", b"x")
     assert len(content_key({}, digits=8)) == 8
+    with pytest.raises(TypeError):  # a value JSON cannot write is an error, not silently a string ...
+        content_key({"epochs": np.int64(5)})
+    assert content_key({"p": np.int64(5)}, default=str) == content_key({"p": "5"})  # ... unless the caller says so
 
 
 def test_read_cached_absent_good_and_damaged_files(tmp_path):
@@ -66,6 +69,8 @@ def test_read_cached_absent_good_and_damaged_files(tmp_path):
     assert read_cached(path, "thing", build=lambda s: float(s["w"].sum())) == 2.0
     with pytest.warns(RuntimeWarning, match=r"damaged cached thing .*state\.pt \(KeyError"):  # build raises
         assert read_cached(path, "thing", build=lambda s: s["missing"]) is None
+    with pytest.raises(ZeroDivisionError):  # an error that is not about the file propagates
+        read_cached(path, "thing", build=lambda s: 1 / 0)
     path.write_bytes(b"not a torch file")
     with pytest.warns(RuntimeWarning, match=r"ignoring the damaged cached thing .*computed again"):
         assert read_cached(path, "thing") is None

@@ -88,3 +88,21 @@ def test_ints_widen_to_floats_and_unknown_chapter():
     with pytest.raises(ParameterError, match="unknown chapter 'nope'"):
         validate("nope", {})
     assert "number > 0" in describe("02_unet_fix")["lr"]
+
+
+def test_chapter_defaults_are_the_config_defaults():
+    """A training or prior default lives in its config dataclass; the parameter table reads it (recipe, chapter 01) or
+    restates it so that the table loads without torch (chapter 07) -- then this keeps the two equal."""
+    from ldm_core.config import FIXED_RECIPE, TrainConfig
+    from ldm_core.prior import PriorConfig
+    from ldm_core.prior_ldm import DecodeConfig
+
+    d02, d01, d07 = (defaults(c) for c in ("02_unet_fix", "01_diagnostics", "07_image_prior"))
+    for name in ("lr", "epochs", "batch_size", "vae_epochs", "align_epochs"):
+        assert d02[name] == getattr(FIXED_RECIPE, name), name
+    for name in ("lr", "epochs", "batch_size", "vae_epochs"):
+        assert d01[name] == getattr(TrainConfig(), name), name
+    prior, decode = PriorConfig(), DecodeConfig()
+    for name in ("latent_dim", "kl_weight", "vae_steps", "diffusion_steps", "prediction"):
+        assert d07[name] == getattr(prior, name), name
+    assert (d07["n_samples"], d07["decode_steps"]) == (decode.n_samples, decode.steps)

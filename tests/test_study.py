@@ -92,13 +92,13 @@ def _notebook(path, *, stderr=(), stdout=()):
 def test_notebook_warnings_are_found_once_each(tmp_path):
     path = _notebook(tmp_path / "x.ipynb", stderr=[CACHE_WARNING, CACHE_WARNING,
                                                    "some progress text\n",
-                                                   "/y/prior.py:310: RuntimeWarning: ignoring unreadable image-prior "
-                                                   "cache p.pt (UnpicklingError: bad); it is computed again\n"],
+                                                   "/y/prior.py:310: RuntimeWarning: ignoring the damaged cached "
+                                                   "image prior p.pt (UnpicklingError: bad); it is computed again\n"],
                      stdout=["UserWarning: printed on stdout, not a warning\n"])
     assert study.notebook_warnings(path) == [
         "RuntimeWarning: ignoring the cached run ab12.pt in /x/cache (EOFError: Ran out of input); it is computed "
         "again",
-        "RuntimeWarning: ignoring unreadable image-prior cache p.pt (UnpicklingError: bad); it is computed again"]
+        "RuntimeWarning: ignoring the damaged cached image prior p.pt (UnpicklingError: bad); it is computed again"]
     assert study.notebook_warnings(_notebook(tmp_path / "quiet.ipynb", stderr=["nothing\n"])) == []
 
 

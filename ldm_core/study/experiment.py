@@ -303,7 +303,7 @@ def train_model(data: StudyData, *, ldm_cfg: LDMConfig, train_cfg: dict, seed: i
     tcfg = _train_cfg(train_cfg, seed=seed, cache_dir=cache_dir, progress=progress)
     path = None
     if keep_model and cache_dir:
-        path = Path(cache_dir) / f"model-seed{seed}-{content_key(train_key(data, ldm_cfg, tcfg))}"
+        path = Path(cache_dir) / f"model-seed{seed}-{content_key(train_key(data, ldm_cfg, tcfg), default=str)}"
         kept = _load_kept_model(path)
         if kept is not None:
             return kept

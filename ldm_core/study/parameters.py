@@ -19,8 +19,6 @@ import difflib
 from typing import Any
 
 from ..config import ADV_KINDS, FIXED_RECIPE, TrainConfig
-from ..prior import PriorConfig
-from ..prior_ldm import DecodeConfig
 from .param_rules import (Bool, Dict, Float, Int, List, Param, ParameterError, Path, Str, _is_int, _is_number,
                           _item)
 
@@ -234,12 +232,14 @@ _chapter("07_image_prior", {
                            "images' by more than this (whole 95% CI, dB)", low=0),
     "fit_margin_ssim": Float(0.1, "the prior does not fit either when their round-trip SSIM is below by more than this "
                              "(whole 95% CI)", low=0),
-    "latent_dim": Int(PriorConfig.latent_dim, "numbers per image in the prior's VAE latent", low=2),
-    "kl_weight": Float(PriorConfig.kl_weight, "beta of the VAE's per-image ELBO (0: a plain autoencoder)", low=0),
-    "vae_steps": Int(PriorConfig.vae_steps, "VAE optimiser steps (batch 64)", low=1),
-    "diffusion_steps": Int(PriorConfig.diffusion_steps, "latent-diffusion optimiser steps (batch 256)", low=1),
+    # PriorConfig's and DecodeConfig's defaults, restated so that this module loads without torch (a test keeps
+    # them equal): latent_dim, kl_weight, vae_steps, diffusion_steps, prediction, n_samples, decode_steps
+    "latent_dim": Int(16, "numbers per image in the prior's VAE latent", low=2),
+    "kl_weight": Float(1.0, "beta of the VAE's per-image ELBO (0: a plain autoencoder)", low=0),
+    "vae_steps": Int(1000, "VAE optimiser steps (batch 64)", low=1),
+    "diffusion_steps": Int(8000, "latent-diffusion optimiser steps (batch 256)", low=1),
     "short_diffusion_steps": Int(500, "the small budget at which eps and x0 prediction are compared", low=1),
-    "prediction": Str(PriorConfig.prediction, "what the prior's denoiser predicts", choices=("x0", "eps")),
+    "prediction": Str("x0", "what the prior's denoiser predicts", choices=("x0", "eps")),
     "n_voxels": Int(800, "voxels (best encoding R²) the fMRI -> latent map reads in the screen; 0: all", low=0),
     "n_voxels_grid": List([200, 400, 800, 1600, 0], "voxel counts screened on validation (0: all)", _item("int", low=0),
                           check=_unique),
@@ -251,9 +251,8 @@ _chapter("07_image_prior", {
                          _item("float", low=0, low_open=True), check=_unique),
     "guidance_grid": List([1.0, 2.0], "guidance scales screened for the chosen decoding; must include 1",
                           _item("float", low=0), check=lambda v: None if 1.0 in v else "must include 1.0"),
-    "n_samples": Int(DecodeConfig.n_samples, "samples per trial averaged by the refinement and from-noise decoders",
-                     low=2),
-    "decode_steps": Int(DecodeConfig.steps, "DDIM steps over the whole schedule at decoding", low=1, high=1000),
+    "n_samples": Int(16, "samples per trial averaged by the refinement and from-noise decoders", low=2),
+    "decode_steps": Int(100, "DDIM steps over the whole schedule at decoding", low=1, high=1000),
     "prior_sizes": List([0, 300, 1000], "unpaired-image counts of the prior-size curve (all available are added)",
                         _item("int", low=0), check=_unique),
     "n_seeds": Int(5, "seeds of the final model (each its own pretraining); screens use seed 0", low=1),

@@ -118,8 +118,8 @@ def autoencoder_decoder(data: StudyData, pretrain_images: np.ndarray, *, cfg: Pr
 
 
 def _run_key(data: StudyData, images_sha: str, variant: PriorVariant, *, seed: int, n_boot: int, n_perm: int) -> str:
-    return content_key({"kind": "prior_ldm/1", "data": data.fingerprint(), "images": images_sha,
-                      **variant.to_dict(), "seed": int(seed), "n_boot": n_boot, "n_perm": n_perm})
+    return content_key({"kind": "prior_ldm/1", "data": data.fingerprint(), "images": images_sha, **variant.to_dict(),
+                        "seed": int(seed), "n_boot": n_boot, "n_perm": n_perm}, default=str)
 
 
 def run_prior_variants(variants: Mapping[str, PriorVariant], data: StudyData, pretrain_images: np.ndarray, *,

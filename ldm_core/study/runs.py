@@ -123,7 +123,7 @@ def train_key(data: StudyData, ldm_cfg: LDMConfig, train_cfg: TrainConfig) -> di
 
 def run_key(train: dict, sample_cfg: dict, *, n_boot: int, n_perm: int) -> str:
     """Cache key of a run: :func:`train_key` plus the full sampling settings and evaluation sizes."""
-    return content_key({**train, "sample": sample_cfg, "n_boot": n_boot, "n_perm": n_perm})
+    return content_key({**train, "sample": sample_cfg, "n_boot": n_boot, "n_perm": n_perm}, default=str)
 
 
 def run_path(cache_dir: str | Path, *, seed: int, key: str) -> Path:
