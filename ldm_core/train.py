@@ -75,7 +75,6 @@ __all__ = ["FitResult", "check_training_data", "fit"]
 # helpers
 
 
-
 def _to_tensor(x: Any, *, name: str) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x.detach().to(torch.float32)

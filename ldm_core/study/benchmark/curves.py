@@ -13,7 +13,6 @@ from ..names import format_p, metric_label, model_label
 from ...splits import StudyData, subsample_fit
 
 
-
 Fitter = Callable[[StudyData, int], np.ndarray]
 
 

@@ -12,9 +12,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, permutation_test_score
 
 
-
-
-
 def class_decoding(fmri: np.ndarray, labels: np.ndarray, *, n_folds: int = 5, n_perm: int = 200,
                    C: float = 1e-3, seed: int = 0) -> dict:
     """Cross-validated class decoding accuracy from fMRI (any K classes; digit69: six vs nine), with a permutation

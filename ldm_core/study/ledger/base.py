@@ -11,7 +11,6 @@ from ..claims import SPLITS
 from ..results import load_results, project_root, results_dir
 
 
-
 RULE = """\
 Each row of the ledger has its own verdict, by the rule of chapter 0: *confirmed* when the whole 95% CI of the
 measurement lies in the claimed range, *refuted* (below or above the claim) when the whole CI lies outside it,

@@ -2,8 +2,6 @@
 """
 from __future__ import annotations
 
-
-
 from ..names import ci_text, join_words, metric_label, model_label
 from .base import BENCHMARKS, DATA, _load, chapter_ref
 from .record import final_model

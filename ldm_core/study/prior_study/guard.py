@@ -12,7 +12,6 @@ from ..runs import VariantResult
 from ...splits import StudyData
 
 
-
 DIRECT = "direct decoding, diffusion off"  # the stage-3 screen's name of decoding the predicted latent directly
 
 

@@ -2,8 +2,6 @@
 """
 from __future__ import annotations
 
-
-
 from ...prior_ldm import DecodeConfig
 from ..prior_runs import PriorVariant
 from ...splits import StudyData

@@ -11,7 +11,6 @@ from ldm_core.models.schedule import NoiseSchedule
 from ldm_core.pipeline import SAMPLERS
 
 
-
 ERROR_KINDS = ("bias", "noise")  # denoiser error added to the oracle output: fixed offset, or fresh noise per call
 
 
