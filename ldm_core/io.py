@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import pickle
+import struct
 import tempfile
 import warnings
 import zipfile
@@ -38,9 +39,10 @@ import numpy as np
 __all__ = ["FILE_MODE", "atomic_write_bytes", "atomic_torch_save", "content_key", "read_cached", "UNUSABLE"]
 
 FILE_MODE = 0o644  # permission bits of every file written here: owner read / write, group and others read
-# what torch.load raises on a damaged file, and what reading a payload of the wrong structure raises
+# what torch.load raises on a damaged file (struct.error and AssertionError: a few bytes of garbage, or a damaged
+# file of torch's legacy format), and what reading a payload of the wrong structure raises
 UNUSABLE = (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-            pickle.UnpicklingError, zipfile.BadZipFile)
+            AssertionError, struct.error, pickle.UnpicklingError, zipfile.BadZipFile)
 
 
 @contextlib.contextmanager

@@ -301,7 +301,7 @@ def _pretrain_vae(x: torch.Tensor, cfg: PriorConfig, seed: int, sha: str, cache_
         vae.load_state_dict(state["vae"])
         return dict(state["history"])
 
-    hist = read_cached(path, "image-prior VAE", build=load)  # the warning points at pretrain_prior's call
+    hist = read_cached(path, "image-prior VAE", build=load)  # the warning points at the line calling _pretrain_vae
     if hist is not None:
         return vae.eval(), hist
     with torch.random.fork_rng(devices=[]):

@@ -145,3 +145,15 @@ def test_nearest_fmri_copy_refuses_bad_shapes(args, match):
 
     with pytest.raises(ValueError, match=match):
         nearest_fmri_copy(*args)
+
+
+def test_cv_search_tunes_one_hyperparameter_and_pls_counts_are_kept_as_given():
+    from sklearn.linear_model import Ridge
+
+    from ldm_core.baselines import cv_search, pls_components_that_fit
+
+    X, Y = np.zeros((10, 3)), np.zeros((10, 2))
+    with pytest.raises(ValueError, match=r"one hyperparameter; grid names \['alpha', 'tol'\]"):
+        cv_search(Ridge(), {"alpha": [1.0], "tol": [1e-3]}, X, Y, n_folds=2, seed=0)
+    # 10 rows, 5 folds: the smallest training fold has 8 rows, so at most 7 components; 2.5 is not made 2
+    assert pls_components_that_fit((0, 2.5, 7, 8), 10, 5) == [2.5, 7]

@@ -116,8 +116,9 @@ def test_cache_roundtrip_and_mismatch(tmp_path):
     with pytest.raises(ValueError, match="delete it or pass another cache_path"):
         train_digit_feature_net(epochs=2, seed=1, cache_path=path)
     path.write_bytes(b"damaged")  # a damaged file is trained again, with a warning, and replaced
-    with pytest.warns(RuntimeWarning, match="damaged cached digits feature net"):
+    with pytest.warns(RuntimeWarning, match="damaged cached digits feature net") as record:
         c = train_digit_feature_net(epochs=1, seed=1, cache_path=path)
+    assert record[0].filename == __file__  # the warning points at the call, not into the package
     assert c.train_seconds > 0 and torch.equal(next(iter(c.state_dict().values())), next(iter(a.state_dict().values())))
     assert train_digit_feature_net(epochs=1, seed=1, cache_path=path).train_seconds == 0.0
     torch.save({"meta": {}, "state_dict": {"w": torch.ones(1)}}, path)  # weights of another net: trained again too
@@ -251,8 +252,9 @@ def test_perception_net_cache_loads_and_damaged_file_retrains(tmp_path, monkeypa
 
     # a damaged file: warned about (naming it), retrained, replaced
     files[0].write_bytes(b"not a torch file")
-    with pytest.warns(RuntimeWarning, match=rf"damaged cached perception net .*{files[0].name}"):
+    with pytest.warns(RuntimeWarning, match=rf"damaged cached perception net .*{files[0].name}") as record:
         fixed = PN.train_perception_net(x, y, **kw)
+    assert record[0].filename == __file__  # it points at the call
     assert fixed.train_seconds > 0 and np.array_equal(fixed.features(x), first.features(x))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the replaced file loads cleanly

@@ -71,6 +71,9 @@ def test_read_cached_absent_good_and_damaged_files(tmp_path):
         assert read_cached(path, "thing", build=lambda s: s["missing"]) is None
     with pytest.raises(ZeroDivisionError):  # an error that is not about the file propagates
         read_cached(path, "thing", build=lambda s: 1 / 0)
+    path.write_bytes(b"j")  # a few bytes of garbage: torch.load raises struct.error
+    with pytest.warns(RuntimeWarning, match=r"damaged cached thing .*\(error: "):
+        assert read_cached(path, "thing") is None
     path.write_bytes(b"not a torch file")
     with pytest.warns(RuntimeWarning, match=r"ignoring the damaged cached thing .*computed again"):
         assert read_cached(path, "thing") is None

@@ -106,3 +106,13 @@ def test_chapter_defaults_are_the_config_defaults():
     for name in ("latent_dim", "kl_weight", "vae_steps", "diffusion_steps", "prediction"):
         assert d07[name] == getattr(prior, name), name
     assert (d07["n_samples"], d07["decode_steps"]) == (decode.n_samples, decode.steps)
+
+
+def test_the_parameter_table_loads_without_torch():
+    """papermill --help-notebook and the runner's argument checks need the table, not the models."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import sys, ldm_core.study.parameters; print('torch' in sys.modules)"],
+                         capture_output=True, text=True, check=True, cwd=project_root())
+    assert out.stdout.strip() == "False"
