@@ -15,10 +15,9 @@ deprecated and not a dependency of this project.
 
 The package's one content-addressed cache is built from three helpers here: a trained state (a run's stage-1 VAE,
 an image prior, the perception net; the digits net at the path its caller names) is named by :func:`content_key` of
-what it depends on, read back by
-:func:`read_cached` -- absent: None; damaged or not fitting: a ``RuntimeWarning`` naming the file, then None, so the
-caller computes it again -- and written by :func:`atomic_torch_save`. The study's run cache
-(:mod:`ldm_core.study.runs`) stores JSON + npz pairs under the same kind of key.
+what it depends on, read back by :func:`read_cached` -- absent: None; damaged or not fitting: a ``RuntimeWarning``
+naming the file, then None, so the caller computes it again -- and written by :func:`atomic_torch_save`. The
+study's run cache (:mod:`ldm_core.study.runs`) stores JSON + npz pairs under the same kind of key.
 """
 from __future__ import annotations
 
