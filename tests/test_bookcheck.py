@@ -1,7 +1,7 @@
 """The book checks catch what a reader must never see."""
 import json
 
-from ldm_core.study.bookcheck import check_html, check_notebooks
+from ldm_core.study.bookcheck import check_html, check_notebooks, glue_problems
 
 
 def _nb(path, cells):
@@ -37,6 +37,20 @@ def test_every_problem_is_named(tmp_path):
     for needle in ("cell 0: an import", "cell 1: papermill's injected", "cell 2: stderr", "cell 3: output shows the machine path",
                    "cell 4: a table shows a NaN", "cell 4: an object repr", "cell 5: 'p = 0.000'"):
         assert needle in problems, needle
+
+
+def test_prose_referring_to_a_value_no_cell_glued_and_a_key_glued_twice_are_named(tmp_path):
+    glued = {"output_type": "display_data", "metadata": {"scrapbook": {"name": "psnr"}},
+             "data": {"application/papermill.record/text/plain": "15.5"}}
+    md = {"cell_type": "markdown", "metadata": {}, "source": (
+        "Reaches {glue:text}`psnr:.2f` dB, {glue:text}`ssim:.3f`{glue:md}`clause:myst`.\n\n"
+        "```{glue:md} answer\n:format: myst\n```")}
+    _nb(tmp_path / "02_z.ipynb", [md, _code("ch.glue('psnr', 15.5)", ["remove-cell"], [glued]),
+                                  _code("ch.glue('psnr', 16.0)", ["remove-cell"], [glued])])
+    expected = [f"the prose refers to {k!r}, which no cell glued" for k in ("answer", "clause", "ssim")]
+    expected.append("'psnr' is glued twice")
+    assert glue_problems(json.loads((tmp_path / "02_z.ipynb").read_text())) == expected
+    assert check_notebooks(tmp_path, root=tmp_path / "proj") == [f"02_z.ipynb: {p}" for p in expected]
 
 
 def test_html_mathjax_must_be_local(tmp_path):

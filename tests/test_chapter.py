@@ -225,6 +225,31 @@ def test_no_warning_without_repeats_or_without_chapter_00s_count(tmp_path, glued
     assert "**Caution:** 2 test images also occur among" in glued["answer"]
 
 
+def test_an_answer_written_in_markdown_glues_only_the_warning(tmp_path, glued):
+    _data_chapter_results(tmp_path, count=4)
+    ch = _model_chapter(tmp_path)
+    ch.answer()
+    assert glued["answer"].startswith("**Caution:** 4 of the 12 test images also occur among the training images")
+    _data_chapter_results(tmp_path / "none", count=0)
+    _model_chapter(tmp_path / "none").answer()
+    assert glued["answer"] == ""
+
+
+def test_glue_helpers_glue_python_numbers_under_derived_keys(monkeypatch):
+    import myst_nb
+
+    out = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda key, value, display: out.__setitem__(key, (value, display)))
+    ch = Chapter.__new__(Chapter)
+    ch.glue_values(lr=np.float32(0.5), n=np.int64(3), verdict="refuted")
+    ch.glue_estimates(gain={"mean": np.float64(1.25), "ci_low": -0.5, "ci_high": 2.0})
+    ch.glue_scores(base={"psnr": {"mean": np.float64(15.5)}, "ssim": {"mean": 0.68}, "pixel_r": {"mean": 0.84}})
+    assert out == {"lr": (0.5, False), "n": (3, False), "verdict": ("refuted", False), "gain": (1.25, False),
+                   "gain_low": (-0.5, False), "gain_high": (2.0, False), "base_psnr": (15.5, False),
+                   "base_ssim": (0.68, False), "base_pixel_r": (0.84, False)}
+    assert all(type(v) in (float, int, str) for v, _ in out.values())  # so that {glue:text}`lr:.2f` formats it
+
+
 def test_glue_data_warns_when_chapter_00_saw_another_file(tmp_path, glued):
     from ldm_core.splits import prepare_data
 

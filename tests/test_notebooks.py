@@ -1,9 +1,12 @@
 """Every chapter executes end to end with its quick parameters through papermill (needs the real data). The module
 stays on one pytest-xdist worker (--dist loadscope): later chapters read earlier chapters' results. How a chapter
 behaves when run by hand: test_chapter_contracts.py; on a second dataset in digit69's schema: test_schema_study.py."""
+import json
+
 import pytest
 
 from ldm_core.study import runner as study
+from ldm_core.study.bookcheck import glue_problems
 from ldm_core.study.results import load_results, verify
 
 pytestmark = pytest.mark.notebook
@@ -26,3 +29,5 @@ def test_chapter_runs_with_quick_params(chapter, tmp_path, real_data, shared_res
     metrics, recons, targets, labels = load_results(res / chapter)
     assert metrics["provenance"]["publication"]["kind"] == "results_root"
     verify(res / chapter)  # the npz reproduces the json
+    # every glued value the prose refers to exists, on the branches the quick run takes too
+    assert glue_problems(json.loads((tmp_path / f"{chapter}.ipynb").read_text())) == []

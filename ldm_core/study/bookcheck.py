@@ -16,6 +16,9 @@ What is checked:
   value): the full record stays in ``metrics.json``, the page shows it as a table or a sentence;
 - parameter tables (a table whose header or caption reads "parameter") readable: no row whose value is raw JSON
   (an object or a list, ``["ridge", "pls"]``) and no row with an empty value (an unset ``data_dir``);
+- every glued value the prose refers to (``{glue:text}`key```, ``{glue:md}`key```, a ``{glue:md} key``
+  directive) was glued by the notebook, and no key is glued twice: :func:`glue_problems`, also run on each
+  chapter's quick execution by the tests, so that a branch of the prose the published run does not take is checked;
 - no MyST role left unrendered in the prose (``{doc}``, ``{glue:...}``: glued Markdown pasted inline without
   ``:myst``, for instance);
 - formulas render offline: the built pages load MathJax from the book's ``_static/``, never from a CDN.
@@ -30,7 +33,7 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["check_notebooks", "check_html", "main"]
+__all__ = ["check_notebooks", "check_html", "glue_problems", "main"]
 
 _HIDDEN = ("remove-input", "remove-cell")
 _NAN_CELL = re.compile(r"<td[^>]*>\s*(nan|NaN)\s*</td>")
@@ -47,6 +50,7 @@ _CELL = re.compile(r"<(th|td)\b[^>]*>(.*?)</\1>", flags=re.S | re.I)
 _TAG = re.compile(r"<[^>]+>")
 _TEXT_KINDS = ("text/html", "text/markdown", "text/latex", "text/plain")  # richest first: what a page shows
 _GLUE_PREFIX = "application/papermill.record/"
+_GLUE_REF = re.compile(r"\{glue(?::[a-z]+)?\}`([^`:]+)[^`]*`|```\{glue(?::[a-z]+)?\}\s+([^\s`]+)")
 
 
 def _machine_paths(root: Path) -> list[str]:
@@ -164,6 +168,17 @@ def _readability_problems(where: str, texts: list[str]) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
+def glue_problems(nb: dict) -> list[str]:
+    """Glue keys a notebook's Markdown refers to that none of its cells glued, and keys glued twice (``nb``: the
+    notebook's JSON); myst-nb would warn about either only when the book is built."""
+    glued = [out.get("metadata", {}).get("scrapbook", {}).get("name")
+             for cell in nb.get("cells", []) for out in cell.get("outputs", [])]
+    refs = {a or b for cell in nb.get("cells", []) if cell.get("cell_type") == "markdown"
+            for a, b in _GLUE_REF.findall("".join(cell.get("source", [])))}
+    return ([f"the prose refers to {k!r}, which no cell glued" for k in sorted(refs - set(glued))]
+            + [f"{k!r} is glued twice" for k in sorted({k for k in glued if k and glued.count(k) > 1})])
+
+
 def _must_hide(source: str, tags: list[str]) -> bool:
     """A cell that only imports, builds the chapter, holds the parameters or writes results (not analysis)."""
     if "parameters" in tags or "injected-parameters" in tags:
@@ -182,6 +197,7 @@ def check_notebooks(book_dir: str | os.PathLike, *, root: str | os.PathLike | No
     problems = []
     for nb_path in sorted(book.glob("[0-9][0-9]_*.ipynb")):
         nb = json.loads(nb_path.read_text())
+        problems += [f"{nb_path.name}: {p}" for p in glue_problems(nb)]
         for i, cell in enumerate(nb.get("cells", [])):
             if cell.get("cell_type") != "code":
                 continue

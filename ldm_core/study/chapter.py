@@ -32,7 +32,10 @@ A chapter notebook has three cells before any work::
    results go.
 
 :meth:`Chapter.glue_data` glues the data's counts and class names for the page (``{glue:text}`n_fit```: never a
-typed "90 training trials"). :meth:`Chapter.answer` glues the answer paragraph and appends, by itself, a warning when
+typed "90 training trials"). A chapter writes its prose in Markdown cells and glues what it computed into it:
+:meth:`Chapter.glue_values`, :meth:`Chapter.glue_scores` and :meth:`Chapter.glue_estimates` for numbers
+(``{glue:text}`base_psnr:.2f```), :meth:`Chapter.glue` for a verdict word or a clause that depends on them.
+:meth:`Chapter.answer` glues what follows the answer at the top of the page, and appends, by itself, a warning when
 chapter 00 found test stimuli repeated among the training stimuli (``extra.test_in_training`` > 0): identification
 then measures retrieval, not reconstruction. :meth:`Chapter.inputs` reads an earlier chapter's results;
 :meth:`Chapter.write` writes this chapter's.
@@ -44,6 +47,8 @@ import json
 import os
 import time
 from pathlib import Path
+
+import numpy as np
 
 from ..io import content_key
 from .param_labels import PARAM_FORMATTERS, param_label, param_value
@@ -114,10 +119,27 @@ class _ChapterProse:
 
     @staticmethod
     def glue(key: str, value) -> None:
-        """Make ``value`` (its text form) available to the page as ``{glue:text}`key```, not displayed here."""
+        """Make ``value`` (its text form) available to the page as ``{glue:text}`key```, not displayed here. A numpy
+        scalar is glued as the Python number, so that a format spec applies (``{glue:text}`key:.2f```)."""
         from myst_nb import glue
 
-        glue(key, value, display=False)
+        glue(key, value.item() if isinstance(value, np.generic) else value, display=False)
+
+    def glue_values(self, **values) -> None:
+        """:meth:`glue` each value under its keyword: ``ch.glue_values(best_lr=1e-4)`` -> ``{glue:text}`best_lr:g```."""
+        for key, value in values.items():
+            self.glue(key, value)
+
+    def glue_estimates(self, **estimates: dict) -> None:
+        """Glue each estimate ``{"mean", "ci_low", "ci_high"}`` as ``<key>``, ``<key>_low`` and ``<key>_high``."""
+        for key, est in estimates.items():
+            self.glue_values(**{key: est["mean"], f"{key}_low": est["ci_low"], f"{key}_high": est["ci_high"]})
+
+    def glue_scores(self, **scores: dict) -> None:
+        """Glue each model's mean scores (``{metric: {"mean", ...}}``, e.g. a pooled entry) as ``<key>_psnr``,
+        ``<key>_ssim`` and ``<key>_pixel_r``."""
+        for key, s in scores.items():
+            self.glue_values(**{f"{key}_{m}": s[m]["mean"] for m in ("psnr", "ssim", "pixel_r")})
 
     def glue_data(self, data, *, val_idx=None) -> dict:
         """Glue the data's facts for the page and return them.
@@ -161,9 +183,10 @@ class _ChapterProse:
                              "data first, or point inputs_root at its results.")
         return facts
 
-    def answer(self, text: str, *, test_in_training: int | dict | None = None) -> None:
+    def answer(self, text: str = "", *, test_in_training: int | dict | None = None) -> None:
         """Glue the chapter's answer paragraph (the page shows it at the top: ``{glue:md}`answer```), kept in
-        :attr:`answer_text` (nothing is returned, so the call displays nothing).
+        :attr:`answer_text` (nothing is returned, so the call displays nothing). A chapter whose answer is written in
+        its Markdown, with glued numbers, passes no text: the glued answer is then the warning below, or empty.
 
         When test stimuli repeat among the training stimuli, a warning sentence is appended: identification then
         measures retrieval, not reconstruction. Every chapter after 00 knows the count from chapter 00's
@@ -171,8 +194,8 @@ class _ChapterProse:
 
         Parameters
         ----------
-        text : str
-            The answer, Markdown.
+        text : str, optional
+            The answer, Markdown; empty when the page's Markdown holds it.
         test_in_training : int or dict, optional
             The count (or :func:`ldm_core.splits.test_in_training`'s result); default: chapter 00's.
         """
@@ -187,7 +210,8 @@ class _ChapterProse:
         if count:
             n_test = detail.get("n_test") or getattr(self, "data_facts", {}).get("n_test")
             source = "" if self.name == DATA_CHAPTER else "chapter 0"
-            text = text.rstrip() + "\n\n" + repeat_warning(count, n_test, detail.get("threshold"), source=source)
+            warning = repeat_warning(count, n_test, detail.get("threshold"), source=source)
+            text = text.rstrip() + "\n\n" + warning if text.strip() else warning
         self.answer_text = text
         self.glue_md("answer", text)
 
