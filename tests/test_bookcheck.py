@@ -43,11 +43,12 @@ def test_prose_referring_to_a_value_no_cell_glued_and_a_key_glued_twice_are_name
     glued = {"output_type": "display_data", "metadata": {"scrapbook": {"name": "psnr"}},
              "data": {"application/papermill.record/text/plain": "15.5"}}
     md = {"cell_type": "markdown", "metadata": {}, "source": (
-        "Reaches {glue:text}`psnr:.2f` dB, {glue:text}`ssim:.3f`{glue:md}`clause:myst`.\n\n"
-        "```{glue:md} answer\n:format: myst\n```")}
+        "Reaches {glue:text}`psnr:.2f` dB, {glue:text}`ssim:.3f`{glue:md}`clause:myst`, "
+        "{glue:text}`01_x.ipynb::elsewhere:.2f` (another page's: left to the build).\n\n"
+        "```{glue:md} answer\n:format: myst\n```\n\n:::{glue:figure} curve\n:::\n\n```{glue:md}\n:format: myst\n```")}
     _nb(tmp_path / "02_z.ipynb", [md, _code("ch.glue('psnr', 15.5)", ["remove-cell"], [glued]),
                                   _code("ch.glue('psnr', 16.0)", ["remove-cell"], [glued])])
-    expected = [f"the prose refers to {k!r}, which no cell glued" for k in ("answer", "clause", "ssim")]
+    expected = [f"the prose refers to {k!r}, which no cell glued" for k in ("answer", "clause", "curve", "ssim")]
     expected.append("'psnr' is glued twice")
     assert glue_problems(json.loads((tmp_path / "02_z.ipynb").read_text())) == expected
     assert check_notebooks(tmp_path, root=tmp_path / "proj") == [f"02_z.ipynb: {p}" for p in expected]

@@ -235,19 +235,28 @@ def test_an_answer_written_in_markdown_glues_only_the_warning(tmp_path, glued):
     assert glued["answer"] == ""
 
 
-def test_glue_helpers_glue_python_numbers_under_derived_keys(monkeypatch):
+def test_glue_helpers_glue_values_a_format_spec_on_the_page_can_format(monkeypatch):
     import myst_nb
+    from IPython.core.formatters import format_display_data
+    from myst_nb.core.variables import format_plain_text
 
     out = {}
     monkeypatch.setattr(myst_nb, "glue", lambda key, value, display: out.__setitem__(key, (value, display)))
     ch = Chapter.__new__(Chapter)
-    ch.glue_values(lr=np.float32(0.5), n=np.int64(3), verdict="refuted")
+    ch.glue_values(lr=np.float32(0.5), n=np.int64(12345), name=np.str_("ridge"), big=np.float64(np.inf),
+                   missing=np.float64(np.nan), scalar=np.array(0.25))
     ch.glue_estimates(gain={"mean": np.float64(1.25), "ci_low": -0.5, "ci_high": 2.0})
     ch.glue_scores(base={"psnr": {"mean": np.float64(15.5)}, "ssim": {"mean": 0.68}, "pixel_r": {"mean": 0.84}})
-    assert out == {"lr": (0.5, False), "n": (3, False), "verdict": ("refuted", False), "gain": (1.25, False),
-                   "gain_low": (-0.5, False), "gain_high": (2.0, False), "base_psnr": (15.5, False),
-                   "base_ssim": (0.68, False), "base_pixel_r": (0.84, False)}
-    assert all(type(v) in (float, int, str) for v, _ in out.values())  # so that {glue:text}`lr:.2f` formats it
+    assert sorted(out) == ["base_pixel_r", "base_psnr", "base_ssim", "big", "gain", "gain_high", "gain_low", "lr",
+                           "missing", "n", "name", "scalar"]
+    assert not any(display for _, display in out.values())  # glued for the page, not shown in the cell
+
+    def page(key, spec):  # what {glue:text}`key:spec` shows (myst-nb reads the value's text/plain form)
+        return format_plain_text(format_display_data(out[key][0])[0]["text/plain"], spec)
+
+    assert page("lr", ".2f") == "0.50" and page("n", ",d") == "12,345" and page("name", "") == "ridge"
+    assert page("big", ".2f") == "inf" and page("missing", ".2f") == "nan" and page("scalar", ".0%") == "25%"
+    assert page("gain", "+.2f") == "+1.25" and page("gain_low", "+.2f") == "-0.50" and page("base_psnr", ".1f") == "15.5"
 
 
 def test_glue_data_warns_when_chapter_00_saw_another_file(tmp_path, glued):

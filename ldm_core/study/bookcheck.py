@@ -50,7 +50,9 @@ _CELL = re.compile(r"<(th|td)\b[^>]*>(.*?)</\1>", flags=re.S | re.I)
 _TAG = re.compile(r"<[^>]+>")
 _TEXT_KINDS = ("text/html", "text/markdown", "text/latex", "text/plain")  # richest first: what a page shows
 _GLUE_PREFIX = "application/papermill.record/"
-_GLUE_REF = re.compile(r"\{glue(?::[a-z]+)?\}`([^`:]+)[^`]*`|```\{glue(?::[a-z]+)?\}\s+([^\s`]+)")
+# a glue role's key ({glue:text}`key:.2f`) or a glue directive's (```{glue:md} key, :::{glue:figure} key); a key in
+# another document (path::key) is left to the book build
+_GLUE_REF = re.compile(r"\{glue(?::[a-z]+)?\}`([^`]+)`|^(?:`{3,}|:{3,})\{glue(?::[a-z]+)?\}[ \t]+(\S+)", flags=re.M)
 
 
 def _machine_paths(root: Path) -> list[str]:
@@ -171,10 +173,12 @@ def _readability_problems(where: str, texts: list[str]) -> list[str]:
 def glue_problems(nb: dict) -> list[str]:
     """Glue keys a notebook's Markdown refers to that none of its cells glued, and keys glued twice (``nb``: the
     notebook's JSON); myst-nb would warn about either only when the book is built."""
-    glued = [out.get("metadata", {}).get("scrapbook", {}).get("name")
+    glued = [((out.get("metadata") or {}).get("scrapbook") or {}).get("name")
              for cell in nb.get("cells", []) for out in cell.get("outputs", [])]
-    refs = {a or b for cell in nb.get("cells", []) if cell.get("cell_type") == "markdown"
-            for a, b in _GLUE_REF.findall("".join(cell.get("source", [])))}
+    refs = {(role.split(":", 1)[0] if role else directive) for cell in nb.get("cells", [])
+            if cell.get("cell_type") == "markdown"
+            for role, directive in _GLUE_REF.findall("".join(cell.get("source", [])))
+            if "::" not in (role or directive)}
     return ([f"the prose refers to {k!r}, which no cell glued" for k in sorted(refs - set(glued))]
             + [f"{k!r} is glued twice" for k in sorted({k for k in glued if k and glued.count(k) > 1})])
 

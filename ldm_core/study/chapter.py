@@ -34,7 +34,9 @@ A chapter notebook has three cells before any work::
 :meth:`Chapter.glue_data` glues the data's counts and class names for the page (``{glue:text}`n_fit```: never a
 typed "90 training trials"). A chapter writes its prose in Markdown cells and glues what it computed into it:
 :meth:`Chapter.glue_values`, :meth:`Chapter.glue_scores` and :meth:`Chapter.glue_estimates` for numbers
-(``{glue:text}`base_psnr:.2f```), :meth:`Chapter.glue` for a verdict word or a clause that depends on them.
+(``{glue:text}`base_psnr:.2f```) and for plain words that depend on them (a verdict, a model's name), shown as
+written; a clause with Markdown or a role in it (``{doc}``) goes through :meth:`Chapter.glue_md` and is pasted with
+``{glue:md}`key:myst```, or its markup would show raw.
 :meth:`Chapter.answer` glues what follows the answer at the top of the page, and appends, by itself, a warning when
 chapter 00 found test stimuli repeated among the training stimuli (``extra.test_in_training`` > 0): identification
 then measures retrieval, not reconstruction. :meth:`Chapter.inputs` reads an earlier chapter's results;
@@ -120,10 +122,12 @@ class _ChapterProse:
     @staticmethod
     def glue(key: str, value) -> None:
         """Make ``value`` (its text form) available to the page as ``{glue:text}`key```, not displayed here. A numpy
-        scalar is glued as the Python number, so that a format spec applies (``{glue:text}`key:.2f```)."""
+        scalar (or 0-d array) is glued as the Python value, so that a format spec applies (``{glue:text}`key:.2f```)."""
         from myst_nb import glue
 
-        glue(key, value.item() if isinstance(value, np.generic) else value, display=False)
+        if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0:
+            value = value.item()
+        glue(key, value, display=False)
 
     def glue_values(self, **values) -> None:
         """:meth:`glue` each value under its keyword: ``ch.glue_values(best_lr=1e-4)`` -> ``{glue:text}`best_lr:g```."""
@@ -211,7 +215,7 @@ class _ChapterProse:
             n_test = detail.get("n_test") or getattr(self, "data_facts", {}).get("n_test")
             source = "" if self.name == DATA_CHAPTER else "chapter 0"
             warning = repeat_warning(count, n_test, detail.get("threshold"), source=source)
-            text = text.rstrip() + "\n\n" + warning if text.strip() else warning
+            text = (text.rstrip() + "\n\n" + warning) if text.strip() else warning
         self.answer_text = text
         self.glue_md("answer", text)
 
