@@ -18,7 +18,7 @@ What is checked:
   (an object or a list, ``["ridge", "pls"]``) and no row with an empty value (an unset ``data_dir``);
 - every glued value the prose refers to (``{glue:text}`key```, ``{glue:md}`key```, a ``{glue:md} key``
   directive) was glued by the notebook, and no key is glued twice: :func:`glue_problems`, also run on each
-  chapter's quick execution by the tests, so that a branch of the prose the published run does not take is checked;
+  chapter's quick execution by the tests, so that a key missing under other parameters is caught too;
 - no MyST role left unrendered in the prose (``{doc}``, ``{glue:...}``: glued Markdown pasted inline without
   ``:myst``, for instance);
 - formulas render offline: the built pages load MathJax from the book's ``_static/``, never from a CDN.
